@@ -1,0 +1,369 @@
+use super::*;
+
+/// A complete production (Lambda) environment; tests remove or break one variable at a time.
+fn production() -> Vec<(&'static str, &'static str)> {
+    vec![
+        (
+            "SECRET_KEY",
+            "k8Jq2vX9mN4pL7rT1wY6zB3cF5hD0gS8aE2uI9oP4lK7jH1mN6bV3c",
+        ),
+        (
+            "DATABASE_URL",
+            "postgres://app:secret@db.example.com:5432/app",
+        ),
+        ("ALLOWED_HOSTS", "app.example.com"),
+        ("SITE_URL", "https://app.example.com"),
+        ("EMAIL_BACKEND", "ses"),
+        ("DEFAULT_FROM_EMAIL", "noreply@example.com"),
+        ("FORCE_HTTPS", "true"),
+    ]
+}
+
+fn load(profile: &Profile, pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    Config::from_vars(profile, &Vars::from_pairs(pairs.iter().copied()))
+}
+
+fn without(var: &str) -> Vec<(&'static str, &'static str)> {
+    production()
+        .into_iter()
+        .filter(|(k, _)| *k != var)
+        .collect()
+}
+
+fn with(var: &'static str, value: &'static str) -> Vec<(&'static str, &'static str)> {
+    let mut vars = without(var);
+    vars.push((var, value));
+    vars
+}
+
+fn local(dir: &Path) -> Profile {
+    Profile::Local {
+        data_dir: dir.to_path_buf(),
+    }
+}
+
+#[test]
+fn a_complete_production_environment_loads() {
+    let config = load(&Profile::Lambda, &production()).unwrap();
+    assert!(!config.debug);
+    assert_eq!(config.database.kind, DatabaseKind::Postgres);
+    assert_eq!(
+        config.database.max_connections, 1,
+        "one connection per Lambda instance"
+    );
+    assert_eq!(config.site_url.as_str(), "https://app.example.com/");
+    assert_eq!(config.email_backend, EmailBackend::Ses);
+    assert!(
+        config.deploy_problems().is_empty(),
+        "{:?}",
+        config.deploy_problems()
+    );
+}
+
+#[test]
+fn each_required_variable_missing_in_production_is_named() {
+    for var in [
+        "SECRET_KEY",
+        "DATABASE_URL",
+        "ALLOWED_HOSTS",
+        "SITE_URL",
+        "EMAIL_BACKEND",
+        "DEFAULT_FROM_EMAIL",
+    ] {
+        let err = load(&Profile::Lambda, &without(var)).unwrap_err();
+        assert_eq!(err.var, var, "missing {var} reported as {err}");
+        assert!(
+            err.to_string().starts_with(&format!("{var} must be set")),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn each_malformed_variable_is_named_with_what_it_needs() {
+    let cases: &[(&str, &str, &str)] = &[
+        ("DEBUG", "maybe", "must be true or false"),
+        ("FORCE_HTTPS", "sometimes", "must be true or false"),
+        (
+            "DATABASE_URL",
+            "mysql://root:hunter2@db/app",
+            "must start with sqlite: or postgres://",
+        ),
+        (
+            "DATABASE_URL",
+            "postgres://db.example.com:port/app",
+            "not a valid URL",
+        ),
+        ("DATABASE_MAX_CONNECTIONS", "0", "from 1 to 100"),
+        (
+            "ALLOWED_HOSTS",
+            "https://app.example.com/",
+            "without scheme or path",
+        ),
+        ("ALLOWED_HOSTS", " , ", "at least one host"),
+        (
+            "CORS_ALLOWED_ORIGINS",
+            "https://app.example.com/path",
+            "must be an origin",
+        ),
+        (
+            "CORS_ALLOWED_ORIGINS",
+            "app.example.com",
+            "must be an origin",
+        ),
+        ("SITE_URL", "app.example.com", "absolute http(s) URL"),
+        ("SITE_URL", "ftp://app.example.com", "absolute http(s) URL"),
+        ("SITE_URL", "https://app.example.com/?a=1", "without query"),
+        ("EMAIL_BACKEND", "smtp", "must be console or ses"),
+        (
+            "DEFAULT_FROM_EMAIL",
+            "not-an-address",
+            "must be an email address",
+        ),
+        (
+            "WORKER_QUEUE_URL",
+            "app-worker",
+            "http(s) URL of an SQS queue",
+        ),
+        ("LOG_LEVEL", "loud", "must be one of error, warn"),
+        ("RUST_LOG", "web=chatty", "must be tracing directives"),
+        ("LOG_FORMAT", "xml", "must be auto, text or json"),
+        ("TIME_ZONE", "Mars/Olympus_Mons", "IANA time zone"),
+        ("PORT", "eighty", "port number"),
+        ("PORT", "70000", "port number"),
+        ("HOST", "my laptop", "IP address"),
+    ];
+    for (var, value, expected) in cases {
+        let Err(err) = load(&Profile::Lambda, &with(var, value)) else {
+            panic!("{var}={value:?} was accepted");
+        };
+        assert_eq!(&err.var, var, "{var}={value:?} reported as {err}");
+        assert!(
+            err.to_string().contains(expected),
+            "{var}={value:?}: {err} should say {expected:?}"
+        );
+    }
+}
+
+#[test]
+fn a_bad_database_url_never_echoes_the_password() {
+    let err = load(
+        &Profile::Lambda,
+        &with("DATABASE_URL", "mysql://root:hunter2@db/app"),
+    )
+    .unwrap_err();
+    assert!(!err.to_string().contains("hunter2"), "{err}");
+}
+
+#[test]
+fn superuser_settings_come_in_pairs_and_are_validated() {
+    let cases: &[(&[(&str, &str)], &str, &str)] = &[
+        (
+            &[("SUPERUSER_EMAIL", "admin@example.com")],
+            "SUPERUSER_PASSWORD",
+            "must be set when",
+        ),
+        (
+            &[("SUPERUSER_PASSWORD", "a long passphrase")],
+            "SUPERUSER_EMAIL",
+            "must be set when",
+        ),
+        (
+            &[
+                ("SUPERUSER_EMAIL", "admin"),
+                ("SUPERUSER_PASSWORD", "a long passphrase"),
+            ],
+            "SUPERUSER_EMAIL",
+            "must be an email address",
+        ),
+        (
+            &[
+                ("SUPERUSER_EMAIL", "admin@example.com"),
+                ("SUPERUSER_PASSWORD", "short"),
+            ],
+            "SUPERUSER_PASSWORD",
+            "at least 8",
+        ),
+    ];
+    for (extra, var, expected) in cases {
+        let mut vars = production();
+        vars.extend_from_slice(extra);
+        let err = load(&Profile::Lambda, &vars).unwrap_err();
+        assert_eq!(&err.var, var, "{extra:?}: {err}");
+        assert!(err.to_string().contains(expected), "{extra:?}: {err}");
+    }
+    let mut vars = production();
+    vars.extend([
+        ("SUPERUSER_EMAIL", "Admin@Example.com"),
+        ("SUPERUSER_PASSWORD", "a long passphrase"),
+    ]);
+    let seed = load(&Profile::Lambda, &vars).unwrap().superuser.unwrap();
+    assert_eq!(seed.email.as_str(), "admin@example.com");
+}
+
+#[test]
+fn rds_variables_from_elastic_beanstalk_build_a_postgres_url() {
+    let mut vars = without("DATABASE_URL");
+    vars.extend([
+        ("RDS_HOSTNAME", "abc.rds.amazonaws.com"),
+        ("RDS_PORT", "5433"),
+        ("RDS_DB_NAME", "ebdb"),
+        ("RDS_USERNAME", "admin"),
+        ("RDS_PASSWORD", "p@ss/word:#1"),
+    ]);
+    let config = load(&Profile::Lambda, &vars).unwrap();
+    assert_eq!(config.database.kind, DatabaseKind::Postgres);
+    assert_eq!(
+        config.database.url.expose(),
+        "postgres://admin:p%40ss%2Fword%3A%231@abc.rds.amazonaws.com:5433/ebdb"
+    );
+    for var in ["RDS_DB_NAME", "RDS_USERNAME", "RDS_PASSWORD"] {
+        let partial: Vec<_> = vars.iter().copied().filter(|(k, _)| *k != var).collect();
+        let err = load(&Profile::Lambda, &partial).unwrap_err();
+        assert_eq!(err.var, var, "{err}");
+    }
+    let bad_port: Vec<_> = vars
+        .iter()
+        .copied()
+        .map(|(k, v)| if k == "RDS_PORT" { (k, "x") } else { (k, v) })
+        .collect();
+    assert_eq!(
+        load(&Profile::Lambda, &bad_port).unwrap_err().var,
+        "RDS_PORT"
+    );
+}
+
+#[test]
+fn database_url_wins_over_rds_variables() {
+    let mut vars = production();
+    vars.push(("RDS_HOSTNAME", "ignored.example.com"));
+    let config = load(&Profile::Lambda, &vars).unwrap();
+    assert!(config.database.url.expose().contains("db.example.com"));
+}
+
+#[test]
+fn local_debug_runs_with_no_settings_at_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = load(&local(dir.path()), &[]).unwrap();
+    assert!(config.debug);
+    assert!(config.secret_key_is_generated);
+    assert!(config.secret_key.expose().len() >= 50);
+    assert_eq!(config.database.kind, DatabaseKind::Sqlite);
+    assert!(config.database.url.expose().ends_with("app.db"));
+    assert_eq!(config.site_url.as_str(), "http://127.0.0.1:3000/");
+    assert_eq!(config.email_backend, EmailBackend::Console);
+    assert_eq!(config.log.format, LogFormat::Text);
+    assert_eq!(config.port, 3000);
+    // The generated key is kept, so sessions survive a restart.
+    let again = load(&local(dir.path()), &[]).unwrap();
+    assert_eq!(again.secret_key, config.secret_key);
+}
+
+#[test]
+fn local_without_debug_has_no_development_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = load(&local(dir.path()), &[("DEBUG", "false")]).unwrap_err();
+    assert_eq!(err.var, "SECRET_KEY");
+    let err = load(
+        &local(dir.path()),
+        &[("DEBUG", "false"), ("SECRET_KEY", "x".repeat(60).leak())],
+    )
+    .unwrap_err();
+    assert_eq!(err.var, "DATABASE_URL");
+}
+
+#[test]
+fn lambda_never_gets_development_defaults_even_with_debug() {
+    let err = load(&Profile::Lambda, &[("DEBUG", "true")]).unwrap_err();
+    assert_eq!(err.var, "SECRET_KEY");
+}
+
+#[test]
+fn blank_values_count_as_unset() {
+    let err = load(&Profile::Lambda, &with("SECRET_KEY", "   ")).unwrap_err();
+    assert_eq!(err.var, "SECRET_KEY");
+}
+
+#[test]
+fn lists_and_urls_are_normalised() {
+    let mut vars = with("ALLOWED_HOSTS", " App.Example.com , .example.org ,");
+    vars.push((
+        "CORS_ALLOWED_ORIGINS",
+        "https://App.Example.com, http://localhost:5173",
+    ));
+    // A later pair overrides an earlier one, as in the environment.
+    vars.push(("SITE_URL", "https://example.com/app"));
+    let config = load(&Profile::Lambda, &vars).unwrap();
+    assert_eq!(config.allowed_hosts, ["app.example.com", ".example.org"]);
+    assert_eq!(
+        config.cors_allowed_origins,
+        ["https://app.example.com", "http://localhost:5173"]
+    );
+    assert_eq!(config.site_url.as_str(), "https://example.com/app/");
+}
+
+#[test]
+fn log_settings_follow_rust_log_then_log_level_and_json_in_lambda() {
+    let mut vars = with("LOG_LEVEL", "DEBUG");
+    let config = load(&Profile::Lambda, &vars).unwrap();
+    assert_eq!(config.log.filter, "debug");
+    vars.push(("RUST_LOG", "web=trace,info"));
+    let config = load(&Profile::Lambda, &vars).unwrap();
+    assert_eq!(config.log.filter, "web=trace,info");
+    assert_eq!(config.log.format, LogFormat::Text, "not in Lambda");
+    vars.push(("AWS_LAMBDA_FUNCTION_NAME", "web"));
+    assert_eq!(
+        load(&Profile::Lambda, &vars).unwrap().log.format,
+        LogFormat::Json
+    );
+    vars.push(("LOG_FORMAT", "text"));
+    assert_eq!(
+        load(&Profile::Lambda, &vars).unwrap().log.format,
+        LogFormat::Text
+    );
+}
+
+#[test]
+fn check_names_every_insecure_setting() {
+    let cases: &[(&str, &str, &str)] = &[
+        ("DEBUG", "true", "DEBUG"),
+        ("SECRET_KEY", "short-secret", "SECRET_KEY"),
+        (
+            "SECRET_KEY",
+            "abababababababababababababababababababababababababababab",
+            "SECRET_KEY",
+        ),
+        ("ALLOWED_HOSTS", "localhost,127.0.0.1", "ALLOWED_HOSTS"),
+        ("ALLOWED_HOSTS", "app.example.com,*", "ALLOWED_HOSTS"),
+        ("FORCE_HTTPS", "false", "FORCE_HTTPS"),
+        ("SITE_URL", "http://app.example.com", "SITE_URL"),
+        (
+            "CORS_ALLOWED_ORIGINS",
+            "http://app.example.com",
+            "CORS_ALLOWED_ORIGINS",
+        ),
+        ("DATABASE_URL", "sqlite:///tmp/app.db", "DATABASE_URL"),
+        ("EMAIL_BACKEND", "console", "EMAIL_BACKEND"),
+    ];
+    for (var, value, flagged) in cases {
+        let config = load(&Profile::Lambda, &with(var, value)).unwrap();
+        let problems = config.deploy_problems();
+        assert_eq!(problems.len(), 1, "{var}={value:?}: {problems:?}");
+        assert_eq!(&problems[0].var, flagged, "{var}={value:?}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let dev = load(&local(dir.path()), &[]).unwrap();
+    let flagged: Vec<_> = dev.deploy_problems().iter().map(|p| p.var).collect();
+    assert!(
+        flagged.contains(&"SECRET_KEY") && flagged.contains(&"DEBUG"),
+        "{flagged:?}"
+    );
+}
+
+#[test]
+fn secrets_are_redacted_in_debug_output() {
+    let config = load(&Profile::Lambda, &production()).unwrap();
+    let shown = format!("{config:?}");
+    assert!(!shown.contains("k8Jq2vX9"), "secret key leaked");
+    assert!(!shown.contains("app:secret@"), "database password leaked");
+}

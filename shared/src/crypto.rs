@@ -1,0 +1,99 @@
+//! Random tokens, token hashes and password hashing (argon2id, off the async executor).
+
+use anyhow::Context as _;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier, phc::PasswordHash};
+use argon2::{Algorithm, Argon2, Params, Version};
+use sha2::{Digest, Sha256};
+
+use crate::domain::Password;
+
+/// `bytes` bytes from the operating system's CSPRNG, hex-encoded.
+pub fn random_token(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    // The OS generator failing is not something a web app can recover from.
+    #[allow(clippy::expect_used)]
+    getrandom::fill(&mut buf).expect("the operating system's random number generator failed");
+    hex::encode(buf)
+}
+
+/// How tokens (sessions, API tokens, email links) are stored: a SHA-256 hex digest. The tokens
+/// carry at least 128 random bits, so a fast hash is enough and lets us look them up by hash.
+pub fn hash_token(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// argon2id at OWASP's minimum: 19 MiB of memory, 2 passes, 1 lane.
+fn hasher() -> anyhow::Result<Argon2<'static>> {
+    let params =
+        Params::new(19_456, 2, 1, None).map_err(|e| anyhow::anyhow!("argon2 parameters: {e}"))?;
+    Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
+}
+
+/// Hashes a password to a PHC string on a blocking thread (tens of milliseconds of CPU).
+pub async fn hash_password(password: &Password) -> anyhow::Result<String> {
+    let password = password.expose().to_owned();
+    tokio::task::spawn_blocking(move || -> anyhow::Result<String> {
+        let hash = hasher()?
+            .hash_password(password.as_bytes())
+            .map_err(|e| anyhow::anyhow!("hashing a password: {e}"))?;
+        Ok(hash.to_string())
+    })
+    .await
+    .context("password hashing task")?
+}
+
+/// True when `candidate` matches the stored PHC string.
+pub async fn verify_password(candidate: &str, stored: &str) -> anyhow::Result<bool> {
+    let candidate = candidate.to_owned();
+    let stored = stored.to_owned();
+    tokio::task::spawn_blocking(move || -> anyhow::Result<bool> {
+        let parsed = PasswordHash::new(&stored)
+            .map_err(|e| anyhow::anyhow!("stored password hash is malformed: {e}"))?;
+        Ok(hasher()?
+            .verify_password(candidate.as_bytes(), &parsed)
+            .is_ok())
+    })
+    .await
+    .context("password verification task")?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn random_tokens_have_the_requested_entropy_and_differ() {
+        let a = random_token(16);
+        let b = random_token(16);
+        assert_eq!(a.len(), 32, "16 bytes = 128 bits, hex-encoded");
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn token_hashes_are_stable_sha256() {
+        assert_eq!(
+            hash_token("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_hashed_password_verifies_and_a_wrong_one_does_not() {
+        let password = Password::parse("correct horse battery", None).unwrap();
+        let hash = hash_password(&password).await.unwrap();
+        assert!(
+            hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{hash}"
+        );
+        assert!(
+            verify_password("correct horse battery", &hash)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !verify_password("correct horse battery!", &hash)
+                .await
+                .unwrap()
+        );
+    }
+}

@@ -1,0 +1,217 @@
+//! One database handle for SQLite (local) and PostgreSQL (AWS), chosen by the URL.
+//!
+//! Each query is written once, in `store/`, and compiled for both drivers by [`on_conn!`]:
+//! the macro expands the same body once per backend, so the compiler checks every query's Rust
+//! types against both. Why native drivers rather than sqlx's `Any` driver: `Any` cannot carry
+//! `timestamptz`, `uuid` or `boolean`, which a sound PostgreSQL schema wants (docs/database.md).
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgConnection, PgPool, Postgres, Sqlite, SqliteConnection, SqlitePool};
+
+use crate::config::{DatabaseConfig, DatabaseKind};
+
+/// The migrations in `migrations/`, embedded in every binary. They run on both backends.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
+
+/// How long a request waits for a connection before answering 503 instead of hanging.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A pool for one of the two backends. Cheap to clone.
+#[derive(Clone, Debug)]
+pub enum Db {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// A transaction on either backend. Dropped without [`Tx::commit`], it rolls back.
+pub enum Tx {
+    Sqlite(sqlx::Transaction<'static, Sqlite>),
+    Postgres(sqlx::Transaction<'static, Postgres>),
+}
+
+/// A pooled connection on either backend, for work outside a transaction.
+pub enum PooledConn {
+    Sqlite(sqlx::pool::PoolConnection<Sqlite>),
+    Postgres(sqlx::pool::PoolConnection<Postgres>),
+}
+
+/// A borrowed connection: what store functions run their queries on.
+pub enum Conn<'c> {
+    Sqlite(&'c mut SqliteConnection),
+    Postgres(&'c mut PgConnection),
+}
+
+/// Anything a store function can run on: a transaction or a pooled connection.
+pub trait Exec: Send {
+    fn conn(&mut self) -> Conn<'_>;
+}
+
+impl Exec for Tx {
+    fn conn(&mut self) -> Conn<'_> {
+        match self {
+            Tx::Sqlite(tx) => Conn::Sqlite(tx),
+            Tx::Postgres(tx) => Conn::Postgres(tx),
+        }
+    }
+}
+
+impl Exec for PooledConn {
+    fn conn(&mut self) -> Conn<'_> {
+        match self {
+            PooledConn::Sqlite(c) => Conn::Sqlite(c),
+            PooledConn::Postgres(c) => Conn::Postgres(c),
+        }
+    }
+}
+
+/// Runs `$body` with `$c` bound to the backend's `&mut Connection`, once per backend.
+///
+/// Both arms must produce the same type: map driver-specific results (`execute` returns a
+/// per-backend `QueryResult`) to plain values inside the body.
+///
+/// ```ignore
+/// on_conn!(exec, |c| sqlx::query("delete from sessions where expires_at < $1")
+///     .bind(now).execute(&mut *c).await.map(|r| r.rows_affected()))
+/// ```
+#[macro_export]
+macro_rules! on_conn {
+    ($exec:expr, |$c:ident| $body:expr) => {
+        match $crate::db::Exec::conn($exec) {
+            $crate::db::Conn::Sqlite($c) => $body,
+            $crate::db::Conn::Postgres($c) => $body,
+        }
+    };
+}
+
+impl Db {
+    /// Builds the pool without connecting: the first query connects. Lambda init stays fast
+    /// and a database that is down at start-up answers 503 later instead of crashing.
+    pub fn connect_lazy(config: &DatabaseConfig) -> anyhow::Result<Self> {
+        let url = config.url.expose();
+        match config.kind {
+            DatabaseKind::Sqlite => {
+                let options = SqliteConnectOptions::from_str(url)
+                    .context("DATABASE_URL is not a valid SQLite URL")?
+                    .create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Normal)
+                    .foreign_keys(true)
+                    .busy_timeout(ACQUIRE_TIMEOUT);
+                if let Some(dir) = options.get_filename().parent()
+                    && !dir.as_os_str().is_empty()
+                {
+                    std::fs::create_dir_all(dir).with_context(|| {
+                        format!("creating the SQLite directory {}", dir.display())
+                    })?;
+                }
+                let pool = SqlitePoolOptions::new()
+                    .max_connections(config.max_connections)
+                    .acquire_timeout(ACQUIRE_TIMEOUT)
+                    .connect_lazy_with(options);
+                Ok(Self::Sqlite(pool))
+            }
+            DatabaseKind::Postgres => {
+                let options = PgConnectOptions::from_str(url)
+                    .context("DATABASE_URL is not a valid PostgreSQL URL")?
+                    .application_name("serverless-starter");
+                let pool = PgPoolOptions::new()
+                    .max_connections(config.max_connections)
+                    .min_connections(0)
+                    .acquire_timeout(ACQUIRE_TIMEOUT)
+                    // A frozen Lambda instance's connection may have been closed by the server.
+                    .test_before_acquire(true)
+                    .idle_timeout(Duration::from_secs(300))
+                    .connect_lazy_with(options);
+                Ok(Self::Postgres(pool))
+            }
+        }
+    }
+
+    pub fn kind(&self) -> DatabaseKind {
+        match self {
+            Db::Sqlite(_) => DatabaseKind::Sqlite,
+            Db::Postgres(_) => DatabaseKind::Postgres,
+        }
+    }
+
+    /// Applies pending migrations; returns the versions applied by this call.
+    pub async fn migrate(&self) -> anyhow::Result<Vec<i64>> {
+        let before = self.applied_migrations().await.unwrap_or_default();
+        match self {
+            Db::Sqlite(pool) => MIGRATOR.run(pool).await,
+            Db::Postgres(pool) => MIGRATOR.run(pool).await,
+        }
+        .context("applying database migrations")?;
+        let after = self.applied_migrations().await?;
+        Ok(after.into_iter().filter(|v| !before.contains(v)).collect())
+    }
+
+    /// Versions recorded in sqlx's `_sqlx_migrations` table (empty on a new database).
+    pub async fn applied_migrations(&self) -> anyhow::Result<Vec<i64>> {
+        let mut conn = self.acquire().await?;
+        on_conn!(&mut conn, |c| {
+            sqlx::query_scalar::<_, i64>(
+                "select version from _sqlx_migrations where success order by version",
+            )
+            .fetch_all(&mut *c)
+            .await
+        })
+        .context("reading applied migrations")
+    }
+
+    /// A connection from the pool.
+    pub async fn acquire(&self) -> Result<PooledConn, sqlx::Error> {
+        Ok(match self {
+            Db::Sqlite(pool) => PooledConn::Sqlite(pool.acquire().await?),
+            Db::Postgres(pool) => PooledConn::Postgres(pool.acquire().await?),
+        })
+    }
+
+    /// Starts a transaction. On SQLite it takes the write lock up front (`begin immediate`),
+    /// so two writers queue on the busy timeout instead of failing with "database is locked"
+    /// when a read transaction tries to upgrade.
+    pub async fn begin(&self) -> Result<Tx, sqlx::Error> {
+        Ok(match self {
+            Db::Sqlite(pool) => Tx::Sqlite(pool.begin_with("begin immediate").await?),
+            Db::Postgres(pool) => Tx::Postgres(pool.begin().await?),
+        })
+    }
+
+    /// Round trip to the database (for `/healthz`).
+    pub async fn ping(&self) -> Result<(), sqlx::Error> {
+        let mut conn = self.acquire().await?;
+        on_conn!(&mut conn, |c| sqlx::query("select 1")
+            .execute(&mut *c)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        match self {
+            Db::Sqlite(pool) => pool.close().await,
+            Db::Postgres(pool) => pool.close().await,
+        }
+    }
+}
+
+impl Tx {
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        match self {
+            Tx::Sqlite(tx) => tx.commit().await,
+            Tx::Postgres(tx) => tx.commit().await,
+        }
+    }
+
+    pub async fn rollback(self) -> Result<(), sqlx::Error> {
+        match self {
+            Tx::Sqlite(tx) => tx.rollback().await,
+            Tx::Postgres(tx) => tx.rollback().await,
+        }
+    }
+}

@@ -1,0 +1,262 @@
+//! Domain types: parsed once from raw input, valid for their whole life. No SQL, no HTTP.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use uuid::Uuid;
+
+/// Why a value was refused; shown to the user next to the field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Invalid(pub String);
+
+fn invalid(message: impl Into<String>) -> Invalid {
+    Invalid(message.into())
+}
+
+/// A syntactically valid email address, normalised to lower case so that uniqueness and
+/// look-ups are case-insensitive everywhere (the database also has a unique `lower(email)`
+/// index as a second guard).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct EmailAddress(String);
+
+impl EmailAddress {
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        let address = raw.trim().to_lowercase();
+        if address.is_empty() {
+            return Err(invalid("enter an email address"));
+        }
+        if address.len() > 254 {
+            return Err(invalid("an email address has at most 254 characters"));
+        }
+        let Some((local, domain)) = address.rsplit_once('@') else {
+            return Err(invalid(
+                "an email address needs an @, like name@example.com",
+            ));
+        };
+        let forbidden = |c: char| {
+            c.is_whitespace()
+                || c.is_control()
+                || matches!(
+                    c,
+                    '<' | '>' | '(' | ')' | '[' | ']' | ',' | ';' | ':' | '\\' | '"' | '@'
+                )
+        };
+        if local.is_empty() || local.len() > 64 || local.chars().any(forbidden) {
+            return Err(invalid(format!("{raw:?} is not a valid email address")));
+        }
+        let labels: Vec<&str> = domain.split('.').collect();
+        let label_ok = |l: &&str| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.chars().all(|c| c.is_alphanumeric() || c == '-')
+        };
+        if labels.len() < 2 || !labels.iter().all(label_ok) {
+            return Err(invalid(format!(
+                "{raw:?} is not a valid email address: the part after @ must be a domain like example.com"
+            )));
+        }
+        Ok(Self(address))
+    }
+
+    /// An address read back from the database, where only parsed addresses are written.
+    pub(crate) fn from_stored(address: String) -> Self {
+        Self(address)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for EmailAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A password that meets the policy. Its `Debug` never shows the value.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Password(String);
+
+impl Password {
+    pub const MIN_CHARS: usize = 8;
+    /// Generous (passphrases), but bounded so hashing cannot be used to burn CPU.
+    pub const MAX_CHARS: usize = 1024;
+
+    /// Checks the policy. `email` is the account's address: a password equal to it (or to its
+    /// local part) is refused.
+    pub fn parse(raw: &str, email: Option<&EmailAddress>) -> Result<Self, Invalid> {
+        let chars = raw.chars().count();
+        if chars < Self::MIN_CHARS {
+            return Err(invalid(format!(
+                "use at least {} characters",
+                Self::MIN_CHARS
+            )));
+        }
+        if chars > Self::MAX_CHARS {
+            return Err(invalid(format!(
+                "use at most {} characters",
+                Self::MAX_CHARS
+            )));
+        }
+        if raw.trim().is_empty() {
+            return Err(invalid("a password cannot be only spaces"));
+        }
+        if let Some(email) = email {
+            let lower = raw.to_lowercase();
+            let local = email.as_str().split('@').next().unwrap_or_default();
+            if lower == email.as_str() || lower == local {
+                return Err(invalid("the password must not be your email address"));
+            }
+        }
+        let distinct = raw.chars().collect::<std::collections::HashSet<_>>().len();
+        if distinct < 3 {
+            return Err(invalid("the password is too easy to guess"));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password([redacted])")
+    }
+}
+
+/// An account, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: Uuid,
+    pub email: EmailAddress,
+    /// `None` for an account that cannot log in with a password.
+    pub password_hash: Option<String>,
+    pub is_verified: bool,
+    pub is_active: bool,
+    pub is_staff: bool,
+    pub is_superuser: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub last_login_at: Option<DateTime<Utc>>,
+}
+
+/// What the `emails` outbox row is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EmailStatus {
+    /// Written; waiting for (another) delivery attempt.
+    Pending,
+    /// Claimed by a worker that is sending it now.
+    Sending,
+    Sent,
+    /// Permanently refused by the provider; not retried.
+    Failed,
+}
+
+impl EmailStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Sending => "sending",
+            Self::Sent => "sent",
+            Self::Failed => "failed",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        [Self::Pending, Self::Sending, Self::Sent, Self::Failed]
+            .into_iter()
+            .find(|s| s.as_str() == raw)
+    }
+}
+
+/// What a one-time email token proves when it is used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenPurpose {
+    VerifyEmail,
+    ResetPassword,
+}
+
+impl TokenPurpose {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::VerifyEmail => "verify_email",
+            Self::ResetPassword => "reset_password",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn email_addresses_are_trimmed_and_lower_cased() {
+        let email = EmailAddress::parse("  Ada.Lovelace@Example.COM ").unwrap();
+        assert_eq!(email.as_str(), "ada.lovelace@example.com");
+    }
+
+    #[test]
+    fn malformed_email_addresses_are_refused() {
+        let cases = [
+            ("", "empty"),
+            ("plainaddress", "no @"),
+            ("@example.com", "no local part"),
+            ("user@", "no domain"),
+            ("user@localhost", "domain without a dot"),
+            ("user@exa mple.com", "space in domain"),
+            ("us er@example.com", "space in local part"),
+            ("user@-example.com", "label starts with a hyphen"),
+            ("user@example..com", "empty label"),
+            ("a<b>@example.com", "angle brackets"),
+            (
+                "user@example.com\n",
+                "trailing newline is trimmed, so this one passes",
+            ),
+        ];
+        for (raw, why) in cases {
+            let result = EmailAddress::parse(raw);
+            if why.contains("passes") {
+                assert!(result.is_ok(), "{why}: {raw:?}");
+            } else {
+                assert!(result.is_err(), "{why}: {raw:?} was accepted");
+            }
+        }
+        let long = format!("{}@example.com", "a".repeat(65));
+        assert!(EmailAddress::parse(&long).is_err(), "local part over 64");
+    }
+
+    #[test]
+    fn password_policy_refuses_weak_passwords_with_a_reason() {
+        let email = EmailAddress::parse("ada.lovelace@example.com").unwrap();
+        let cases = [
+            ("short", "at least 8"),
+            ("ada.lovelace@example.com", "email address"),
+            ("ADA.LOVELACE@EXAMPLE.COM", "email address"),
+            ("Ada.Lovelace", "email address"),
+            ("aaaaaaaaaaaa", "too easy"),
+            ("           ", "only spaces"),
+        ];
+        for (raw, expected) in cases {
+            let err = Password::parse(raw, Some(&email)).unwrap_err();
+            assert!(err.0.contains(expected), "{raw:?}: got {err}");
+        }
+        assert!(Password::parse(&"x".repeat(Password::MAX_CHARS + 1), None).is_err());
+    }
+
+    #[test]
+    fn long_passphrases_are_accepted_and_never_truncated() {
+        let long = "correct horse battery staple ".repeat(3);
+        let password = Password::parse(&long, None).unwrap();
+        assert_eq!(password.expose(), long);
+        assert!(!format!("{password:?}").contains("horse"));
+    }
+}

@@ -1,0 +1,86 @@
+//! The one application error. Each variant maps to an HTTP status in `web`; the CLI prints
+//! its message. Internal causes (`Unavailable`, `Unexpected`) are logged, never shown.
+
+use std::collections::BTreeMap;
+
+/// Field name -> message, for forms and the `fields` of JSON errors.
+pub type FieldErrors = BTreeMap<String, String>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Malformed input (400).
+    #[error("{0}")]
+    BadRequest(String),
+    /// No or bad credentials (401).
+    #[error("authentication required")]
+    Unauthenticated,
+    /// Authenticated but not allowed (403).
+    #[error("{0}")]
+    Forbidden(String),
+    /// (404)
+    #[error("{0}")]
+    NotFound(String),
+    /// The request conflicts with what is stored, e.g. a taken email (409).
+    #[error("{0}")]
+    Conflict(String),
+    /// Well-formed but invalid fields (422).
+    #[error("some fields are invalid")]
+    Invalid(FieldErrors),
+    /// Rate limited (429).
+    #[error("too many attempts; try again in {retry_after_secs} seconds")]
+    TooManyRequests { retry_after_secs: u64 },
+    /// A dependency (database, queue) is down or saturated (503).
+    #[error("a service this request needs is unavailable; try again shortly")]
+    Unavailable(#[source] anyhow::Error),
+    /// Anything else (500).
+    #[error("an unexpected error occurred")]
+    Unexpected(#[source] anyhow::Error),
+}
+
+impl Error {
+    /// One invalid field.
+    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
+        Self::Invalid(FieldErrors::from([(field.to_owned(), message.into())]))
+    }
+}
+
+impl From<anyhow::Error> for Error {
+    fn from(e: anyhow::Error) -> Self {
+        // A database error wrapped with context still means "database down" when it is one.
+        match e.downcast_ref::<sqlx::Error>() {
+            Some(db) if is_unavailable(db) => Self::Unavailable(e),
+            _ => Self::Unexpected(e),
+        }
+    }
+}
+
+impl From<sqlx::Error> for Error {
+    fn from(e: sqlx::Error) -> Self {
+        if is_unavailable(&e) {
+            Self::Unavailable(e.into())
+        } else {
+            Self::Unexpected(e.into())
+        }
+    }
+}
+
+/// Errors that mean the database cannot be reached right now, rather than a bad query.
+pub fn is_unavailable(e: &sqlx::Error) -> bool {
+    matches!(
+        e,
+        sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::WorkerCrashed
+    ) || matches!(e, sqlx::Error::Database(db) if db.code().as_deref().is_some_and(|c|
+        // PostgreSQL: cannot connect now / too many connections / admin shutdown.
+        matches!(c, "57P03" | "53300" | "57P01")))
+}
+
+/// True for a unique-constraint violation, which callers turn into 409 or 422.
+pub fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

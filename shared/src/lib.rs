@@ -1,0 +1,26 @@
+//! Everything the functions share. A guided tour, in dependency order:
+
+/// The clock, at the database's precision.
+pub mod clock;
+/// Settings from the environment (and `.env` locally), validated once at start-up.
+pub mod config;
+/// Random tokens, token hashes, argon2id password hashing.
+pub mod crypto;
+/// The pool for SQLite or PostgreSQL, transactions, the embedded migrations.
+pub mod db;
+/// Pure domain types (`EmailAddress`, `Password`, `User`): parsed, never re-validated.
+pub mod domain;
+/// The application error and how database errors map onto it.
+pub mod error;
+/// Use cases, called by web, worker, scheduler and the CLI alike.
+pub mod services;
+/// Queries, one file per table group, written once for both backends.
+pub mod store;
+/// `tracing` set up for a terminal or for CloudWatch (JSON lines).
+pub mod telemetry;
+/// Fresh databases for tests (SQLite files, or PostgreSQL databases when `TEST_DATABASE_URL`
+/// names a server).
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+
+pub use error::{Error, Result};

@@ -1,0 +1,3 @@
+//! Use cases: each written once here and called by the web, worker, scheduler and CLI.
+
+pub mod accounts;

@@ -1,0 +1,5 @@
+//! Queries, one file per table group. Each function takes anything that implements
+//! [`Exec`](crate::db::Exec) (a transaction or a pooled connection) and is written once for
+//! both backends with [`on_conn!`](crate::on_conn).
+
+pub mod users;

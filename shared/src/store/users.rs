@@ -1,0 +1,135 @@
+//! The `users` table.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::db::Exec;
+use crate::domain::{EmailAddress, User};
+use crate::on_conn;
+
+/// The columns [`UserRow`] reads (a macro so queries stay `&'static str` via `concat!`).
+macro_rules! columns {
+    () => {
+        "id, email, password_hash, is_verified, is_active, is_staff, is_superuser, \
+         created_at, updated_at, last_login_at"
+    };
+}
+
+#[derive(sqlx::FromRow)]
+struct UserRow {
+    id: Uuid,
+    email: String,
+    password_hash: Option<String>,
+    is_verified: bool,
+    is_active: bool,
+    is_staff: bool,
+    is_superuser: bool,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    last_login_at: Option<DateTime<Utc>>,
+}
+
+impl From<UserRow> for User {
+    fn from(r: UserRow) -> Self {
+        User {
+            id: r.id,
+            email: EmailAddress::from_stored(r.email),
+            password_hash: r.password_hash,
+            is_verified: r.is_verified,
+            is_active: r.is_active,
+            is_staff: r.is_staff,
+            is_superuser: r.is_superuser,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+            last_login_at: r.last_login_at,
+        }
+    }
+}
+
+/// What a new account starts with.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub email: EmailAddress,
+    pub password_hash: Option<String>,
+    pub is_verified: bool,
+    pub is_staff: bool,
+    pub is_superuser: bool,
+}
+
+/// Inserts a user. A taken email fails with a unique violation
+/// ([`is_unique_violation`](crate::error::is_unique_violation)).
+pub async fn insert_user(
+    exec: &mut impl Exec,
+    new: &NewUser,
+    now: DateTime<Utc>,
+) -> sqlx::Result<User> {
+    let sql = concat!(
+        "insert into users (id, email, password_hash, is_verified, is_active, is_staff, \
+         is_superuser, created_at, updated_at) \
+         values ($1, $2, $3, $4, true, $5, $6, $7, $7) returning ",
+        columns!()
+    );
+    let row: UserRow = on_conn!(exec, |c| {
+        sqlx::query_as(sql)
+            .bind(Uuid::now_v7())
+            .bind(new.email.as_str())
+            .bind(new.password_hash.as_deref())
+            .bind(new.is_verified)
+            .bind(new.is_staff)
+            .bind(new.is_superuser)
+            .bind(now)
+            .fetch_one(&mut *c)
+            .await
+    })?;
+    Ok(row.into())
+}
+
+pub async fn find_user_by_email(
+    exec: &mut impl Exec,
+    email: &EmailAddress,
+) -> sqlx::Result<Option<User>> {
+    let sql = concat!("select ", columns!(), " from users where lower(email) = $1");
+    let row: Option<UserRow> = on_conn!(exec, |c| {
+        sqlx::query_as(sql)
+            .bind(email.as_str())
+            .fetch_optional(&mut *c)
+            .await
+    })?;
+    Ok(row.map(User::from))
+}
+
+pub async fn find_user_by_id(exec: &mut impl Exec, id: Uuid) -> sqlx::Result<Option<User>> {
+    let sql = concat!("select ", columns!(), " from users where id = $1");
+    let row: Option<UserRow> = on_conn!(exec, |c| {
+        sqlx::query_as(sql).bind(id).fetch_optional(&mut *c).await
+    })?;
+    Ok(row.map(User::from))
+}
+
+/// Gives an existing account the superuser (and staff, verified, active) flags.
+pub async fn promote_to_superuser(
+    exec: &mut impl Exec,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    on_conn!(exec, |c| {
+        sqlx::query(
+            "update users set is_superuser = true, is_staff = true, is_verified = true, \
+             is_active = true, updated_at = $2 where id = $1",
+        )
+        .bind(id)
+        .bind(now)
+        .execute(&mut *c)
+        .await
+        .map(|r| r.rows_affected())
+    })?;
+    Ok(())
+}
+
+pub async fn count_users(exec: &mut impl Exec) -> sqlx::Result<i64> {
+    on_conn!(exec, |c| {
+        sqlx::query_scalar("select count(*) from users")
+            .fetch_one(&mut *c)
+            .await
+    })
+}

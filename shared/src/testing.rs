@@ -1,0 +1,86 @@
+//! A fresh, migrated database per test, on the backend `TEST_DATABASE_URL` names:
+//! unset (or a `sqlite:` URL) gives a SQLite file in a temporary directory; a `postgres://`
+//! URL gives a new database on that server. `.ci/run` runs the suite once per backend.
+//!
+//! These helpers panic on failure: they are for tests only.
+#![allow(clippy::expect_used, clippy::panic)]
+
+use std::str::FromStr;
+
+use sqlx::Connection as _;
+use sqlx::postgres::{PgConnectOptions, PgConnection};
+use tempfile::TempDir;
+
+use crate::config::{DatabaseConfig, DatabaseKind, Secret};
+use crate::db::Db;
+
+pub struct TestDb {
+    pub db: Db,
+    pub config: DatabaseConfig,
+    // Keeps the SQLite file alive for the test's duration.
+    _dir: Option<TempDir>,
+}
+
+/// The backend under test, for messages.
+pub fn backend() -> &'static str {
+    match std::env::var("TEST_DATABASE_URL") {
+        Ok(url) if url.starts_with("postgres") => "postgres",
+        _ => "sqlite",
+    }
+}
+
+impl TestDb {
+    /// A new database with every migration applied.
+    pub async fn new() -> Self {
+        let test_db = Self::empty().await;
+        test_db.db.migrate().await.expect("migrations apply");
+        test_db
+    }
+
+    /// A new database with nothing in it.
+    pub async fn empty() -> Self {
+        let server = std::env::var("TEST_DATABASE_URL").unwrap_or_default();
+        if server.starts_with("postgres") {
+            let name = format!("test_{}", uuid::Uuid::now_v7().simple());
+            let admin = PgConnectOptions::from_str(&server).expect("TEST_DATABASE_URL parses");
+            let mut conn = PgConnection::connect_with(&admin)
+                .await
+                .unwrap_or_else(|e| {
+                    panic!(
+                        "TEST_DATABASE_URL names a PostgreSQL server that cannot be reached: {e}"
+                    )
+                });
+            sqlx::query(sqlx::AssertSqlSafe(format!("create database {name}")))
+                .execute(&mut conn)
+                .await
+                .expect("create the test database");
+            conn.close().await.ok();
+            let mut url = url::Url::parse(&server).expect("TEST_DATABASE_URL is a URL");
+            url.set_path(&name);
+            let config = DatabaseConfig {
+                url: Secret::new(url.to_string()),
+                kind: DatabaseKind::Postgres,
+                max_connections: 5,
+            };
+            let db = Db::connect_lazy(&config).expect("pool");
+            Self {
+                db,
+                config,
+                _dir: None,
+            }
+        } else {
+            let dir = tempfile::tempdir().expect("temporary directory");
+            let config = DatabaseConfig {
+                url: Secret::new(format!("sqlite://{}", dir.path().join("test.db").display())),
+                kind: DatabaseKind::Sqlite,
+                max_connections: 5,
+            };
+            let db = Db::connect_lazy(&config).expect("pool");
+            Self {
+                db,
+                config,
+                _dir: Some(dir),
+            }
+        }
+    }
+}
