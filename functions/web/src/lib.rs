@@ -1,1 +1,34 @@
+//! The web function: HTML pages and the JSON API, as one axum [`Router`].
+//!
+//! [`router`] builds it; the Lambda `main`, the local server and the tests all call it, so the
+//! tests exercise exactly what ships.
 
+/// The JSON API under `/api/`.
+mod api;
+/// The error type handlers return, and the layer that renders errors as HTML or JSON.
+pub mod error;
+/// `/healthz`.
+mod health;
+/// HTML pages.
+mod pages;
+/// What every handler can reach: configuration, database, templates.
+pub mod state;
+/// minijinja templates embedded in the binary, and the content-hashed stylesheet.
+pub mod templates;
+
+use axum::Router;
+use axum::routing::get;
+
+pub use error::WebError;
+pub use state::AppState;
+
+/// The whole application.
+pub fn router(state: AppState) -> Router {
+    let routes = Router::new()
+        .route("/", get(pages::home))
+        .route("/healthz", get(health::healthz))
+        .route("/static/{file}", get(templates::stylesheet))
+        .merge(api::routes())
+        .fallback(error::not_found);
+    error::layers(routes, state)
+}
