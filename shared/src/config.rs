@@ -101,13 +101,6 @@ pub struct DatabaseConfig {
     pub max_connections: u32,
 }
 
-/// The account `createsuperuser --no-input` and the deploy hook ensure exists.
-#[derive(Debug, Clone)]
-pub struct SuperuserSeed {
-    pub email: EmailAddress,
-    pub password: Password,
-}
-
 #[derive(Debug, Clone)]
 pub struct Config {
     pub debug: bool,
@@ -129,7 +122,10 @@ pub struct Config {
     pub worker_queue_url: Option<Url>,
     pub log: LogConfig,
     pub time_zone: chrono_tz::Tz,
-    pub superuser: Option<SuperuserSeed>,
+    /// The account the deploy hook ensures exists (with `superuser_password`).
+    pub superuser_email: Option<EmailAddress>,
+    /// Also what `createsuperuser --email` uses when set.
+    pub superuser_password: Option<Password>,
     /// Where the local server listens (`HOST`, `PORT`).
     pub host: IpAddr,
     pub port: u16,
@@ -324,29 +320,25 @@ impl Config {
             })?,
         };
 
-        let superuser = match (vars.get("SUPERUSER_EMAIL"), vars.get("SUPERUSER_PASSWORD")) {
-            (None, None) => None,
-            (Some(_), None) => {
+        // SUPERUSER_PASSWORD alone is fine (`createsuperuser --email` reads it); an email
+        // without a password is not, since nothing could create that account.
+        let superuser_email = match vars.get("SUPERUSER_EMAIL") {
+            None => None,
+            Some(v) => Some(EmailAddress::parse(v).map_err(|e| {
+                ConfigError::new("SUPERUSER_EMAIL", format!("must be an email address: {e}"))
+            })?),
+        };
+        let superuser_password = match vars.get("SUPERUSER_PASSWORD") {
+            None if superuser_email.is_some() => {
                 return Err(ConfigError::new(
                     "SUPERUSER_PASSWORD",
                     "must be set when SUPERUSER_EMAIL is set",
                 ));
             }
-            (None, Some(_)) => {
-                return Err(ConfigError::new(
-                    "SUPERUSER_EMAIL",
-                    "must be set when SUPERUSER_PASSWORD is set",
-                ));
-            }
-            (Some(email), Some(password)) => {
-                let email = EmailAddress::parse(email).map_err(|e| {
-                    ConfigError::new("SUPERUSER_EMAIL", format!("must be an email address: {e}"))
-                })?;
-                let password = Password::parse(password, Some(&email)).map_err(|e| {
-                    ConfigError::new("SUPERUSER_PASSWORD", format!("is not acceptable: {e}"))
-                })?;
-                Some(SuperuserSeed { email, password })
-            }
+            None => None,
+            Some(v) => Some(Password::parse(v, superuser_email.as_ref()).map_err(|e| {
+                ConfigError::new("SUPERUSER_PASSWORD", format!("is not acceptable: {e}"))
+            })?),
         };
 
         Ok(Self {
@@ -363,7 +355,8 @@ impl Config {
             worker_queue_url,
             log,
             time_zone,
-            superuser,
+            superuser_email,
+            superuser_password,
             host,
             port,
             data_dir,

@@ -1,6 +1,9 @@
 //! The schema on a real database: SQLite by default, PostgreSQL when `TEST_DATABASE_URL` names
 //! a server (`.ci/run` runs this file on both).
 
+// Row tuples read best inline.
+#![allow(clippy::type_complexity)]
+
 use chrono::{DateTime, TimeDelta, Utc};
 use shared::clock;
 use shared::db::Db;

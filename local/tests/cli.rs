@@ -1,0 +1,319 @@
+//! The `cargo run -- <command>` binary, run as a user would run it: a fresh process with a
+//! controlled environment, no `.env`, and the database under test.
+
+use std::io::{Read as _, Write as _};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use shared::testing::TestDb;
+
+struct Cli {
+    db: TestDb,
+    dir: tempfile::TempDir,
+}
+
+impl Cli {
+    async fn new() -> Self {
+        Self {
+            db: TestDb::empty().await,
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    /// The binary with only the variables a test gives it (plus PATH), in an empty directory
+    /// so no `.env` is found, using this test's database.
+    fn command(&self, args: &[&str], env: &[(&str, &str)]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_local"));
+        cmd.args(args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("DATA_DIR", self.dir.path())
+            .env("DATABASE_URL", self.db.config.url.expose())
+            .env("LOG_LEVEL", "warn")
+            .current_dir(self.dir.path())
+            .stdin(Stdio::null());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd
+    }
+
+    fn run(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        self.command(args, env).output().unwrap()
+    }
+
+    fn run_with_stdin(&self, args: &[&str], env: &[(&str, &str)], stdin: &str) -> Output {
+        let mut child = self
+            .command(args, env)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    }
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+const PASSWORD: (&str, &str) = ("SUPERUSER_PASSWORD", "a long passphrase");
+
+#[tokio::test]
+async fn createsuperuser_creates_once_then_says_the_user_exists() {
+    let cli = Cli::new().await;
+    let first = cli.run(
+        &["createsuperuser", "--email", "admin@example.com"],
+        &[PASSWORD],
+    );
+    assert!(first.status.success(), "{}", stderr(&first));
+    assert!(stdout(&first).contains("Superuser admin@example.com created."));
+
+    let second = cli.run(
+        &["createsuperuser", "--email", "Admin@Example.com"],
+        &[PASSWORD],
+    );
+    assert_eq!(second.status.code(), Some(1));
+    assert_eq!(
+        stderr(&second).trim(),
+        "error: a user with email admin@example.com already exists"
+    );
+}
+
+#[tokio::test]
+async fn createsuperuser_reads_the_password_from_stdin_when_not_on_a_terminal() {
+    let cli = Cli::new().await;
+    let out = cli.run_with_stdin(
+        &["createsuperuser", "--email", "ops@example.com"],
+        &[],
+        "piped passphrase\n",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("Superuser ops@example.com created."));
+}
+
+#[tokio::test]
+async fn createsuperuser_gives_one_clear_line_for_bad_input() {
+    let cli = Cli::new().await;
+    // (args, environment, exit code, the line): 2 is an unusable setting, 1 a refused command.
+    type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], i32, &'a str);
+    let cases: &[Case] = &[
+        (
+            &["createsuperuser", "--email", "not-an-email"],
+            &[PASSWORD],
+            1,
+            "error: invalid email",
+        ),
+        (
+            &["createsuperuser", "--email", "admin@example.com"],
+            &[("SUPERUSER_PASSWORD", "short")],
+            2,
+            "error: SUPERUSER_PASSWORD is not acceptable: use at least 8 characters",
+        ),
+        (
+            &["createsuperuser", "--email", "admin.user@example.com"],
+            &[("SUPERUSER_PASSWORD", "admin.user")],
+            1,
+            "error: SUPERUSER_PASSWORD is not acceptable: the password must not be your email",
+        ),
+        (
+            &["createsuperuser"],
+            &[PASSWORD],
+            1,
+            "error: --email is required",
+        ),
+        (
+            &["createsuperuser", "--email", "admin@example.com"],
+            &[],
+            1,
+            "error: no password",
+        ),
+    ];
+    for (args, env, code, expected) in cases {
+        let out = cli.run(args, env);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(*code), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: one line, got {err:?}");
+        assert!(err.starts_with(expected), "{args:?}: {err:?}");
+    }
+    let stdin_password = cli.run_with_stdin(
+        &["createsuperuser", "--email", "admin@example.com"],
+        &[],
+        "abc\n",
+    );
+    assert_eq!(stdin_password.status.code(), Some(1));
+    assert!(stderr(&stdin_password).starts_with("error: password rejected: use at least 8"));
+}
+
+#[tokio::test]
+async fn an_invalid_setting_stops_every_command_with_one_line_naming_it() {
+    let cli = Cli::new().await;
+    for args in [&["migrate"][..], &["createsuperuser"], &["check"], &[]] {
+        let out = cli.run(args, &[("PORT", "eighty")]);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert_eq!(
+            stderr(&out).trim(),
+            "error: PORT must be a port number from 1 to 65535, got \"eighty\"",
+            "{args:?}"
+        );
+    }
+    let out = cli.run(&["migrate"], &[("DEBUG", "false")]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).starts_with("error: SECRET_KEY must be set:"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[tokio::test]
+async fn migrate_applies_everything_once() {
+    let cli = Cli::new().await;
+    let first = cli.run(&["migrate"], &[]);
+    assert!(first.status.success(), "{}", stderr(&first));
+    assert!(stdout(&first).contains("applied 20261128000001 accounts and outbox"));
+    let second = cli.run(&["migrate"], &[]);
+    assert!(second.status.success());
+    assert!(
+        !stdout(&second).contains("applied 2026"),
+        "{}",
+        stdout(&second)
+    );
+    assert!(stdout(&second).contains("Database is up to date"));
+}
+
+fn production_env() -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("DEBUG", "false"),
+        (
+            "SECRET_KEY",
+            "k8Jq2vX9mN4pL7rT1wY6zB3cF5hD0gS8aE2uI9oP4lK7jH1mN6bV3c",
+        ),
+        (
+            "DATABASE_URL",
+            "postgres://app:secret@db.example.com:5432/app",
+        ),
+        ("ALLOWED_HOSTS", "app.example.com"),
+        ("SITE_URL", "https://app.example.com"),
+        ("EMAIL_BACKEND", "ses"),
+        ("DEFAULT_FROM_EMAIL", "noreply@example.com"),
+        ("FORCE_HTTPS", "true"),
+    ]
+}
+
+#[tokio::test]
+async fn check_passes_a_production_config_and_refuses_each_insecure_setting() {
+    let cli = Cli::new().await;
+    let ok = cli.run(&["check"], &production_env());
+    assert!(ok.status.success(), "{}{}", stdout(&ok), stderr(&ok));
+
+    let cases = [
+        ("DEBUG", "true"),
+        ("SECRET_KEY", "too-short"),
+        (
+            "SECRET_KEY",
+            "aaaaabbbbbaaaaabbbbbaaaaabbbbbaaaaabbbbbaaaaabbbbbaaaa",
+        ),
+        ("ALLOWED_HOSTS", "localhost"),
+        ("FORCE_HTTPS", "false"),
+        ("SITE_URL", "http://app.example.com"),
+    ];
+    for (var, value) in cases {
+        let mut env = production_env();
+        env.retain(|(k, _)| *k != var);
+        env.push((var, value));
+        let out = cli.run(&["check"], &env);
+        assert_eq!(out.status.code(), Some(1), "{var}={value}");
+        assert!(
+            stdout(&out).contains(&format!("  {var} ")),
+            "{var}: {}",
+            stdout(&out)
+        );
+        assert!(
+            stderr(&out).contains("check found 1 problem"),
+            "{var}: {}",
+            stderr(&out)
+        );
+    }
+}
+
+/// Sends one HTTP/1.1 request and returns the status line and body.
+fn http_get(port: u16, path: &str) -> (String, String) {
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response.lines().next().unwrap_or_default().to_owned();
+    let body = response
+        .split("\r\n\r\n")
+        .nth(1)
+        .unwrap_or_default()
+        .to_owned();
+    (status, body)
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn wait_for_output(path: &Path, needle: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        if text.contains(needle) || Instant::now() > deadline {
+            return text;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[tokio::test]
+async fn the_default_command_migrates_serves_and_stops_cleanly_on_sigterm() {
+    let cli = Cli::new().await;
+    let port = free_port();
+    let log = cli.dir.path().join("stdout.log");
+    let mut child = cli
+        .command(&[], &[("PORT", &port.to_string())])
+        .stdout(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}/");
+    let printed = wait_for_output(&log, &url);
+    assert!(printed.contains("applied 20261128000001"), "{printed}");
+    assert!(printed.contains(&format!("Serving on {url}")), "{printed}");
+
+    let (status, body) = http_get(port, "/healthz");
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    assert!(body.contains(r#""database":"ok""#), "{body}");
+    let (status, body) = http_get(port, "/");
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    assert!(body.contains("/static/app."));
+
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "clean exit on SIGTERM: {status}");
+    assert!(std::fs::read_to_string(&log).unwrap().contains("Stopped."));
+}
