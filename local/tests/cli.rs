@@ -168,6 +168,19 @@ async fn an_invalid_setting_stops_every_command_with_one_line_naming_it() {
             "{args:?}"
         );
     }
+    // `.env` in the working directory is read, and the real environment wins over it.
+    std::fs::write(cli.dir.path().join(".env"), "PORT=eighty\n").unwrap();
+    let out = cli.run(&["migrate"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("PORT must be a port number"),
+        "{}",
+        stderr(&out)
+    );
+    let out = cli.run(&["migrate"], &[("PORT", "3001")]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    std::fs::remove_file(cli.dir.path().join(".env")).unwrap();
+
     let out = cli.run(&["migrate"], &[("DEBUG", "false")]);
     assert_eq!(out.status.code(), Some(2));
     assert!(

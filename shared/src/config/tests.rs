@@ -375,3 +375,24 @@ fn secrets_are_redacted_in_debug_output() {
     assert!(!shown.contains("k8Jq2vX9"), "secret key leaked");
     assert!(!shown.contains("app:secret@"), "database password leaked");
 }
+
+#[test]
+fn env_example_lists_every_setting_config_reads() {
+    let source = include_str!("../config.rs");
+    let example = include_str!("../../../.env.example");
+    let names: Vec<&str> = source
+        .split("vars.get(\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        // Set by the Lambda runtime, not by users.
+        .filter(|name| !name.starts_with("AWS_"))
+        .collect();
+    assert!(names.len() > 15, "found {names:?}");
+    for name in names {
+        let listed = example.lines().any(|line| {
+            line.trim_start_matches(['#', ' '])
+                .starts_with(&format!("{name}="))
+        });
+        assert!(listed, ".env.example has no `{name}=` line");
+    }
+}
