@@ -209,3 +209,18 @@ async fn a_wrong_method_is_a_405_in_the_error_shape_and_keeps_the_allow_header()
     assert_eq!(page.status, StatusCode::METHOD_NOT_ALLOWED);
     assert!(page.content_type().starts_with("text/html"));
 }
+
+#[tokio::test]
+async fn an_api_gateway_http_api_event_reaches_the_router_through_lambda_http() {
+    // The same conversion the Lambda main's `lambda_http::run` applies to each invocation.
+    let event = include_str!("../../../events/apigw-http-get-healthz.json");
+    let request = lambda_http::request::from_str(event).expect("a valid HTTP API event");
+    let app = TestApp::new().await;
+    let response = app.router.clone().oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(json["database"], "ok");
+}
