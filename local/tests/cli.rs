@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use shared::testing::TestDb;
+use shared::testing::{TestDb, production_vars};
 
 struct Cli {
     db: TestDb,
@@ -206,29 +206,10 @@ async fn migrate_applies_everything_once() {
     assert!(stdout(&second).contains("Database is up to date"));
 }
 
-fn production_env() -> Vec<(&'static str, &'static str)> {
-    vec![
-        ("DEBUG", "false"),
-        (
-            "SECRET_KEY",
-            "k8Jq2vX9mN4pL7rT1wY6zB3cF5hD0gS8aE2uI9oP4lK7jH1mN6bV3c",
-        ),
-        (
-            "DATABASE_URL",
-            "postgres://app:secret@db.example.com:5432/app",
-        ),
-        ("ALLOWED_HOSTS", "app.example.com"),
-        ("SITE_URL", "https://app.example.com"),
-        ("EMAIL_BACKEND", "ses"),
-        ("DEFAULT_FROM_EMAIL", "noreply@example.com"),
-        ("FORCE_HTTPS", "true"),
-    ]
-}
-
 #[tokio::test]
 async fn check_passes_a_production_config_and_refuses_each_insecure_setting() {
     let cli = Cli::new().await;
-    let ok = cli.run(&["check"], &production_env());
+    let ok = cli.run(&["check"], &production_vars());
     assert!(ok.status.success(), "{}{}", stdout(&ok), stderr(&ok));
 
     let cases = [
@@ -243,7 +224,7 @@ async fn check_passes_a_production_config_and_refuses_each_insecure_setting() {
         ("SITE_URL", "http://app.example.com"),
     ];
     for (var, value) in cases {
-        let mut env = production_env();
+        let mut env = production_vars();
         env.retain(|(k, _)| *k != var);
         env.push((var, value));
         let out = cli.run(&["check"], &env);

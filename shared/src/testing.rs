@@ -21,6 +21,27 @@ pub struct TestDb {
     _dir: Option<TempDir>,
 }
 
+/// A complete production environment (what a deployed Lambda gets), for configuration tests
+/// that remove or break one variable at a time.
+pub fn production_vars() -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("DEBUG", "false"),
+        (
+            "SECRET_KEY",
+            "k8Jq2vX9mN4pL7rT1wY6zB3cF5hD0gS8aE2uI9oP4lK7jH1mN6bV3c",
+        ),
+        (
+            "DATABASE_URL",
+            "postgres://app:secret@db.example.com:5432/app",
+        ),
+        ("ALLOWED_HOSTS", "app.example.com"),
+        ("SITE_URL", "https://app.example.com"),
+        ("EMAIL_BACKEND", "ses"),
+        ("DEFAULT_FROM_EMAIL", "noreply@example.com"),
+        ("FORCE_HTTPS", "true"),
+    ]
+}
+
 /// The backend under test, for messages.
 pub fn backend() -> &'static str {
     match std::env::var("TEST_DATABASE_URL") {

@@ -5,21 +5,7 @@ use super::*;
 
 /// A complete production (Lambda) environment; tests remove or break one variable at a time.
 fn production() -> Vec<(&'static str, &'static str)> {
-    vec![
-        (
-            "SECRET_KEY",
-            "k8Jq2vX9mN4pL7rT1wY6zB3cF5hD0gS8aE2uI9oP4lK7jH1mN6bV3c",
-        ),
-        (
-            "DATABASE_URL",
-            "postgres://app:secret@db.example.com:5432/app",
-        ),
-        ("ALLOWED_HOSTS", "app.example.com"),
-        ("SITE_URL", "https://app.example.com"),
-        ("EMAIL_BACKEND", "ses"),
-        ("DEFAULT_FROM_EMAIL", "noreply@example.com"),
-        ("FORCE_HTTPS", "true"),
-    ]
+    crate::testing::production_vars()
 }
 
 fn load(profile: &Profile, pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
