@@ -6,6 +6,7 @@
 //! `timestamptz`, `uuid` or `boolean`, which a sound PostgreSQL schema wants (docs/database.md).
 
 use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -51,8 +52,17 @@ pub trait Exec: Send {
     fn conn(&mut self) -> Conn<'_>;
 }
 
+/// Statements run through [`on_conn!`] by this process: one per database round trip, which
+/// the worker benchmark reports per batch.
+static STATEMENTS: AtomicU64 = AtomicU64::new(0);
+
+pub fn statements_run() -> u64 {
+    STATEMENTS.load(Ordering::Relaxed)
+}
+
 impl Exec for Tx {
     fn conn(&mut self) -> Conn<'_> {
+        STATEMENTS.fetch_add(1, Ordering::Relaxed);
         match self {
             Tx::Sqlite(tx) => Conn::Sqlite(tx),
             Tx::Postgres(tx) => Conn::Postgres(tx),
@@ -62,6 +72,7 @@ impl Exec for Tx {
 
 impl Exec for PooledConn {
     fn conn(&mut self) -> Conn<'_> {
+        STATEMENTS.fetch_add(1, Ordering::Relaxed);
         match self {
             PooledConn::Sqlite(c) => Conn::Sqlite(c),
             PooledConn::Postgres(c) => Conn::Postgres(c),

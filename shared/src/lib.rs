@@ -1,5 +1,7 @@
 //! Everything the functions share. A guided tour, in dependency order:
 
+/// The AWS SDK configuration (region, credentials, emulator endpoints).
+pub mod aws;
 /// The clock, at the database's precision.
 pub mod clock;
 /// Settings from the environment (and `.env` locally), validated once at start-up.
@@ -12,6 +14,10 @@ pub mod db;
 pub mod domain;
 /// The application error and how database errors map onto it.
 pub mod error;
+/// Email templates and the console / SES mailers.
+pub mod mail;
+/// Versioned messages for the worker, and the SQS or in-process queue that carries them.
+pub mod queue;
 /// Use cases, called by web, worker, scheduler and the CLI alike.
 pub mod services;
 /// Queries, one file per table group, written once for both backends.

@@ -1,29 +1,80 @@
-//! The worker function: handles batches of SQS messages (the old worker tier).
+//! The worker function: handles a batch of SQS messages (the old worker tier's `/worker/`).
 //!
-//! Not built yet (the worker-tier issue): until then every event fails, loudly, so a
-//! deployment never deletes a message it did not handle.
+//! Each record is decoded on its own and handled concurrently (at most [`CONCURRENCY`] at a
+//! time). The response lists exactly the records to retry: a malformed body, an unknown kind
+//! or version, a transient send failure, the database being down. Everything else is
+//! acknowledged, including duplicates of work already done. The Lambda `main` and the local
+//! runner both call [`handle_batch`], so `cargo run` delivers mail the way Lambda does.
 
-use serde_json::Value;
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use futures_util::StreamExt as _;
+use shared::db::Db;
+use shared::mail::Mailer;
+use shared::queue::Message;
+use shared::services::outbox;
 
-/// Handles one Lambda event. Today: refuses it.
-pub async fn handle_event(event: Value) -> anyhow::Result<Value> {
-    let records = event
-        .get("Records")
-        .and_then(Value::as_array)
-        .map_or(0, Vec::len);
-    tracing::error!(records, "worker received an event but has no handlers yet");
-    anyhow::bail!("the worker cannot handle messages yet: {records} record(s) left on the queue")
+/// Records handled at once. Each holds a database connection only for its two short queries,
+/// never while the provider is called, so a small pool serves a full batch.
+pub const CONCURRENCY: usize = 10;
+
+/// What the handler needs, built once per instance.
+#[derive(Clone)]
+pub struct Deps {
+    pub db: Db,
+    pub mailer: Mailer,
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn every_event_fails_until_the_worker_is_built() {
-        let event = serde_json::json!({"Records": [{"messageId": "1", "body": "{}"}]});
-        let err = handle_event(event).await.unwrap_err();
-        assert!(err.to_string().contains("1 record(s)"), "{err}");
-        assert!(handle_event(Value::Null).await.is_err());
+/// Handles one SQS event; the response names the records SQS must deliver again.
+pub async fn handle_batch(deps: &Deps, event: SqsEvent) -> SqsBatchResponse {
+    let outcomes: Vec<(Option<String>, Result<(), String>)> =
+        futures_util::stream::iter(event.records)
+            .map(|record| async move {
+                let outcome = handle_record(deps, &record).await;
+                (record.message_id, outcome)
+            })
+            .buffer_unordered(CONCURRENCY)
+            .collect()
+            .await;
+    let mut response = SqsBatchResponse::default();
+    for (message_id, outcome) in outcomes {
+        if let Err(error) = outcome {
+            match message_id {
+                Some(id) => {
+                    tracing::warn!(message_id = id, error, "record failed; SQS will retry it");
+                    response.add_failure(id);
+                }
+                // SQS always sets it; without one there is nothing to report.
+                None => tracing::error!(error, "record without a messageId failed"),
+            }
+        }
     }
+    response
+}
+
+async fn handle_record(deps: &Deps, record: &SqsMessage) -> Result<(), String> {
+    let body = record.body.as_deref().unwrap_or_default();
+    let message = Message::decode(body).map_err(|e| e.to_string())?;
+    match message {
+        Message::SendEmail { email_id } => outbox::deliver(&deps.db, &deps.mailer, email_id)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
+    }
+}
+
+/// Builds the event SQS would deliver for these bodies (the local runner and tests use it).
+pub fn event_for(bodies: impl IntoIterator<Item = (String, String, u32)>) -> SqsEvent {
+    let mut event = SqsEvent::default();
+    for (message_id, body, receive_count) in bodies {
+        let mut record = SqsMessage::default();
+        record.message_id = Some(message_id);
+        record.body = Some(body);
+        record.event_source = Some("aws:sqs".to_owned());
+        record.attributes.insert(
+            "ApproximateReceiveCount".to_owned(),
+            receive_count.to_string(),
+        );
+        event.records.push(record);
+    }
+    event
 }

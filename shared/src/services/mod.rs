@@ -1,3 +1,4 @@
 //! Use cases: each written once here and called by the web, worker, scheduler and CLI.
 
 pub mod accounts;
+pub mod outbox;

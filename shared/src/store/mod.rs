@@ -2,4 +2,5 @@
 //! [`Exec`](crate::db::Exec) (a transaction or a pooled connection) and is written once for
 //! both backends with [`on_conn!`](crate::on_conn).
 
+pub mod emails;
 pub mod users;

@@ -1,0 +1,193 @@
+//! Messages for the worker and the queue that carries them.
+//!
+//! A message is small, versioned JSON naming work whose details live in the database:
+//! `{"v":1,"kind":"send_email","email_id":"..."}`. In AWS it goes to the SQS queue at
+//! `WORKER_QUEUE_URL`; locally (no queue URL) to an in-process channel that the local runner
+//! drains into the same worker handler.
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+use uuid::Uuid;
+
+/// The message format version this build writes and reads.
+pub const VERSION: u64 = 1;
+
+/// Work for the worker. One variant per kind; the registry is this enum.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Message {
+    /// Deliver the outbox row `email_id`.
+    SendEmail { email_id: Uuid },
+}
+
+/// Why a message body could not be used. Each fails only its own record.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    #[error("malformed message: {0}")]
+    Malformed(String),
+    #[error("unsupported message version {0} (this worker reads version {VERSION})")]
+    UnsupportedVersion(u64),
+    #[error("unknown message kind {0:?}")]
+    UnknownKind(String),
+}
+
+impl Message {
+    pub fn encode(&self) -> String {
+        let mut value = serde_json::to_value(self).unwrap_or_default();
+        if let Some(object) = value.as_object_mut() {
+            object.insert("v".into(), VERSION.into());
+        }
+        value.to_string()
+    }
+
+    pub fn decode(body: &str) -> Result<Self, DecodeError> {
+        let mut value: serde_json::Value = serde_json::from_str(body)
+            .map_err(|e| DecodeError::Malformed(format!("not JSON: {e}")))?;
+        let object = value
+            .as_object_mut()
+            .ok_or_else(|| DecodeError::Malformed("not a JSON object".into()))?;
+        match object.remove("v") {
+            None => return Err(DecodeError::Malformed("no version field \"v\"".into())),
+            Some(v) => match v.as_u64() {
+                Some(VERSION) => {}
+                Some(other) => return Err(DecodeError::UnsupportedVersion(other)),
+                None => {
+                    return Err(DecodeError::Malformed(format!(
+                        "version {v} is not a number"
+                    )));
+                }
+            },
+        }
+        let kind = match object.get("kind") {
+            Some(serde_json::Value::String(kind)) => kind.clone(),
+            _ => return Err(DecodeError::Malformed("no \"kind\" string".into())),
+        };
+        serde_json::from_value(value).map_err(|e| {
+            if e.to_string().starts_with("unknown variant") {
+                DecodeError::UnknownKind(kind)
+            } else {
+                DecodeError::Malformed(e.to_string())
+            }
+        })
+    }
+}
+
+/// A message in the local runner's in-process queue, with SQS's receive count.
+#[derive(Debug, Clone)]
+pub struct LocalMessage {
+    pub body: String,
+    pub receive_count: u32,
+}
+
+/// Where messages for the worker go.
+#[derive(Clone)]
+pub enum Queue {
+    Sqs {
+        client: aws_sdk_sqs::Client,
+        url: String,
+    },
+    /// The local runner's channel (`cargo run`, tests).
+    Local(mpsc::UnboundedSender<LocalMessage>),
+}
+
+impl Queue {
+    /// SQS when `WORKER_QUEUE_URL` is set. Otherwise `None`: the caller makes a local queue.
+    pub async fn sqs_from_config(config: &crate::config::Config) -> Option<Self> {
+        let url = config.worker_queue_url.as_ref()?;
+        let client = aws_sdk_sqs::Client::new(&crate::aws::sdk_config().await);
+        Some(Self::Sqs {
+            client,
+            url: url.to_string(),
+        })
+    }
+
+    /// An in-process queue and the receiving end the local worker loop drains.
+    pub fn local() -> (Self, mpsc::UnboundedReceiver<LocalMessage>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        (Self::Local(tx), rx)
+    }
+
+    pub async fn send(&self, message: &Message) -> anyhow::Result<()> {
+        let body = message.encode();
+        match self {
+            Queue::Sqs { client, url } => {
+                client
+                    .send_message()
+                    .queue_url(url)
+                    .message_body(body)
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        anyhow::anyhow!(
+                            "sending to SQS: {}",
+                            aws_sdk_sqs::error::DisplayErrorContext(e)
+                        )
+                    })?;
+            }
+            Queue::Local(tx) => tx
+                .send(LocalMessage {
+                    body,
+                    receive_count: 0,
+                })
+                .map_err(|_| anyhow::anyhow!("the local worker queue is closed"))?,
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_message_round_trips_with_its_version() {
+        let id = Uuid::now_v7();
+        let message = Message::SendEmail { email_id: id };
+        let body = message.encode();
+        let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(json["v"], 1);
+        assert_eq!(json["kind"], "send_email");
+        assert_eq!(json["email_id"], id.to_string());
+        assert_eq!(Message::decode(&body).unwrap(), message);
+    }
+
+    #[test]
+    fn bad_bodies_are_refused_with_the_reason() {
+        let id = Uuid::now_v7();
+        let cases = [
+            ("".to_owned(), "malformed"),
+            ("{\"v\":1,".to_owned(), "malformed"),
+            ("[1]".to_owned(), "malformed"),
+            (
+                format!(r#"{{"kind":"send_email","email_id":"{id}"}}"#),
+                "malformed",
+            ),
+            (
+                format!(r#"{{"v":"1","kind":"send_email","email_id":"{id}"}}"#),
+                "malformed",
+            ),
+            (
+                format!(r#"{{"v":2,"kind":"send_email","email_id":"{id}"}}"#),
+                "version 2",
+            ),
+            (
+                format!(r#"{{"v":1,"kind":"launch_rockets","email_id":"{id}"}}"#),
+                "unknown message kind",
+            ),
+            (
+                r#"{"v":1,"kind":"send_email","email_id":"not-a-uuid"}"#.to_owned(),
+                "malformed",
+            ),
+            (r#"{"v":1,"kind":"send_email"}"#.to_owned(), "malformed"),
+            (r#"{"v":1,"email_id":"x"}"#.to_owned(), "malformed"),
+            (
+                format!(r#"{{"v":1,"kind":"send_email","email_id":"{id}","x":1}}"#),
+                "malformed",
+            ),
+        ];
+        for (body, expected) in cases {
+            let err = Message::decode(&body).expect_err(&body);
+            assert!(err.to_string().contains(expected), "{body}: {err}");
+        }
+    }
+}

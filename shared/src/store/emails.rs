@@ -1,0 +1,220 @@
+//! The `emails` outbox.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::db::Exec;
+use crate::domain::EmailStatus;
+use crate::on_conn;
+
+macro_rules! columns {
+    () => {
+        "id, kind, user_id, to_address, subject, body_text, body_html, status, attempts, \
+         locked_until, provider_message_id, last_error, created_at, updated_at, sent_at"
+    };
+}
+
+/// An outbox row.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct EmailRow {
+    pub id: Uuid,
+    pub kind: String,
+    pub user_id: Option<Uuid>,
+    pub to_address: String,
+    pub subject: String,
+    pub body_text: String,
+    pub body_html: Option<String>,
+    pub status: String,
+    pub attempts: i32,
+    pub locked_until: Option<DateTime<Utc>>,
+    pub provider_message_id: Option<String>,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub sent_at: Option<DateTime<Utc>>,
+}
+
+impl EmailRow {
+    pub fn status(&self) -> Option<EmailStatus> {
+        EmailStatus::parse(&self.status)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct NewEmail<'a> {
+    pub kind: &'a str,
+    pub user_id: Option<Uuid>,
+    pub to_address: &'a str,
+    pub subject: &'a str,
+    pub body_text: &'a str,
+    pub body_html: Option<&'a str>,
+}
+
+pub async fn insert_email(
+    exec: &mut impl Exec,
+    new: &NewEmail<'_>,
+    now: DateTime<Utc>,
+) -> sqlx::Result<Uuid> {
+    let id = Uuid::now_v7();
+    on_conn!(exec, |c| {
+        sqlx::query(
+            "insert into emails (id, kind, user_id, to_address, subject, body_text, body_html, \
+             status, attempts, created_at, updated_at) \
+             values ($1, $2, $3, $4, $5, $6, $7, 'pending', 0, $8, $8)",
+        )
+        .bind(id)
+        .bind(new.kind)
+        .bind(new.user_id)
+        .bind(new.to_address)
+        .bind(new.subject)
+        .bind(new.body_text)
+        .bind(new.body_html)
+        .bind(now)
+        .execute(&mut *c)
+        .await
+        .map(|r| r.rows_affected())
+    })?;
+    Ok(id)
+}
+
+pub async fn find_email(exec: &mut impl Exec, id: Uuid) -> sqlx::Result<Option<EmailRow>> {
+    on_conn!(exec, |c| {
+        sqlx::query_as(concat!("select ", columns!(), " from emails where id = $1"))
+            .bind(id)
+            .fetch_optional(&mut *c)
+            .await
+    })
+}
+
+/// The newest rows, for the development mailbox.
+pub async fn list_recent_emails(exec: &mut impl Exec, limit: i64) -> sqlx::Result<Vec<EmailRow>> {
+    on_conn!(exec, |c| {
+        sqlx::query_as(concat!(
+            "select ",
+            columns!(),
+            " from emails order by created_at desc, id desc limit $1"
+        ))
+        .bind(limit)
+        .fetch_all(&mut *c)
+        .await
+    })
+}
+
+/// Claims a row for sending, atomically: only a `pending` row, or a `sending` row whose
+/// claim has expired (its worker died), is taken; the claim counts an attempt and holds until
+/// `locked_until`. Of any number of concurrent claims, one gets the row; the others get `None`.
+pub async fn claim_email(
+    exec: &mut impl Exec,
+    id: Uuid,
+    now: DateTime<Utc>,
+    locked_until: DateTime<Utc>,
+) -> sqlx::Result<Option<EmailRow>> {
+    on_conn!(exec, |c| {
+        sqlx::query_as(concat!(
+            "update emails set status = 'sending', attempts = attempts + 1, locked_until = $2, \
+             updated_at = $3 \
+             where id = $1 and (status = 'pending' or (status = 'sending' and locked_until < $3)) \
+             returning ",
+            columns!()
+        ))
+        .bind(id)
+        .bind(locked_until)
+        .bind(now)
+        .fetch_optional(&mut *c)
+        .await
+    })
+}
+
+pub async fn mark_email_sent(
+    exec: &mut impl Exec,
+    id: Uuid,
+    provider_message_id: &str,
+    now: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    on_conn!(exec, |c| {
+        sqlx::query(
+            "update emails set status = 'sent', provider_message_id = $2, sent_at = $3, \
+             locked_until = null, updated_at = $3 where id = $1",
+        )
+        .bind(id)
+        .bind(provider_message_id)
+        .bind(now)
+        .execute(&mut *c)
+        .await
+        .map(|r| r.rows_affected())
+    })?;
+    Ok(())
+}
+
+/// Ends a claim without sending: back to `pending` (retry) or on to `failed` (give up).
+pub async fn release_email(
+    exec: &mut impl Exec,
+    id: Uuid,
+    status: EmailStatus,
+    error: &str,
+    now: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    on_conn!(exec, |c| {
+        sqlx::query(
+            "update emails set status = $2, last_error = $3, locked_until = null, updated_at = $4 \
+             where id = $1 and status = 'sending'",
+        )
+        .bind(id)
+        .bind(status.as_str())
+        .bind(error)
+        .bind(now)
+        .execute(&mut *c)
+        .await
+        .map(|r| r.rows_affected())
+    })?;
+    Ok(())
+}
+
+/// Rows the queue seems to have lost: `pending` and untouched since `stale_before`, or
+/// claimed by a worker whose claim expired. Their `updated_at` is set to `now` so the next
+/// sweep leaves them alone while the re-sent message is in flight. At most `limit` rows.
+pub async fn touch_stale_emails(
+    exec: &mut impl Exec,
+    stale_before: DateTime<Utc>,
+    now: DateTime<Utc>,
+    max_attempts: i32,
+    limit: i64,
+) -> sqlx::Result<Vec<Uuid>> {
+    on_conn!(exec, |c| {
+        sqlx::query_scalar(
+            "update emails set updated_at = $2 where id in ( \
+                 select id from emails \
+                 where attempts < $3 and ( \
+                     (status = 'pending' and updated_at < $1) \
+                     or (status = 'sending' and locked_until < $2)) \
+                 order by created_at limit $4) \
+             returning id",
+        )
+        .bind(stale_before)
+        .bind(now)
+        .bind(max_attempts)
+        .bind(limit)
+        .fetch_all(&mut *c)
+        .await
+    })
+}
+
+/// Marks `failed` every unsent row that has used up its attempts; returns how many.
+pub async fn fail_exhausted_emails(
+    exec: &mut impl Exec,
+    max_attempts: i32,
+    now: DateTime<Utc>,
+) -> sqlx::Result<u64> {
+    on_conn!(exec, |c| {
+        sqlx::query(
+            "update emails set status = 'failed', locked_until = null, updated_at = $2, \
+             last_error = 'gave up after ' || attempts || ' attempts: ' || coalesce(last_error, 'no error recorded') \
+             where attempts >= $1 and (status = 'pending' or (status = 'sending' and locked_until < $2))",
+        )
+        .bind(max_attempts)
+        .bind(now)
+        .execute(&mut *c)
+        .await
+        .map(|r| r.rows_affected())
+    })
+}
