@@ -4,7 +4,10 @@ use anyhow::{Context as _, anyhow, bail};
 use shared::config::Config;
 use shared::db::{Db, MIGRATOR};
 use shared::domain::{EmailAddress, Password};
-use shared::services::accounts;
+use shared::mail::{self, Mailer};
+use shared::queue::Queue;
+use shared::services::{accounts, outbox};
+use shared::store::emails;
 
 /// Connects and applies pending migrations, reporting what it did.
 pub async fn connect_and_migrate(config: &Config) -> anyhow::Result<Db> {
@@ -127,4 +130,79 @@ pub fn check(config: &Config) -> anyhow::Result<()> {
         problems.len(),
         if problems.len() == 1 { "" } else { "s" }
     )
+}
+
+/// Renders the test email, writes it to the outbox, queues it and, with the in-process queue,
+/// runs the worker on it right here (the same handler as Lambda). With an SQS queue the
+/// deployed (or a local `cargo run`) worker sends it; this waits for the row to say how it went.
+pub async fn sendtestemail(config: &Config, address: &str) -> anyhow::Result<()> {
+    let to = EmailAddress::parse(address).map_err(|e| anyhow!("invalid address: {e}"))?;
+    let db = connect_and_migrate(config).await?;
+    let mailer = Mailer::from_config(config).await;
+    let rendered = mail::render(config, "test", minijinja_context(mailer.backend()))?;
+
+    let mut tx = db.begin().await.context("starting a transaction")?;
+    let id = outbox::add(&mut tx, "test", &to, None, &rendered)
+        .await
+        .context("writing the email to the outbox")?;
+    tx.commit().await.context("committing the outbox row")?;
+    println!("Email {id} to {to} written to the outbox.");
+
+    let deps = worker::Deps {
+        db: db.clone(),
+        mailer,
+    };
+    match Queue::sqs_from_config(config).await {
+        Some(queue) => {
+            if outbox::notify(&queue, &[id]).await == 0 {
+                bail!("could not queue it (see the log above); the outbox sweep will retry");
+            }
+            println!("Queued on SQS; waiting up to 60 s for a worker to send it...");
+        }
+        None => {
+            let (queue, mut rx) = Queue::local();
+            outbox::notify(&queue, &[id]).await;
+            let mut batch = Vec::new();
+            while let Ok(message) = rx.try_recv() {
+                batch.push((format!("local-{}", batch.len()), message.body, 1));
+            }
+            println!("Queued in process; running the worker...");
+            worker::handle_batch(&deps, worker::event_for(batch)).await;
+        }
+    }
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let row = loop {
+        let mut conn = db.acquire().await?;
+        let row = emails::find_email(&mut conn, id)
+            .await?
+            .context("the outbox row disappeared")?;
+        drop(conn);
+        if row.status == "sent" || row.status == "failed" || std::time::Instant::now() > deadline {
+            break row;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    };
+    db.close().await;
+    match row.status.as_str() {
+        "sent" => {
+            println!(
+                "Sent with the {} mailer after {} attempt{}: provider message id {}",
+                deps.mailer.backend(),
+                row.attempts,
+                if row.attempts == 1 { "" } else { "s" },
+                row.provider_message_id.unwrap_or_default()
+            );
+            Ok(())
+        }
+        status => bail!(
+            "not sent: the email is {status} after {} attempt(s); last error: {}",
+            row.attempts,
+            row.last_error.as_deref().unwrap_or("none")
+        ),
+    }
+}
+
+fn minijinja_context(backend: &str) -> serde_json::Value {
+    serde_json::json!({ "backend": backend })
 }

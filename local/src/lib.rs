@@ -1,10 +1,12 @@
 //! The local runner: `cargo run` serves the whole stack on 127.0.0.1:3000; the subcommands do
 //! what Django's `manage.py` did. Each command is a thin shell over a `shared` use case.
 
-/// `migrate`, `createsuperuser`, `check`.
+/// `migrate`, `createsuperuser`, `check`, `sendtestemail`.
 mod commands;
-/// The local web server (and, as later issues add them, the worker and scheduler loops).
+/// The local web server, with the worker and the outbox sweep beside it.
 mod server;
+/// The worker fed from the in-process queue or SQS, as Lambda's event source mapping would.
+pub mod worker_loop;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -42,6 +44,12 @@ enum Command {
     /// Check the configuration for production, like `manage.py check --deploy`.
     /// Exits non-zero when any setting is unsafe to deploy.
     Check,
+    /// Send a test email through the whole pipeline (outbox, queue, worker, mailer) and print
+    /// the outcome. Exits non-zero unless it was sent.
+    Sendtestemail {
+        /// Where to send it.
+        address: String,
+    },
 }
 
 /// The local profile: `.env` is read, and development defaults live in `<workspace>/data`.
@@ -81,6 +89,7 @@ pub fn run(cli: Cli) -> ExitCode {
                 commands::createsuperuser(&config, email, no_input).await
             }
             Command::Check => commands::check(&config),
+            Command::Sendtestemail { address } => commands::sendtestemail(&config, &address).await,
         }
     });
     match result {

@@ -2,25 +2,67 @@ use std::net::SocketAddr;
 
 use anyhow::Context as _;
 use shared::config::Config;
+use shared::mail::Mailer;
+use shared::queue::Queue;
+use tokio::task::JoinHandle;
 
 use crate::commands::connect_and_migrate;
+use crate::worker_loop;
 
-/// Migrates, then serves the same router as the web Lambda until Ctrl-C or SIGTERM.
+/// Migrates, starts the worker (fed by the in-process queue, or by SQS when
+/// `WORKER_QUEUE_URL` is set) and the outbox sweep, then serves the same router as the web
+/// Lambda until Ctrl-C or SIGTERM.
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let db = connect_and_migrate(&config).await?;
     let addr = SocketAddr::new(config.host, config.port);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr} (set PORT to use another port)"))?;
+
+    let deps = worker::Deps {
+        db: db.clone(),
+        mailer: Mailer::from_config(&config).await,
+    };
+    let mailer = deps.mailer.backend();
+    let (queue, worker_task, source) = start_worker(&config, deps).await;
+    let sweep_task = tokio::spawn(worker_loop::run_sweeps(db.clone(), queue));
+
     let state = web::AppState::with_db(config, db.clone())?;
+    println!("Worker: {source}, {mailer} mailer");
     println!("Serving on http://{addr}/ (Ctrl-C to stop)");
     axum::serve(listener, web::router(state))
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("serving HTTP")?;
+    // Messages still in the in-process queue are not lost: their rows are pending in the
+    // outbox, and the next start's sweep queues them again.
+    worker_task.abort();
+    sweep_task.abort();
     db.close().await;
     println!("Stopped.");
     Ok(())
+}
+
+/// The queue the app sends to, and the task that feeds the worker from it.
+pub async fn start_worker(config: &Config, deps: worker::Deps) -> (Queue, JoinHandle<()>, String) {
+    match Queue::sqs_from_config(config).await {
+        Some(Queue::Sqs { client, url }) => {
+            let task = tokio::spawn(worker_loop::run_sqs(deps, client.clone(), url.clone()));
+            (
+                Queue::Sqs {
+                    client,
+                    url: url.clone(),
+                },
+                task,
+                format!("SQS queue {url}"),
+            )
+        }
+        _ => {
+            let (queue, rx) = Queue::local();
+            let task = tokio::spawn(worker_loop::run_local(deps, queue.clone(), rx));
+            (queue, task, "in-process queue".to_owned())
+        }
+    }
 }
 
 /// Resolves on Ctrl-C or SIGTERM; in-flight requests then finish before the server stops.

@@ -311,3 +311,94 @@ async fn the_default_command_migrates_serves_and_stops_cleanly_on_sigterm() {
     assert!(status.success(), "clean exit on SIGTERM: {status}");
     assert!(std::fs::read_to_string(&log).unwrap().contains("Stopped."));
 }
+
+#[tokio::test]
+async fn sendtestemail_goes_through_the_whole_pipeline_and_prints_the_outcome() {
+    let cli = Cli::new().await;
+    let out = cli.run(&["sendtestemail", "Ada@Example.com"], &[]);
+    let printed = stdout(&out);
+    assert!(out.status.success(), "{printed}{}", stderr(&out));
+    assert!(
+        printed.contains("to ada@example.com written to the outbox"),
+        "{printed}"
+    );
+    // The console mailer printed the message itself.
+    assert!(printed.contains("To: ada@example.com"), "{printed}");
+    assert!(
+        printed.contains("Subject: Test email from Serverless Starter"),
+        "{printed}"
+    );
+    assert!(printed.contains("the outbox, the queue, the worker and the console mailer"));
+    assert!(
+        printed
+            .contains("Sent with the console mailer after 1 attempt: provider message id console-"),
+        "{printed}"
+    );
+
+    let mut conn = cli.db.db.acquire().await.unwrap();
+    let rows = shared::store::emails::list_recent_emails(&mut conn, 10)
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(
+        (rows[0].status.as_str(), rows[0].kind.as_str()),
+        ("sent", "test")
+    );
+
+    let bad = cli.run(&["sendtestemail", "nobody"], &[]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(
+        stderr(&bad).starts_with("error: invalid address"),
+        "{}",
+        stderr(&bad)
+    );
+}
+
+#[tokio::test]
+async fn a_restart_sends_what_the_outbox_still_holds() {
+    let cli = Cli::new().await;
+    cli.db.db.migrate().await.unwrap();
+    // Written before a crash: committed to the outbox, never queued.
+    let mut tx = cli.db.db.begin().await.unwrap();
+    let rendered = shared::mail::Rendered {
+        subject: "Left behind".into(),
+        text: "text".into(),
+        html: "<p>html</p>".into(),
+    };
+    let to = shared::domain::EmailAddress::parse("ada@example.com").unwrap();
+    let id = shared::services::outbox::add(&mut tx, "test", &to, None, &rendered)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    let port = free_port();
+    let log = cli.dir.path().join("stdout.log");
+    let mut child = cli
+        .command(&[], &[("PORT", &port.to_string())])
+        .stdout(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let printed = wait_for_output(&log, "Subject: Left behind");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        let mut conn = cli.db.db.acquire().await.unwrap();
+        let row = shared::store::emails::find_email(&mut conn, id)
+            .await
+            .unwrap()
+            .unwrap();
+        if (row.status != "pending" && row.status != "sending") || Instant::now() > deadline {
+            break row.status;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    child.wait().unwrap();
+    assert!(
+        printed.contains("Worker: in-process queue, console mailer"),
+        "{printed}"
+    );
+    assert_eq!(status, "sent");
+}

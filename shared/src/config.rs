@@ -292,6 +292,13 @@ impl Config {
         };
 
         let worker_queue_url = match vars.get("WORKER_QUEUE_URL") {
+            // In Lambda there is no in-process queue for a worker to drain.
+            None if !local => {
+                return Err(ConfigError::new(
+                    "WORKER_QUEUE_URL",
+                    "must be set in Lambda: the URL of the worker's SQS queue (template.yaml passes it)",
+                ));
+            }
             None => None,
             Some(v) => Some(
                 Url::parse(v)
@@ -428,6 +435,12 @@ impl Config {
             problems.push(ConfigError::new(
                 "DATABASE_URL",
                 "must point at PostgreSQL in production: a SQLite file does not survive a Lambda instance",
+            ));
+        }
+        if self.worker_queue_url.is_none() {
+            problems.push(ConfigError::new(
+                "WORKER_QUEUE_URL",
+                "must be set in production: the worker's SQS queue (the in-process queue is for cargo run)",
             ));
         }
         if self.email_backend == EmailBackend::Console {

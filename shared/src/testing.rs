@@ -39,7 +39,25 @@ pub fn production_vars() -> Vec<(&'static str, &'static str)> {
         ("EMAIL_BACKEND", "ses"),
         ("DEFAULT_FROM_EMAIL", "noreply@example.com"),
         ("FORCE_HTTPS", "true"),
+        (
+            "WORKER_QUEUE_URL",
+            "https://sqs.us-east-1.amazonaws.com/123456789012/app-worker",
+        ),
     ]
+}
+
+/// Logs to stderr when `TEST_LOG` is set (its value is the filter, e.g. `TEST_LOG=debug`).
+pub fn init_logs() {
+    if let Ok(filter) = std::env::var("TEST_LOG") {
+        crate::telemetry::init(&crate::config::LogConfig {
+            filter: if filter.is_empty() || filter == "1" {
+                "debug".into()
+            } else {
+                filter
+            },
+            format: crate::config::LogFormat::Text,
+        });
+    }
 }
 
 /// The backend under test, for messages.
@@ -60,6 +78,7 @@ impl TestDb {
 
     /// A new database with nothing in it.
     pub async fn empty() -> Self {
+        init_logs();
         let server = std::env::var("TEST_DATABASE_URL").unwrap_or_default();
         if server.starts_with("postgres") {
             let name = format!("test_{}", uuid::Uuid::now_v7().simple());

@@ -5,6 +5,8 @@
 
 /// The JSON API under `/api/`.
 mod api;
+/// Pages that exist only with DEBUG on (the development mailbox).
+mod dev;
 /// The error type handlers return, and the layer that renders errors as HTML or JSON.
 pub mod error;
 /// `/healthz`.
@@ -24,11 +26,14 @@ pub use state::AppState;
 
 /// The whole application.
 pub fn router(state: AppState) -> Router {
-    let routes = Router::new()
+    let mut routes = Router::new()
         .route("/", get(pages::home))
         .route("/healthz", get(health::healthz))
         .route("/static/{file}", get(templates::stylesheet))
         .merge(api::routes())
         .fallback(error::not_found);
+    if state.config.debug {
+        routes = routes.merge(dev::routes());
+    }
     error::layers(routes, state)
 }

@@ -11,21 +11,15 @@ use shared::config::Config;
 
 use crate::error::WebError;
 
-/// (name, source). Names end in `.html`, which turns on minijinja's HTML escaping.
-const TEMPLATES: &[(&str, &str)] = &[
-    (
-        "base.html",
-        include_str!("../../../assets/templates/base.html"),
-    ),
-    (
-        "home.html",
-        include_str!("../../../assets/templates/home.html"),
-    ),
-    (
-        "error.html",
-        include_str!("../../../assets/templates/error.html"),
-    ),
-];
+/// (name, source) for each file in `assets/templates/`. Names end in `.html`, which turns on
+/// minijinja's HTML escaping.
+macro_rules! templates {
+    ($($name:literal),* $(,)?) => {
+        &[$(($name, include_str!(concat!("../../../assets/templates/", $name)))),*]
+    };
+}
+const TEMPLATES: &[(&str, &str)] =
+    templates!["base.html", "home.html", "error.html", "dev_mail.html"];
 
 /// Built by Tailwind from the templates (`npm --prefix assets run build`); committed.
 const STYLESHEET: &[u8] = include_bytes!("../../../assets/dist/app.css");

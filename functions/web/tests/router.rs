@@ -43,11 +43,28 @@ fn local_config(dir: &std::path::Path) -> Config {
 }
 
 impl TestApp {
-    /// The app on a fresh, migrated database.
+    /// The app on a fresh, migrated database, with DEBUG on as `cargo run` has it.
     async fn new() -> Self {
-        let db = TestDb::new().await;
         let dir = tempfile::tempdir().unwrap();
-        let state = web::AppState::with_db(local_config(dir.path()), db.db.clone()).unwrap();
+        Self::with_config(local_config(dir.path()), dir).await
+    }
+
+    /// With a production configuration (DEBUG off).
+    async fn production() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config::from_vars(
+            &Profile::Local {
+                data_dir: dir.path().to_path_buf(),
+            },
+            &Vars::from_pairs(shared::testing::production_vars()),
+        )
+        .unwrap();
+        Self::with_config(config, dir).await
+    }
+
+    async fn with_config(config: Config, dir: tempfile::TempDir) -> Self {
+        let db = TestDb::new().await;
+        let state = web::AppState::with_db(config, db.db.clone()).unwrap();
         Self {
             router: web::router(state),
             _db: Some(db),
@@ -223,4 +240,46 @@ async fn an_api_gateway_http_api_event_reaches_the_router_through_lambda_http() 
         .unwrap();
     let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(json["database"], "ok");
+}
+
+#[tokio::test]
+async fn the_development_mailbox_shows_the_outbox_escaped_and_only_with_debug() {
+    let app = TestApp::new().await;
+    let db = &app._db.as_ref().unwrap().db;
+    let mut tx = db.begin().await.unwrap();
+    let rendered = shared::mail::Rendered {
+        subject: "Welcome <b>Ada</b>".into(),
+        text: "Verify: https://app.example.com/verify?token=abc".into(),
+        html: "<p onclick=\"x\">Hi</p>".into(),
+    };
+    let to = shared::domain::EmailAddress::parse("ada@example.com").unwrap();
+    shared::services::outbox::add(&mut tx, "test", &to, None, &rendered)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    let page = app.get("/_dev/mail").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("ada@example.com"));
+    assert!(
+        page.body.contains("Welcome &lt;b&gt;Ada&lt;&#x2f;b&gt;"),
+        "subject escaped"
+    );
+    assert!(
+        page.body
+            .contains("https:&#x2f;&#x2f;app.example.com&#x2f;verify?token=abc")
+    );
+    assert!(
+        page.body
+            .contains("srcdoc=\"&lt;p onclick=&quot;x&quot;&gt;Hi"),
+        "HTML part kept inert"
+    );
+    assert!(page.body.contains("sandbox=\"\""));
+    assert!(page.body.contains(">pending<"));
+
+    let production = TestApp::production().await;
+    assert_eq!(
+        production.get("/_dev/mail").await.status,
+        StatusCode::NOT_FOUND
+    );
 }

@@ -58,6 +58,7 @@ fn each_required_variable_missing_in_production_is_named() {
         "SITE_URL",
         "EMAIL_BACKEND",
         "DEFAULT_FROM_EMAIL",
+        "WORKER_QUEUE_URL",
     ] {
         let err = load(&Profile::Lambda, &without(var)).unwrap_err();
         assert_eq!(err.var, var, "missing {var} reported as {err}");

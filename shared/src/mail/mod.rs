@@ -25,13 +25,19 @@ pub use console::ConsoleMailer;
 pub use fake::FakeMailer;
 pub use ses::SesMailer;
 
-/// (kind, subject, text body, HTML body), embedded at compile time.
-const KINDS: &[(&str, &str, &str, &str)] = &[(
-    "test",
-    include_str!("../../../assets/emails/test/subject.txt"),
-    include_str!("../../../assets/emails/test/body.txt"),
-    include_str!("../../../assets/emails/test/body.html"),
-)];
+/// (kind, subject, text body, HTML body) for each folder in `assets/emails/`, embedded at
+/// compile time.
+macro_rules! kinds {
+    ($($kind:literal),* $(,)?) => {
+        &[$((
+            $kind,
+            include_str!(concat!("../../../assets/emails/", $kind, "/subject.txt")),
+            include_str!(concat!("../../../assets/emails/", $kind, "/body.txt")),
+            include_str!(concat!("../../../assets/emails/", $kind, "/body.html")),
+        )),*]
+    };
+}
+const KINDS: &[(&str, &str, &str, &str)] = kinds!["test"];
 
 const BASE_HTML: &str = include_str!("../../../assets/emails/base.html");
 
