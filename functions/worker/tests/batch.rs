@@ -417,3 +417,28 @@ async fn the_database_down_fails_the_records_for_retry() {
         worker::handle_batch(&down, worker::event_for([("m".to_owned(), body, 1)])).await;
     assert_eq!(failed_ids(&response), ["m"]);
 }
+
+#[tokio::test]
+async fn the_committed_sqs_event_decodes_and_fails_only_its_malformed_record() {
+    let h = Harness::new().await;
+    let mut event: aws_lambda_events::event::sqs::SqsEvent = serde_json::from_str(include_str!(
+        "../../../events/sqs-batch-with-malformed-record.json"
+    ))
+    .unwrap();
+    assert_eq!(event.records.len(), 2);
+    // Point the first record at a real outbox row.
+    let id = h.queue_email("ada@example.com", "From the event").await;
+    event.records[0].body = Some(Message::SendEmail { email_id: id }.encode());
+
+    let response = worker::handle_batch(&h.deps, event).await;
+    assert_eq!(
+        failed_ids(&response),
+        ["2e1424d4-f796-459a-8184-9c92662be6da"]
+    );
+    assert_eq!(h.row(id).await.status, "sent");
+    // The response serialises to what Lambda expects for ReportBatchItemFailures.
+    assert_eq!(
+        serde_json::to_value(&response).unwrap(),
+        serde_json::json!({"batchItemFailures": [{"itemIdentifier": "2e1424d4-f796-459a-8184-9c92662be6da"}]})
+    );
+}
