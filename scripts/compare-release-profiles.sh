@@ -7,6 +7,7 @@
 #
 # Each variant is a full release build (~7 minutes on 2 cores) in its own target directory
 # under ${PROFILE_TARGET_ROOT:-$HOME/.cache/starter}, so they can be re-run incrementally.
+# MEASURE_ONLY=1 measures the binaries already built there (no build), e.g. on a quiet machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,8 +25,10 @@ requests=${REQUESTS:-3000}
 printf '%-10s %12s %14s %16s\n' variant "web bytes" "us CPU / page" "us CPU / healthz"
 for v in "${variants[@]}"; do
     target="$root/target-$v"
-    # shellcheck disable=SC2086
-    CARGO_TARGET_DIR="$target" cargo build --release --quiet -p web -p local ${FLAGS[$v]}
+    if [[ -z "${MEASURE_ONLY:-}" ]]; then
+        # shellcheck disable=SC2086
+        CARGO_TARGET_DIR="$target" cargo build --release --quiet -p web -p local ${FLAGS[$v]}
+    fi
     size=$(stat -c %s "$target/release/web")
     data=$(mktemp -d)
     port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
