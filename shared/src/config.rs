@@ -114,6 +114,8 @@ pub struct Config {
     /// Exact origins (`https://app.example.com`) allowed to call the JSON API from a browser.
     pub cors_allowed_origins: Vec<String>,
     pub force_https: bool,
+    /// Request bodies over this many bytes get 413.
+    pub max_request_bytes: usize,
     /// Public base URL; links in emails are built from it, never from a request's Host header.
     pub site_url: Url,
     pub email_backend: EmailBackend,
@@ -249,6 +251,20 @@ impl Config {
 
         let force_https = parse_bool(vars, "FORCE_HTTPS")?.unwrap_or(false);
 
+        let max_request_bytes = match vars.get("MAX_REQUEST_BYTES") {
+            None => 1024 * 1024,
+            Some(v) => v
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1024..=6 * 1024 * 1024).contains(n))
+                .ok_or_else(|| {
+                    ConfigError::new(
+                        "MAX_REQUEST_BYTES",
+                        format!("must be a number of bytes from 1024 to 6291456 (Lambda's payload limit), got {v:?}"),
+                    )
+                })?,
+        };
+
         let site_url = match vars.get("SITE_URL") {
             Some(v) => parse_site_url(v)?,
             None if dev_defaults => parse_site_url(&format!("http://127.0.0.1:{port}"))?,
@@ -356,6 +372,7 @@ impl Config {
             allowed_hosts,
             cors_allowed_origins,
             force_https,
+            max_request_bytes,
             site_url,
             email_backend,
             default_from_email,

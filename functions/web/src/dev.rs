@@ -2,6 +2,7 @@
 
 use axum::Router;
 use axum::extract::State;
+use axum::http::{HeaderName, header};
 use axum::response::Html;
 use axum::routing::get;
 use minijinja::context;
@@ -13,8 +14,16 @@ pub fn routes() -> Router<AppState> {
     Router::new().route("/_dev/mail", get(mailbox))
 }
 
+/// Email HTML is styled inline; it is shown in a sandboxed `srcdoc` frame, which inherits the
+/// page's policy, so this page allows inline styles (and nothing else more than other pages).
+const MAILBOX_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+    img-src 'self' data: https:; object-src 'none'; base-uri 'self'; form-action 'self'; \
+    frame-ancestors 'none'";
+
 /// `/_dev/mail`: what the outbox holds, newest first, as the recipient would read it.
-async fn mailbox(State(state): State<AppState>) -> Result<Html<String>, WebError> {
+async fn mailbox(
+    State(state): State<AppState>,
+) -> Result<([(HeaderName, &'static str); 1], Html<String>), WebError> {
     let mut conn = state.db.acquire().await?;
     let rows = emails::list_recent_emails(&mut conn, 50).await?;
     drop(conn);
@@ -37,5 +46,8 @@ async fn mailbox(State(state): State<AppState>) -> Result<Html<String>, WebError
             }
         })
         .collect();
-    state.templates.render("dev_mail.html", context! { emails })
+    let page = state
+        .templates
+        .render("dev_mail.html", context! { emails })?;
+    Ok(([(header::CONTENT_SECURITY_POLICY, MAILBOX_CSP)], page))
 }

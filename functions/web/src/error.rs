@@ -19,6 +19,7 @@ use minijinja::context;
 use serde::Serialize;
 use shared::error::{Error, FieldErrors};
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
@@ -146,10 +147,16 @@ pub async fn not_found() -> WebError {
 }
 
 /// The layers every route runs inside, outermost first: request tracing, error rendering,
-/// panic catching.
+/// host and HTTPS checks with the security headers, CORS, the body size limit, panic catching.
 pub fn layers(routes: Router<AppState>, state: AppState) -> Router {
     routes
         .layer(CatchPanicLayer::custom(panic_response))
+        .layer(RequestBodyLimitLayer::new(state.config.max_request_bytes))
+        .layer(crate::security::cors(&state.config))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::security::hosts_and_https,
+        ))
         .layer(middleware::from_fn_with_state(state.clone(), render_errors))
         .layer(
             TraceLayer::new_for_http()
@@ -286,7 +293,12 @@ mod tests {
 
     async fn get_path(app: Router, path: &str) -> (StatusCode, HeaderMap, String) {
         let response = app
-            .oneshot(Request::get(path).body(Body::empty()).unwrap())
+            .oneshot(
+                Request::get(path)
+                    .header(header::HOST, "localhost")
+                    .body(Body::empty())
+                    .unwrap(),
+            )
             .await
             .unwrap();
         let (parts, body) = response.into_parts();

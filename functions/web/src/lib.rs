@@ -13,6 +13,8 @@ pub mod error;
 mod health;
 /// HTML pages.
 mod pages;
+/// Allowed hosts, forced HTTPS, CORS, security headers, the body size limit.
+pub mod security;
 /// What every handler can reach: configuration, database, templates.
 pub mod state;
 /// minijinja templates embedded in the binary, and the content-hashed stylesheet.

@@ -1,118 +1,10 @@
 //! The router, in process, exactly as the Lambda and the local server build it.
 
-use axum::Router;
-use axum::body::Body;
-use axum::http::{HeaderMap, Method, Request, StatusCode, header};
-use shared::config::{Config, DatabaseConfig, DatabaseKind, Profile, Secret, Vars};
-use shared::db::Db;
-use shared::testing::TestDb;
+mod common;
+
+use axum::http::{Method, StatusCode, header};
+use common::TestApp;
 use tower::ServiceExt as _;
-
-struct TestApp {
-    router: Router,
-    _db: Option<TestDb>,
-    _dir: tempfile::TempDir,
-}
-
-struct Reply {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: String,
-}
-
-impl Reply {
-    fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
-    }
-    fn content_type(&self) -> &str {
-        self.headers
-            .get(header::CONTENT_TYPE)
-            .map(|v| v.to_str().unwrap())
-            .unwrap_or_default()
-    }
-}
-
-fn local_config(dir: &std::path::Path) -> Config {
-    Config::from_vars(
-        &Profile::Local {
-            data_dir: dir.to_path_buf(),
-        },
-        &Vars::default(),
-    )
-    .unwrap()
-}
-
-impl TestApp {
-    /// The app on a fresh, migrated database, with DEBUG on as `cargo run` has it.
-    async fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        Self::with_config(local_config(dir.path()), dir).await
-    }
-
-    /// With a production configuration (DEBUG off).
-    async fn production() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let config = Config::from_vars(
-            &Profile::Local {
-                data_dir: dir.path().to_path_buf(),
-            },
-            &Vars::from_pairs(shared::testing::production_vars()),
-        )
-        .unwrap();
-        Self::with_config(config, dir).await
-    }
-
-    async fn with_config(config: Config, dir: tempfile::TempDir) -> Self {
-        let db = TestDb::new().await;
-        let state = web::AppState::with_db(config, db.db.clone()).unwrap();
-        Self {
-            router: web::router(state),
-            _db: Some(db),
-            _dir: dir,
-        }
-    }
-
-    /// The app with a database that refuses connections.
-    fn with_database_down() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let db = Db::connect_lazy(&DatabaseConfig {
-            url: Secret::new("postgres://nobody@127.0.0.1:1/none"),
-            kind: DatabaseKind::Postgres,
-            max_connections: 1,
-        })
-        .unwrap();
-        let state = web::AppState::with_db(local_config(dir.path()), db).unwrap();
-        Self {
-            router: web::router(state),
-            _db: None,
-            _dir: dir,
-        }
-    }
-
-    async fn request(&self, method: Method, path: &str, headers: &[(&str, &str)]) -> Reply {
-        let mut request = Request::builder().method(method).uri(path);
-        for (name, value) in headers {
-            request = request.header(*name, *value);
-        }
-        let response = self
-            .router
-            .clone()
-            .oneshot(request.body(Body::empty()).unwrap())
-            .await
-            .unwrap();
-        let (parts, body) = response.into_parts();
-        let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
-        Reply {
-            status: parts.status,
-            headers: parts.headers,
-            body: String::from_utf8_lossy(&body).into_owned(),
-        }
-    }
-
-    async fn get(&self, path: &str) -> Reply {
-        self.request(Method::GET, path, &[]).await
-    }
-}
 
 #[tokio::test]
 async fn the_home_page_is_html_and_links_a_stylesheet_that_is_served_and_cached() {
@@ -232,7 +124,11 @@ async fn an_api_gateway_http_api_event_reaches_the_router_through_lambda_http() 
     // The same conversion the Lambda main's `lambda_http::run` applies to each invocation.
     let event = include_str!("../../../events/apigw-http-get-healthz.json");
     let request = lambda_http::request::from_str(event).expect("a valid HTTP API event");
-    let app = TestApp::new().await;
+    let app = TestApp::with_vars(&[(
+        "ALLOWED_HOSTS",
+        "abc123def4.execute-api.us-east-1.amazonaws.com",
+    )])
+    .await;
     let response = app.router.clone().oneshot(request).await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     let body = axum::body::to_bytes(response.into_body(), usize::MAX)
@@ -245,7 +141,7 @@ async fn an_api_gateway_http_api_event_reaches_the_router_through_lambda_http() 
 #[tokio::test]
 async fn the_development_mailbox_shows_the_outbox_escaped_and_only_with_debug() {
     let app = TestApp::new().await;
-    let db = &app._db.as_ref().unwrap().db;
+    let db = &app.db.as_ref().unwrap().db;
     let mut tx = db.begin().await.unwrap();
     let rendered = shared::mail::Rendered {
         subject: "Welcome <b>Ada</b>".into(),
@@ -278,8 +174,12 @@ async fn the_development_mailbox_shows_the_outbox_escaped_and_only_with_debug() 
     assert!(page.body.contains(">pending<"));
 
     let production = TestApp::production().await;
-    assert_eq!(
-        production.get("/_dev/mail").await.status,
-        StatusCode::NOT_FOUND
-    );
+    let reply = production
+        .request(
+            Method::GET,
+            "/_dev/mail",
+            &[("host", "app.example.com"), ("x-forwarded-proto", "https")],
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND, "{}", reply.body);
 }

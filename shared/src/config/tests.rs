@@ -74,6 +74,8 @@ fn each_malformed_variable_is_named_with_what_it_needs() {
     let cases: &[(&str, &str, &str)] = &[
         ("DEBUG", "maybe", "must be true or false"),
         ("FORCE_HTTPS", "sometimes", "must be true or false"),
+        ("MAX_REQUEST_BYTES", "10", "from 1024 to 6291456"),
+        ("MAX_REQUEST_BYTES", "1MB", "from 1024 to 6291456"),
         (
             "DATABASE_URL",
             "mysql://root:hunter2@db/app",
