@@ -1,6 +1,8 @@
 //! Domain types: parsed once from raw input, valid for their whole life. No SQL, no HTTP.
 
+use std::collections::HashSet;
 use std::fmt;
+use std::sync::OnceLock;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -114,9 +116,14 @@ impl Password {
                 return Err(invalid("the password must not be your email address"));
             }
         }
-        let distinct = raw.chars().collect::<std::collections::HashSet<_>>().len();
+        let distinct = raw.chars().collect::<HashSet<_>>().len();
         if distinct < 3 {
             return Err(invalid("the password is too easy to guess"));
+        }
+        if is_common_password(raw) {
+            return Err(invalid(
+                "this password is one of the 10,000 most common; choose another",
+            ));
         }
         Ok(Self(raw.to_owned()))
     }
@@ -124,6 +131,18 @@ impl Password {
     pub fn expose(&self) -> &str {
         &self.0
     }
+}
+
+/// The 10,000 most common passwords (`assets/common-passwords.txt`), compared ignoring case.
+fn is_common_password(raw: &str) -> bool {
+    static COMMON: OnceLock<HashSet<&'static str>> = OnceLock::new();
+    let common = COMMON.get_or_init(|| {
+        include_str!("../../assets/common-passwords.txt")
+            .lines()
+            .filter(|line| !line.starts_with('#') && !line.is_empty())
+            .collect()
+    });
+    common.contains(raw.to_lowercase().as_str())
 }
 
 impl fmt::Debug for Password {
@@ -244,6 +263,9 @@ mod tests {
             ("Ada.Lovelace", "email address"),
             ("aaaaaaaaaaaa", "too easy"),
             ("           ", "only spaces"),
+            ("password1", "most common"),
+            ("Sunshine", "most common"),
+            ("iloveyou", "most common"),
         ];
         for (raw, expected) in cases {
             let err = Password::parse(raw, Some(&email)).unwrap_err();
