@@ -139,7 +139,11 @@ pub async fn sendtestemail(config: &Config, address: &str) -> anyhow::Result<()>
     let to = EmailAddress::parse(address).map_err(|e| anyhow!("invalid address: {e}"))?;
     let db = connect_and_migrate(config).await?;
     let mailer = Mailer::from_config(config).await;
-    let rendered = mail::render(config, "test", minijinja_context(mailer.backend()))?;
+    let rendered = mail::render(
+        config,
+        "test",
+        minijinja::context! { backend => mailer.backend() },
+    )?;
 
     let mut tx = db.begin().await.context("starting a transaction")?;
     let id = outbox::add(&mut tx, "test", &to, None, &rendered)
@@ -201,8 +205,4 @@ pub async fn sendtestemail(config: &Config, address: &str) -> anyhow::Result<()>
             row.last_error.as_deref().unwrap_or("none")
         ),
     }
-}
-
-fn minijinja_context(backend: &str) -> serde_json::Value {
-    serde_json::json!({ "backend": backend })
 }

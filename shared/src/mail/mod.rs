@@ -16,7 +16,6 @@ mod ses;
 use std::sync::OnceLock;
 
 use minijinja::Environment;
-use serde::Serialize;
 
 use crate::config::{Config, EmailBackend};
 
@@ -37,7 +36,7 @@ macro_rules! kinds {
         )),*]
     };
 }
-const KINDS: &[(&str, &str, &str, &str)] = kinds!["test"];
+const KINDS: &[(&str, &str, &str, &str)] = kinds!["test", "verify_email", "account_exists"];
 
 const BASE_HTML: &str = include_str!("../../../assets/emails/base.html");
 
@@ -95,12 +94,12 @@ impl SendError {
 }
 
 /// Renders `kind` with `context` (plus the globals `site_name` and `site_url`).
-pub fn render(config: &Config, kind: &str, context: impl Serialize) -> anyhow::Result<Rendered> {
+pub fn render(config: &Config, kind: &str, context: minijinja::Value) -> anyhow::Result<Rendered> {
     let env = environment()?;
     let ctx = minijinja::context! {
         site_name => "Serverless Starter",
         site_url => config.site_url.as_str(),
-        ..minijinja::Value::from(minijinja::value::Serde(&context))
+        ..context
     };
     let part = |name: String| -> anyhow::Result<String> {
         env.get_template(&name)
@@ -124,6 +123,8 @@ fn environment() -> anyhow::Result<&'static Environment<'static>> {
     static ENV: OnceLock<Result<Environment<'static>, String>> = OnceLock::new();
     ENV.get_or_init(|| {
         let mut env = Environment::new();
+        // A variable the caller forgot is an error, not an empty link in someone's inbox.
+        env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
         env.add_template("base.html", BASE_HTML)
             .map_err(|e| format!("email base.html: {e:#}"))?;
         for (kind, subject, text, html) in KINDS {
@@ -197,13 +198,16 @@ mod tests {
 
     #[test]
     fn every_kind_renders_subject_text_and_html() {
+        let context = minijinja::context! {
+            backend => "console",
+            link => "https://app.example.com/verify?token=abc",
+            login_link => "https://app.example.com/login",
+            reset_link => "https://app.example.com/password-reset",
+            valid_hours => 48,
+        };
         for (kind, ..) in KINDS {
-            let rendered = render(
-                &config(),
-                kind,
-                minijinja::context! { backend => "console" },
-            )
-            .unwrap_or_else(|e| panic!("{kind}: {e}"));
+            let rendered =
+                render(&config(), kind, context.clone()).unwrap_or_else(|e| panic!("{kind}: {e}"));
             assert!(
                 !rendered.subject.is_empty() && !rendered.subject.contains('\n'),
                 "{kind}"
@@ -237,7 +241,9 @@ mod tests {
     }
 
     #[test]
-    fn an_unknown_kind_is_an_error() {
+    fn an_unknown_kind_or_a_missing_variable_is_an_error() {
         assert!(render(&config(), "nope", minijinja::context! {}).is_err());
+        let err = render(&config(), "verify_email", minijinja::context! {}).unwrap_err();
+        assert!(err.to_string().contains("undefined"), "{err}");
     }
 }
