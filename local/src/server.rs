@@ -25,9 +25,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     };
     let mailer = deps.mailer.backend();
     let (queue, worker_task, source) = start_worker(&config, deps).await;
-    let sweep_task = tokio::spawn(worker_loop::run_sweeps(db.clone(), queue));
+    let sweep_task = tokio::spawn(worker_loop::run_sweeps(db.clone(), queue.clone()));
 
-    let state = web::AppState::with_db(config, db.clone())?;
+    let state = web::AppState::new(config, db.clone(), queue)?;
     println!("Worker: {source}, {mailer} mailer");
     println!("Serving on http://{addr}/ (Ctrl-C to stop)");
     axum::serve(listener, web::router(state))

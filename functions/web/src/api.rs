@@ -1,11 +1,210 @@
-//! The JSON API. Every route answers JSON, errors included (`{"error": {...}}`).
+//! The JSON API. Every route answers JSON, errors included (`{"error": {...}}`), and
+//! authenticates with `Authorization: Bearer <token>` or `Token <token>` only: never a cookie.
 
-use axum::Router;
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use shared::domain::User;
+use shared::error::Error;
+use shared::services::accounts::{self, Mailing};
+use uuid::Uuid;
 
-use crate::AppState;
+use crate::{AppState, WebError};
 
-/// Routes with their full paths (`/api/...`). Resources arrive with the accounts and classes
-/// issues; an unknown `/api/` path gets the JSON 404 from the router's fallback.
+/// Routes with their full paths (`/api/...`); an unknown `/api/` path gets the JSON 404 from the
+/// router's fallback.
 pub fn routes() -> Router<AppState> {
     Router::new()
+        .route("/api/auth/signup", post(signup))
+        .route("/api/auth/verify", post(verify))
+        .route("/api/auth/token", post(create_token).delete(revoke_token))
+        .route("/api/me", get(me))
+}
+
+#[derive(Deserialize)]
+struct Credentials {
+    email: String,
+    password: String,
+}
+
+#[derive(Serialize)]
+struct Accepted {
+    status: &'static str,
+    message: &'static str,
+}
+
+/// `POST /api/auth/signup`: 202 whether or not the address was registered.
+async fn signup(
+    State(state): State<AppState>,
+    Json(body): Json<Credentials>,
+) -> Result<(StatusCode, Json<Accepted>), WebError> {
+    let mailing = Mailing {
+        config: &state.config,
+        queue: &state.queue,
+    };
+    accounts::signup(&state.db, &mailing, &body.email, &body.password).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(Accepted {
+            status: "accepted",
+            message: "check your inbox for a link to confirm your address",
+        }),
+    ))
+}
+
+#[derive(Deserialize)]
+struct TokenBody {
+    token: String,
+}
+
+/// `POST /api/auth/verify`: uses the token from the verification email.
+async fn verify(
+    State(state): State<AppState>,
+    Json(body): Json<TokenBody>,
+) -> Result<Json<Me>, WebError> {
+    let user = accounts::verify_email(&state.db, &body.token).await?;
+    Ok(Json(Me::from(&user)))
+}
+
+#[derive(Serialize)]
+struct NewToken {
+    token: String,
+}
+
+/// `POST /api/auth/token`: email + password -> a new API token.
+async fn create_token(
+    State(state): State<AppState>,
+    Json(body): Json<Credentials>,
+) -> Result<(StatusCode, Json<NewToken>), WebError> {
+    let token = accounts::issue_api_token(&state.db, &body.email, &body.password, "api").await?;
+    Ok((StatusCode::CREATED, Json(NewToken { token })))
+}
+
+/// `DELETE /api/auth/token`: revokes the token that authenticates this request.
+async fn revoke_token(
+    State(state): State<AppState>,
+    bearer: BearerToken,
+) -> Result<StatusCode, WebError> {
+    accounts::revoke_api_token(&state.db, &bearer.0).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Serialize)]
+struct Me {
+    id: Uuid,
+    email: String,
+    is_verified: bool,
+    is_staff: bool,
+    is_superuser: bool,
+}
+
+impl From<&User> for Me {
+    fn from(u: &User) -> Self {
+        Self {
+            id: u.id,
+            email: u.email.to_string(),
+            is_verified: u.is_verified,
+            is_staff: u.is_staff,
+            is_superuser: u.is_superuser,
+        }
+    }
+}
+
+/// `GET /api/me`.
+async fn me(user: ApiUser) -> Json<Me> {
+    Json(Me::from(&user.0))
+}
+
+/// The token in `Authorization: Bearer <token>` or Django REST framework's `Token <token>`.
+pub struct BearerToken(pub String);
+
+/// Parses an `Authorization` value; `None` for any other scheme or a malformed token.
+pub fn parse_authorization(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim().split_once(' ')?;
+    if !(scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("token")) {
+        return None;
+    }
+    let token = token.trim();
+    // Our tokens: 32 random bytes, hex.
+    (token.len() == 64 && token.bytes().all(|b| b.is_ascii_hexdigit())).then_some(token)
+}
+
+/// A 401 that tells the client how to authenticate.
+pub struct Unauthenticated;
+
+impl IntoResponse for Unauthenticated {
+    fn into_response(self) -> Response {
+        let mut response = WebError(Error::Unauthenticated).into_response();
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        response
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for BearerToken {
+    type Rejection = Unauthenticated;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_authorization)
+            .map(|t| Self(t.to_owned()))
+            .ok_or(Unauthenticated)
+    }
+}
+
+/// The active user behind the request's API token.
+pub struct ApiUser(pub User);
+
+impl FromRequestParts<AppState> for ApiUser {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let BearerToken(token) = BearerToken::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        match accounts::authenticate_api_token(&state.db, &token).await {
+            Ok(user) => Ok(Self(user)),
+            Err(Error::Unauthenticated) => Err(Unauthenticated.into_response()),
+            Err(e) => Err(WebError(e).into_response()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn authorization_accepts_bearer_and_drf_token_schemes_only() {
+        let token = "a".repeat(64);
+        for value in [
+            format!("Bearer {token}"),
+            format!("Token {token}"),
+            format!("bearer  {token}"),
+        ] {
+            assert_eq!(parse_authorization(&value), Some(token.as_str()), "{value}");
+        }
+        for value in [
+            format!("Basic {token}"),
+            token.clone(),
+            "Bearer".to_owned(),
+            "Bearer ".to_owned(),
+            format!("Bearer {}", "a".repeat(63)),
+            format!("Bearer {}g", "a".repeat(63)),
+            format!("Bearer {token} extra"),
+        ] {
+            assert_eq!(parse_authorization(&value), None, "{value:?}");
+        }
+    }
 }

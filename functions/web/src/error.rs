@@ -287,7 +287,8 @@ mod tests {
             &shared::config::Vars::default(),
         )
         .unwrap();
-        let state = AppState::with_db(config, test.db.clone()).unwrap();
+        let (queue, _) = shared::queue::Queue::local();
+        let state = AppState::new(config, test.db.clone(), queue).unwrap();
         (layers(routes, state), test, dir)
     }
 

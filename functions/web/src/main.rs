@@ -7,6 +7,6 @@ use shared::config::{self, Profile};
 async fn main() -> Result<(), lambda_http::Error> {
     let config = config::load_or_exit(Profile::Lambda);
     shared::telemetry::init(&config.log);
-    let state = web::AppState::new(config)?;
+    let state = web::AppState::from_config(config).await?;
     lambda_http::run(web::router(state)).await
 }

@@ -2,6 +2,7 @@ use std::sync::Arc;
 
 use shared::config::Config;
 use shared::db::Db;
+use shared::queue::Queue;
 
 use crate::templates::Templates;
 
@@ -10,22 +11,28 @@ use crate::templates::Templates;
 pub struct AppState {
     pub config: Arc<Config>,
     pub db: Db,
+    /// Where mail and other deferred work goes (SQS in Lambda, in-process locally).
+    pub queue: Queue,
     pub templates: Arc<Templates>,
 }
 
 impl AppState {
-    /// Builds the pool (lazily: no connection yet) and the templates.
-    pub fn new(config: Config) -> anyhow::Result<Self> {
+    /// For Lambda: the pool (lazily: no connection yet), the SQS queue, the templates.
+    pub async fn from_config(config: Config) -> anyhow::Result<Self> {
         let db = Db::connect_lazy(&config.database)?;
-        Self::with_db(config, db)
+        let queue = Queue::sqs_from_config(&config)
+            .await
+            .ok_or_else(|| anyhow::anyhow!("WORKER_QUEUE_URL must be set in Lambda"))?;
+        Self::new(config, db, queue)
     }
 
-    /// With an existing pool (the local runner shares one; tests bring a fresh database).
-    pub fn with_db(config: Config, db: Db) -> anyhow::Result<Self> {
+    /// With an existing pool and queue (the local runner shares its own; tests bring theirs).
+    pub fn new(config: Config, db: Db, queue: Queue) -> anyhow::Result<Self> {
         let templates = Arc::new(Templates::new(&config)?);
         Ok(Self {
             config: Arc::new(config),
             db,
+            queue,
             templates,
         })
     }

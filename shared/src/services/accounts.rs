@@ -1,12 +1,19 @@
-//! Accounts: creating users and superusers.
+//! Accounts: sign-up with email verification, API tokens, superusers.
 
 use anyhow::Context as _;
+use chrono::{DateTime, TimeDelta, Utc};
+use uuid::Uuid;
 
 use crate::clock;
+use crate::config::Config;
 use crate::crypto;
-use crate::db::Db;
-use crate::domain::{EmailAddress, Password, User};
-use crate::error::{Error, Result, is_unique_violation};
+use crate::db::{Db, Tx};
+use crate::domain::{EmailAddress, Password, TokenPurpose, User};
+use crate::error::{Error, FieldErrors, Result, is_unique_violation};
+use crate::mail;
+use crate::queue::Queue;
+use crate::services::outbox;
+use crate::store::tokens;
 use crate::store::users::{self, NewUser};
 
 /// `createsuperuser`: a verified, active staff superuser. A taken email is a conflict.
@@ -66,5 +73,215 @@ pub async fn ensure_superuser(
         // Created concurrently by another deploy step: the same outcome.
         Err(Error::Conflict(_)) => Ok(Ensured::AlreadyExisted),
         Err(e) => Err(e),
+    }
+}
+
+/// How long a verification link works.
+pub const VERIFY_EMAIL_VALID: TimeDelta = TimeDelta::hours(48);
+/// At most one "you already have an account" email per address in this window.
+const ACCOUNT_EXISTS_EVERY: TimeDelta = TimeDelta::hours(1);
+
+/// What [`signup`] needs besides the database.
+pub struct Mailing<'a> {
+    pub config: &'a Config,
+    pub queue: &'a Queue,
+}
+
+/// Signs up: a new, unverified account and a verification email. The answer is the same
+/// whether or not the address is registered (no account enumeration): the owner of a
+/// registered address gets a "you already have an account" email instead, at most hourly.
+pub async fn signup(db: &Db, mailing: &Mailing<'_>, email: &str, password: &str) -> Result<()> {
+    let mut fields = FieldErrors::new();
+    let email = EmailAddress::parse(email).map_err(|e| fields.insert("email".into(), e.0));
+    let password = match &email {
+        Ok(email) => Password::parse(password, Some(email)),
+        Err(_) => Password::parse(password, None),
+    }
+    .map_err(|e| fields.insert("password".into(), e.0));
+    let (Ok(email), Ok(password)) = (email, password) else {
+        return Err(Error::Invalid(fields));
+    };
+    // Hashed whether or not the account exists, so both answers take the same time.
+    let password_hash = crypto::hash_password(&password).await?;
+    let now = clock::now();
+
+    let mut tx = db.begin().await?;
+    let email_id = match users::find_user_by_email(&mut tx, &email).await? {
+        Some(existing) => {
+            let since = now - ACCOUNT_EXISTS_EVERY;
+            if users::recent_email_exists(&mut tx, email.as_str(), "account_exists", since).await? {
+                None
+            } else {
+                let rendered = mail::render(
+                    mailing.config,
+                    "account_exists",
+                    minijinja::context! {
+                        login_link => link(mailing.config, "login", None)?,
+                        reset_link => link(mailing.config, "password-reset", None)?,
+                    },
+                )?;
+                Some(
+                    outbox::add(
+                        &mut tx,
+                        "account_exists",
+                        &email,
+                        Some(existing.id),
+                        &rendered,
+                    )
+                    .await?,
+                )
+            }
+        }
+        None => {
+            let new = NewUser {
+                email: email.clone(),
+                password_hash: Some(password_hash),
+                is_verified: false,
+                is_staff: false,
+                is_superuser: false,
+            };
+            let user = match users::insert_user(&mut tx, &new, now).await {
+                Ok(user) => user,
+                // A concurrent signup with the same address won: same answer, no second email.
+                Err(e) if is_unique_violation(&e) => return Ok(()),
+                Err(e) => return Err(e.into()),
+            };
+            Some(send_verification(&mut tx, mailing.config, &user, now).await?)
+        }
+    };
+    tx.commit().await?;
+    if let Some(id) = email_id {
+        outbox::notify(mailing.queue, &[id]).await;
+    }
+    Ok(())
+}
+
+/// Writes a verification token and its email in `tx`; returns the outbox id to notify.
+async fn send_verification(
+    tx: &mut Tx,
+    config: &Config,
+    user: &User,
+    now: DateTime<Utc>,
+) -> Result<Uuid> {
+    let token = crypto::random_token(32);
+    tokens::insert_email_token(
+        tx,
+        &crypto::hash_token(&token),
+        user.id,
+        TokenPurpose::VerifyEmail,
+        now,
+        now + VERIFY_EMAIL_VALID,
+    )
+    .await?;
+    let rendered = mail::render(
+        config,
+        "verify_email",
+        minijinja::context! {
+            link => link(config, "verify-email", Some(&token))?,
+            valid_hours => VERIFY_EMAIL_VALID.num_hours(),
+        },
+    )?;
+    Ok(outbox::add(tx, "verify_email", &user.email, Some(user.id), &rendered).await?)
+}
+
+/// An absolute link under `SITE_URL` (never the request's host).
+fn link(config: &Config, path: &str, token: Option<&str>) -> Result<String> {
+    let mut url = config
+        .site_url
+        .join(path)
+        .map_err(|e| Error::Unexpected(anyhow::anyhow!("building a link to {path}: {e}")))?;
+    if let Some(token) = token {
+        url.query_pairs_mut().append_pair("token", token);
+    }
+    Ok(url.to_string())
+}
+
+/// Uses a verification token: the account is verified. A used, expired or unknown token is
+/// refused with the same message.
+pub async fn verify_email(db: &Db, token: &str) -> Result<User> {
+    let refused = || Error::BadRequest("this verification link is invalid, used or expired".into());
+    let mut tx = db.begin().await?;
+    let user_id = tokens::use_email_token(
+        &mut tx,
+        &crypto::hash_token(token),
+        TokenPurpose::VerifyEmail,
+        clock::now(),
+    )
+    .await?
+    .ok_or_else(refused)?;
+    users::mark_user_verified(&mut tx, user_id, clock::now()).await?;
+    let user = users::find_user_by_id(&mut tx, user_id)
+        .await?
+        .ok_or_else(refused)?;
+    tx.commit().await?;
+    Ok(user)
+}
+
+/// A hash to verify against when the account does not exist, so a wrong email and a wrong
+/// password take the same time.
+async fn dummy_hash() -> Result<&'static str> {
+    static HASH: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
+    let hash = HASH
+        .get_or_try_init(|| async {
+            let password = Password::parse("timing-equaliser-not-a-real-password", None)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            crypto::hash_password(&password).await
+        })
+        .await?;
+    Ok(hash.as_str())
+}
+
+/// `POST /api/auth/token`: a new API token for valid credentials. Unknown email, wrong password
+/// and inactive account all get the same `Unauthenticated`.
+pub async fn issue_api_token(db: &Db, email: &str, password: &str, name: &str) -> Result<String> {
+    let user = match EmailAddress::parse(email) {
+        Ok(email) => {
+            let mut conn = db.acquire().await?;
+            users::find_user_by_email(&mut conn, &email).await?
+        }
+        Err(_) => None,
+    };
+    let stored = match user.as_ref().and_then(|u| u.password_hash.as_deref()) {
+        Some(hash) => hash.to_owned(),
+        None => dummy_hash().await?.to_owned(),
+    };
+    let password_ok = crypto::verify_password(password, &stored).await?;
+    let user = match user {
+        Some(user) if password_ok && user.is_active && user.password_hash.is_some() => user,
+        _ => return Err(Error::Unauthenticated),
+    };
+    let token = crypto::random_token(32);
+    let mut conn = db.acquire().await?;
+    tokens::insert_api_token(
+        &mut conn,
+        &crypto::hash_token(&token),
+        user.id,
+        name,
+        clock::now(),
+    )
+    .await?;
+    tracing::info!(user_id = %user.id, "API token issued");
+    Ok(token)
+}
+
+/// The user behind an API token (and records its use), or `Unauthenticated`.
+pub async fn authenticate_api_token(db: &Db, token: &str) -> Result<User> {
+    let mut conn = db.acquire().await?;
+    let user_id = tokens::touch_api_token(&mut conn, &crypto::hash_token(token), clock::now())
+        .await?
+        .ok_or(Error::Unauthenticated)?;
+    users::find_user_by_id(&mut conn, user_id)
+        .await?
+        .filter(|u| u.is_active)
+        .ok_or(Error::Unauthenticated)
+}
+
+/// Revokes the token presented; revoking an unknown token is `Unauthenticated`.
+pub async fn revoke_api_token(db: &Db, token: &str) -> Result<()> {
+    let mut conn = db.acquire().await?;
+    if tokens::delete_api_token(&mut conn, &crypto::hash_token(token)).await? {
+        Ok(())
+    } else {
+        Err(Error::Unauthenticated)
     }
 }

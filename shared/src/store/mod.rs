@@ -3,4 +3,5 @@
 //! both backends with [`on_conn!`](crate::on_conn).
 
 pub mod emails;
+pub mod tokens;
 pub mod users;

@@ -133,3 +133,40 @@ pub async fn count_users(exec: &mut impl Exec) -> sqlx::Result<i64> {
             .await
     })
 }
+
+/// Marks the address verified; true when the account exists.
+pub async fn mark_user_verified(
+    exec: &mut impl Exec,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> sqlx::Result<bool> {
+    let updated = on_conn!(exec, |c| {
+        sqlx::query("update users set is_verified = true, updated_at = $2 where id = $1")
+            .bind(id)
+            .bind(now)
+            .execute(&mut *c)
+            .await
+            .map(|r| r.rows_affected())
+    })?;
+    Ok(updated > 0)
+}
+
+/// Whether an email of `kind` went to `to_address` since `since` (to avoid repeating one).
+pub async fn recent_email_exists(
+    exec: &mut impl Exec,
+    to_address: &str,
+    kind: &str,
+    since: DateTime<Utc>,
+) -> sqlx::Result<bool> {
+    let count: i64 = on_conn!(exec, |c| {
+        sqlx::query_scalar(
+            "select count(*) from emails where to_address = $1 and kind = $2 and created_at > $3",
+        )
+        .bind(to_address)
+        .bind(kind)
+        .bind(since)
+        .fetch_one(&mut *c)
+        .await
+    })?;
+    Ok(count > 0)
+}

@@ -7,11 +7,15 @@ use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use shared::config::{Config, DatabaseConfig, DatabaseKind, Profile, Secret, Vars};
 use shared::db::Db;
+use shared::queue::{LocalMessage, Queue};
 use shared::testing::TestDb;
+use tokio::sync::mpsc::UnboundedReceiver;
 use tower::ServiceExt as _;
 
 pub struct TestApp {
     pub router: Router,
+    /// The messages the app queued for the worker.
+    pub queued: UnboundedReceiver<LocalMessage>,
     pub db: Option<TestDb>,
     pub dir: tempfile::TempDir,
 }
@@ -81,9 +85,11 @@ impl TestApp {
 
     pub async fn with_config(config: Config, dir: tempfile::TempDir) -> Self {
         let db = TestDb::new().await;
-        let state = web::AppState::with_db(config, db.db.clone()).unwrap();
+        let (queue, queued) = Queue::local();
+        let state = web::AppState::new(config, db.db.clone(), queue).unwrap();
         Self {
             router: web::router(state),
+            queued,
             db: Some(db),
             dir,
         }
@@ -98,9 +104,11 @@ impl TestApp {
             max_connections: 1,
         })
         .unwrap();
-        let state = web::AppState::with_db(local_config(dir.path()), db).unwrap();
+        let (queue, queued) = Queue::local();
+        let state = web::AppState::new(local_config(dir.path()), db, queue).unwrap();
         Self {
             router: web::router(state),
+            queued,
             db: None,
             dir,
         }

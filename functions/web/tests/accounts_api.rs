@@ -1,0 +1,306 @@
+//! The accounts JSON API: sign-up with email verification and API tokens, on the database
+//! under test.
+
+mod common;
+
+use axum::body::Body;
+use axum::http::{Method, StatusCode, header};
+use common::{Reply, TestApp};
+use shared::store::emails::{self, EmailRow};
+
+async fn post_json(app: &TestApp, path: &str, body: serde_json::Value) -> Reply {
+    app.send(
+        Method::POST,
+        path,
+        &[("content-type", "application/json")],
+        Body::from(body.to_string()),
+    )
+    .await
+}
+
+async fn outbox(app: &TestApp) -> Vec<EmailRow> {
+    let db = &app.db.as_ref().unwrap().db;
+    let mut conn = db.acquire().await.unwrap();
+    let mut rows = emails::list_recent_emails(&mut conn, 1000).await.unwrap();
+    rows.reverse();
+    rows
+}
+
+/// The token in the verification link of an email.
+fn token_in(row: &EmailRow) -> String {
+    let start = row.body_text.find("token=").expect("a link with a token") + "token=".len();
+    row.body_text[start..start + 64].to_owned()
+}
+
+async fn signed_up(app: &TestApp, email: &str, password: &str) -> Reply {
+    post_json(
+        app,
+        "/api/auth/signup",
+        serde_json::json!({"email": email, "password": password}),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn signup_sends_a_verification_link_built_from_site_url_that_works_once() {
+    let mut app = TestApp::new().await;
+    let reply = signed_up(&app, "Ada@Example.com", "correct horse battery").await;
+    assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.body);
+
+    let rows = outbox(&app).await;
+    assert_eq!(rows.len(), 1);
+    assert_eq!(
+        (rows[0].kind.as_str(), rows[0].to_address.as_str()),
+        ("verify_email", "ada@example.com")
+    );
+    assert!(
+        rows[0]
+            .body_text
+            .contains("http://127.0.0.1:3000/verify-email?token="),
+        "{}",
+        rows[0].body_text
+    );
+    assert!(app.queued.try_recv().is_ok(), "the worker was told");
+
+    let token = token_in(&rows[0]);
+    let verified = post_json(
+        &app,
+        "/api/auth/verify",
+        serde_json::json!({"token": token}),
+    )
+    .await;
+    assert_eq!(verified.status, StatusCode::OK, "{}", verified.body);
+    assert_eq!(verified.json()["is_verified"], true);
+    assert_eq!(verified.json()["email"], "ada@example.com");
+
+    let again = post_json(
+        &app,
+        "/api/auth/verify",
+        serde_json::json!({"token": token}),
+    )
+    .await;
+    assert_eq!(again.status, StatusCode::BAD_REQUEST, "single use");
+    assert_eq!(again.json()["error"]["code"], "bad_request");
+}
+
+#[tokio::test]
+async fn an_expired_verification_token_is_refused() {
+    let app = TestApp::new().await;
+    signed_up(&app, "ada@example.com", "correct horse battery").await;
+    let token = token_in(&outbox(&app).await[0]);
+    // Time is moved, not slept: the token's expiry is set in the past.
+    let db = &app.db.as_ref().unwrap().db;
+    let mut conn = db.acquire().await.unwrap();
+    let past = shared::clock::now() - chrono::TimeDelta::seconds(1);
+    shared::on_conn!(&mut conn, |c| sqlx::query(
+        "update email_tokens set expires_at = $1"
+    )
+    .bind(past)
+    .execute(&mut *c)
+    .await
+    .map(|r| r.rows_affected()))
+    .unwrap();
+    drop(conn);
+    let reply = post_json(
+        &app,
+        "/api/auth/verify",
+        serde_json::json!({"token": token}),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn signup_answers_the_same_for_a_registered_address_and_emails_its_owner() {
+    let app = TestApp::new().await;
+    let first = signed_up(&app, "ada@example.com", "correct horse battery").await;
+    let second = signed_up(&app, "ADA@example.com", "another passphrase").await;
+    assert_eq!(second.status, first.status);
+    assert_eq!(second.body, first.body, "no account enumeration");
+    let kinds: Vec<String> = outbox(&app).await.into_iter().map(|r| r.kind).collect();
+    assert_eq!(kinds, ["verify_email", "account_exists"]);
+    // At most one such email an hour.
+    signed_up(&app, "ada@example.com", "a third passphrase").await;
+    assert_eq!(outbox(&app).await.len(), 2);
+}
+
+#[tokio::test]
+async fn signup_refuses_bad_fields_with_422_and_field_messages() {
+    let app = TestApp::new().await;
+    let cases = [
+        ("not-an-email", "correct horse battery", "email"),
+        ("ada@example.com", "short", "password"),
+        ("ada@example.com", "password1", "password"),
+        (
+            "ada.lovelace@example.com",
+            "ada.lovelace@example.com",
+            "password",
+        ),
+    ];
+    for (email, password, field) in cases {
+        let reply = signed_up(&app, email, password).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{email}/{password}"
+        );
+        let json = reply.json();
+        assert_eq!(json["error"]["code"], "invalid");
+        assert!(
+            json["error"]["fields"][field].is_string(),
+            "{email}/{password}: {json}"
+        );
+    }
+    let malformed = app
+        .send(
+            Method::POST,
+            "/api/auth/signup",
+            &[("content-type", "application/json")],
+            Body::from("{"),
+        )
+        .await;
+    assert_eq!(malformed.status, StatusCode::BAD_REQUEST);
+    assert_eq!(malformed.json()["error"]["code"], "bad_request");
+    assert!(outbox(&app).await.is_empty());
+}
+
+#[tokio::test]
+async fn fifty_concurrent_signups_with_one_address_make_one_user_and_one_verification_email() {
+    let app = TestApp::new().await;
+    // Polled together, as concurrent requests are.
+    let replies = futures_util::future::join_all(
+        (0..50).map(|_| signed_up(&app, "ada@example.com", "correct horse battery")),
+    )
+    .await;
+    assert!(
+        replies.iter().all(|r| r.status == StatusCode::ACCEPTED),
+        "no 5xx"
+    );
+    let rows = outbox(&app).await;
+    let verifications = rows.iter().filter(|r| r.kind == "verify_email").count();
+    assert_eq!(verifications, 1, "{}", shared::testing::backend());
+    let db = &app.db.as_ref().unwrap().db;
+    let mut conn = db.acquire().await.unwrap();
+    assert_eq!(
+        shared::store::users::count_users(&mut conn).await.unwrap(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn tokens_authenticate_with_bearer_or_token_and_can_be_revoked() {
+    let app = TestApp::new().await;
+    signed_up(&app, "ada@example.com", "correct horse battery").await;
+
+    let wrong = post_json(
+        &app,
+        "/api/auth/token",
+        serde_json::json!({"email": "ada@example.com", "password": "wrong password"}),
+    )
+    .await;
+    let unknown = post_json(
+        &app,
+        "/api/auth/token",
+        serde_json::json!({"email": "nobody@example.com", "password": "wrong password"}),
+    )
+    .await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(unknown.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(wrong.body, unknown.body, "no account enumeration");
+
+    let issued = post_json(
+        &app,
+        "/api/auth/token",
+        serde_json::json!({"email": "ada@example.com", "password": "correct horse battery"}),
+    )
+    .await;
+    assert_eq!(issued.status, StatusCode::CREATED, "{}", issued.body);
+    let token = issued.json()["token"].as_str().unwrap().to_owned();
+    assert_eq!(token.len(), 64, "256 random bits, hex");
+
+    for scheme in ["Bearer", "Token"] {
+        let auth = format!("{scheme} {token}");
+        let me = app
+            .request(Method::GET, "/api/me", &[("authorization", &auth)])
+            .await;
+        assert_eq!(me.status, StatusCode::OK, "{scheme}");
+        let json = me.json();
+        assert_eq!(json["email"], "ada@example.com");
+        assert_eq!(
+            (
+                json["is_verified"].as_bool(),
+                json["is_staff"].as_bool(),
+                json["is_superuser"].as_bool()
+            ),
+            (Some(false), Some(false), Some(false))
+        );
+        assert!(json["id"].is_string());
+    }
+
+    // Stored hashed: the token itself is nowhere in the database.
+    let db = &app.db.as_ref().unwrap().db;
+    let mut conn = db.acquire().await.unwrap();
+    let (stored, used): (String, Option<chrono::DateTime<chrono::Utc>>) =
+        shared::on_conn!(&mut conn, |c| {
+            sqlx::query_as("select token_hash, last_used_at from api_tokens")
+                .fetch_one(&mut *c)
+                .await
+        })
+        .unwrap();
+    drop(conn);
+    assert_ne!(stored, token);
+    assert!(used.is_some(), "last_used_at recorded");
+
+    let auth = format!("Bearer {token}");
+    let revoked = app
+        .request(
+            Method::DELETE,
+            "/api/auth/token",
+            &[("authorization", &auth)],
+        )
+        .await;
+    assert_eq!(revoked.status, StatusCode::NO_CONTENT);
+    let after = app
+        .request(Method::GET, "/api/me", &[("authorization", &auth)])
+        .await;
+    assert_eq!(after.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(after.headers[header::WWW_AUTHENTICATE], "Bearer");
+    assert_eq!(after.json()["error"]["code"], "unauthenticated");
+}
+
+#[tokio::test]
+async fn the_api_never_authenticates_by_cookie_or_a_malformed_header() {
+    let app = TestApp::new().await;
+    for headers in [
+        vec![],
+        vec![("cookie", "session=abc")],
+        vec![("authorization", "Basic YWRhOnB3")],
+        vec![("authorization", "Bearer not-a-token")],
+    ] {
+        let reply = app.request(Method::GET, "/api/me", &headers).await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{headers:?}");
+    }
+    let unknown = format!("Bearer {}", "0".repeat(64));
+    let reply = app
+        .request(Method::GET, "/api/me", &[("authorization", &unknown)])
+        .await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn stored_password_hashes_are_argon2id_at_owasp_parameters() {
+    let app = TestApp::new().await;
+    signed_up(&app, "ada@example.com", "correct horse battery").await;
+    let db = &app.db.as_ref().unwrap().db;
+    let mut conn = db.acquire().await.unwrap();
+    let email = shared::domain::EmailAddress::parse("ada@example.com").unwrap();
+    let user = shared::store::users::find_user_by_email(&mut conn, &email)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        user.password_hash
+            .unwrap()
+            .starts_with("$argon2id$v=19$m=19456,t=2,p=1$")
+    );
+}

@@ -1,0 +1,113 @@
+//! `email_tokens` (single-use links) and `api_tokens`. Only SHA-256 hashes of tokens are stored.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::db::Exec;
+use crate::domain::TokenPurpose;
+use crate::on_conn;
+
+pub async fn insert_email_token(
+    exec: &mut impl Exec,
+    token_hash: &str,
+    user_id: Uuid,
+    purpose: TokenPurpose,
+    now: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    on_conn!(exec, |c| {
+        sqlx::query(
+            "insert into email_tokens (token_hash, user_id, purpose, created_at, expires_at) \
+             values ($1, $2, $3, $4, $5)",
+        )
+        .bind(token_hash)
+        .bind(user_id)
+        .bind(purpose.as_str())
+        .bind(now)
+        .bind(expires_at)
+        .execute(&mut *c)
+        .await
+        .map(|r| r.rows_affected())
+    })?;
+    Ok(())
+}
+
+/// Uses a token: atomically marks it used if it exists for `purpose`, is unused and has not
+/// expired, and returns its user. A second use, or two concurrent ones, find `None`.
+pub async fn use_email_token(
+    exec: &mut impl Exec,
+    token_hash: &str,
+    purpose: TokenPurpose,
+    now: DateTime<Utc>,
+) -> sqlx::Result<Option<Uuid>> {
+    on_conn!(exec, |c| {
+        sqlx::query_scalar(
+            "update email_tokens set used_at = $3 \
+             where token_hash = $1 and purpose = $2 and used_at is null and expires_at > $3 \
+             returning user_id",
+        )
+        .bind(token_hash)
+        .bind(purpose.as_str())
+        .bind(now)
+        .fetch_optional(&mut *c)
+        .await
+    })
+}
+
+pub async fn insert_api_token(
+    exec: &mut impl Exec,
+    token_hash: &str,
+    user_id: Uuid,
+    name: &str,
+    now: DateTime<Utc>,
+) -> sqlx::Result<Uuid> {
+    let id = Uuid::now_v7();
+    on_conn!(exec, |c| {
+        sqlx::query(
+            "insert into api_tokens (id, user_id, token_hash, name, created_at) \
+             values ($1, $2, $3, $4, $5)",
+        )
+        .bind(id)
+        .bind(user_id)
+        .bind(token_hash)
+        .bind(name)
+        .bind(now)
+        .execute(&mut *c)
+        .await
+        .map(|r| r.rows_affected())
+    })?;
+    Ok(id)
+}
+
+/// The user an API token belongs to, if the token is live and the account active. Records the
+/// use (`last_used_at`) in the same statement.
+pub async fn touch_api_token(
+    exec: &mut impl Exec,
+    token_hash: &str,
+    now: DateTime<Utc>,
+) -> sqlx::Result<Option<Uuid>> {
+    on_conn!(exec, |c| {
+        sqlx::query_scalar(
+            "update api_tokens set last_used_at = $2 \
+             where token_hash = $1 and (expires_at is null or expires_at > $2) \
+             and user_id in (select id from users where is_active) \
+             returning user_id",
+        )
+        .bind(token_hash)
+        .bind(now)
+        .fetch_optional(&mut *c)
+        .await
+    })
+}
+
+/// Revokes one token; true when it existed.
+pub async fn delete_api_token(exec: &mut impl Exec, token_hash: &str) -> sqlx::Result<bool> {
+    let deleted = on_conn!(exec, |c| {
+        sqlx::query("delete from api_tokens where token_hash = $1")
+            .bind(token_hash)
+            .execute(&mut *c)
+            .await
+            .map(|r| r.rows_affected())
+    })?;
+    Ok(deleted > 0)
+}
