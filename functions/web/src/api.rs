@@ -19,10 +19,19 @@ use crate::{AppState, WebError};
 /// router's fallback.
 pub fn routes() -> Router<AppState> {
     Router::new()
+        .route("/api/openapi.json", get(openapi))
         .route("/api/auth/signup", post(signup))
         .route("/api/auth/verify", post(verify))
         .route("/api/auth/token", post(create_token).delete(revoke_token))
         .route("/api/me", get(me))
+}
+
+/// The OpenAPI 3 document of this API (`assets/openapi.json`; a test keeps it and the routes
+/// in step).
+pub const OPENAPI: &str = include_str!("../../../assets/openapi.json");
+
+async fn openapi() -> ([(header::HeaderName, &'static str); 1], &'static str) {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI)
 }
 
 #[derive(Deserialize)]

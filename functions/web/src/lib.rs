@@ -4,7 +4,7 @@
 //! tests exercise exactly what ships.
 
 /// The JSON API under `/api/`.
-mod api;
+pub mod api;
 /// Pages that exist only with DEBUG on (the development mailbox).
 mod dev;
 /// The error type handlers return, and the layer that renders errors as HTML or JSON.

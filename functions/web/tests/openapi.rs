@@ -1,0 +1,79 @@
+//! The OpenAPI document and the API's routes stay in step: every route in `api.rs` is
+//! documented, and every documented operation is routed.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use axum::http::{Method, StatusCode};
+use common::TestApp;
+
+/// (METHOD, path) for every route `functions/web/src/api.rs` registers, read from its source:
+/// `.route("/api/...", get(h).post(h))`.
+fn routed() -> BTreeSet<(String, String)> {
+    let source = include_str!("../src/api.rs");
+    let mut routes = BTreeSet::new();
+    for chunk in source.split(".route(\"").skip(1) {
+        let (path, rest) = chunk.split_once('"').unwrap();
+        let call = &rest[..rest.find("))").map_or(rest.len(), |i| i + 2)];
+        let call = &call[..call.find("\n        .route").unwrap_or(call.len())];
+        for method in ["get", "post", "put", "patch", "delete"] {
+            if call.contains(&format!(" {method}(")) || call.contains(&format!(".{method}(")) {
+                routes.insert((method.to_uppercase(), path.to_owned()));
+            }
+        }
+    }
+    routes
+}
+
+fn documented(doc: &serde_json::Value) -> BTreeSet<(String, String)> {
+    let mut operations = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            operations.insert((method.to_uppercase(), path.clone()));
+        }
+    }
+    operations
+}
+
+#[tokio::test]
+async fn the_document_is_served_and_matches_the_routes_both_ways() {
+    let app = TestApp::new().await;
+    let reply = app.get("/api/openapi.json").await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.content_type(), "application/json");
+    let doc = reply.json();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+
+    let routed = routed();
+    assert!(routed.len() >= 5, "parsed {routed:?}");
+    let documented = documented(&doc);
+    let missing: Vec<_> = routed.difference(&documented).collect();
+    assert!(
+        missing.is_empty(),
+        "routes missing from openapi.json: {missing:?}"
+    );
+    let absent: Vec<_> = documented.difference(&routed).collect();
+    assert!(absent.is_empty(), "documented but not routed: {absent:?}");
+
+    // And each documented operation really answers (not the 404 fallback, not 405).
+    for (method, path) in &documented {
+        let method = Method::from_bytes(method.as_bytes()).unwrap();
+        let reply = app.request(method.clone(), path, &[]).await;
+        assert!(
+            reply.status != StatusCode::NOT_FOUND && reply.status != StatusCode::METHOD_NOT_ALLOWED,
+            "{method} {path}: {}",
+            reply.status
+        );
+    }
+}
+
+#[test]
+fn every_reference_in_the_document_resolves() {
+    let doc: serde_json::Value = serde_json::from_str(web::api::OPENAPI).unwrap();
+    let text = web::api::OPENAPI;
+    for reference in text.split("\"$ref\": \"#/").skip(1) {
+        let pointer = format!("/{}", reference.split('"').next().unwrap());
+        assert!(doc.pointer(&pointer).is_some(), "dangling $ref {pointer}");
+    }
+}
