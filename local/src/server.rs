@@ -30,7 +30,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let state = web::AppState::new(config, db.clone(), queue)?;
     println!("Worker: {source}, {mailer} mailer");
     println!("Serving on http://{addr}/ (Ctrl-C to stop)");
-    axum::serve(listener, web::router(state))
+    // The peer address is the client address for rate limits (web::client).
+    let app = web::router(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("serving HTTP")?;

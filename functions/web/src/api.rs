@@ -13,6 +13,7 @@ use shared::error::Error;
 use shared::services::accounts::{self, Mailing};
 use uuid::Uuid;
 
+use crate::client::ClientIp;
 use crate::{AppState, WebError};
 
 /// Routes with their full paths (`/api/...`); an unknown `/api/` path gets the JSON 404 from the
@@ -87,9 +88,11 @@ struct NewToken {
 /// `POST /api/auth/token`: email + password -> a new API token.
 async fn create_token(
     State(state): State<AppState>,
+    ClientIp(client): ClientIp,
     Json(body): Json<Credentials>,
 ) -> Result<(StatusCode, Json<NewToken>), WebError> {
-    let token = accounts::issue_api_token(&state.db, &body.email, &body.password, "api").await?;
+    let token =
+        accounts::issue_api_token(&state.db, &body.email, &body.password, "api", &client).await?;
     Ok((StatusCode::CREATED, Json(NewToken { token })))
 }
 

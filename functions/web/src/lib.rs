@@ -5,6 +5,8 @@
 
 /// The JSON API under `/api/`.
 pub mod api;
+/// The caller's address, from the platform, for rate limits.
+pub mod client;
 /// Pages that exist only with DEBUG on (the development mailbox).
 mod dev;
 /// The error type handlers return, and the layer that renders errors as HTML or JSON.

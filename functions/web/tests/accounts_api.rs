@@ -304,3 +304,99 @@ async fn stored_password_hashes_are_argon2id_at_owasp_parameters() {
             .starts_with("$argon2id$v=19$m=19456,t=2,p=1$")
     );
 }
+
+async fn token_for(app: &TestApp, email: &str, password: &str) -> Reply {
+    post_json(
+        app,
+        "/api/auth/token",
+        serde_json::json!({"email": email, "password": password}),
+    )
+    .await
+}
+
+async fn move_throttle_windows_back(app: &TestApp, by: chrono::TimeDelta) {
+    let db = &app.db.as_ref().unwrap().db;
+    let mut conn = db.acquire().await.unwrap();
+    let started = shared::clock::now() - by;
+    shared::on_conn!(&mut conn, |c| sqlx::query(
+        "update auth_throttle set window_started_at = $1"
+    )
+    .bind(started)
+    .execute(&mut *c)
+    .await
+    .map(|r| r.rows_affected()))
+    .unwrap();
+}
+
+#[tokio::test]
+async fn login_failures_are_limited_per_account_with_retry_after_and_never_for_good() {
+    let app = TestApp::new().await;
+    signed_up(&app, "ada@example.com", "correct horse battery").await;
+    let limit = shared::services::accounts::LOGIN_FAILURES_PER_ACCOUNT;
+    for attempt in 1..=limit {
+        let reply = token_for(&app, "ada@example.com", "wrong password").await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "attempt {attempt}");
+    }
+    // Locked for now, even with the right password.
+    let locked = token_for(&app, "ADA@example.com", "correct horse battery").await;
+    assert_eq!(locked.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(locked.json()["error"]["code"], "too_many_requests");
+    let retry_after: i64 = locked.headers[header::RETRY_AFTER]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=15 * 60).contains(&retry_after), "{retry_after}");
+
+    // Once the window has passed (time moved, not slept), the account works again.
+    move_throttle_windows_back(&app, shared::services::accounts::LOGIN_WINDOW).await;
+    let again = token_for(&app, "ada@example.com", "correct horse battery").await;
+    assert_eq!(again.status, StatusCode::CREATED, "{}", again.body);
+}
+
+#[tokio::test]
+async fn login_failures_are_limited_per_client_address_across_accounts() {
+    let app = TestApp::new().await;
+    signed_up(&app, "ada@example.com", "correct horse battery").await;
+    let limit = shared::services::accounts::LOGIN_FAILURES_PER_CLIENT;
+    // In process there is no peer address: every request comes from "unknown".
+    let db = &app.db.as_ref().unwrap().db;
+    let mut conn = db.acquire().await.unwrap();
+    let now = shared::clock::now();
+    for _ in 0..limit {
+        shared::store::throttle::record_failure(
+            &mut conn,
+            "ip:unknown",
+            now,
+            now - chrono::TimeDelta::minutes(15),
+        )
+        .await
+        .unwrap();
+    }
+    drop(conn);
+    let reply = token_for(&app, "ada@example.com", "correct horse battery").await;
+    assert_eq!(reply.status, StatusCode::TOO_MANY_REQUESTS);
+}
+
+#[tokio::test]
+async fn a_successful_login_clears_the_account_failures() {
+    let app = TestApp::new().await;
+    signed_up(&app, "ada@example.com", "correct horse battery").await;
+    for _ in 0..3 {
+        token_for(&app, "ada@example.com", "wrong password").await;
+    }
+    assert_eq!(
+        token_for(&app, "ada@example.com", "correct horse battery")
+            .await
+            .status,
+        StatusCode::CREATED
+    );
+    let db = &app.db.as_ref().unwrap().db;
+    let mut conn = db.acquire().await.unwrap();
+    let cutoff = shared::clock::now() - chrono::TimeDelta::minutes(15);
+    let account =
+        shared::store::throttle::current_failures(&mut conn, "account:ada@example.com", cutoff)
+            .await
+            .unwrap();
+    assert_eq!(account, None);
+}

@@ -13,8 +13,8 @@ use crate::error::{Error, FieldErrors, Result, is_unique_violation};
 use crate::mail;
 use crate::queue::Queue;
 use crate::services::outbox;
-use crate::store::tokens;
 use crate::store::users::{self, NewUser};
+use crate::store::{throttle, tokens};
 
 /// `createsuperuser`: a verified, active staff superuser. A taken email is a conflict.
 pub async fn create_superuser(db: &Db, email: &EmailAddress, password: &Password) -> Result<User> {
@@ -231,27 +231,67 @@ async fn dummy_hash() -> Result<&'static str> {
     Ok(hash.as_str())
 }
 
+/// The brute-force limit on password checks: failures per window, per account and per client
+/// address. Windows expire, so there is never a permanent lockout.
+pub const LOGIN_WINDOW: TimeDelta = TimeDelta::minutes(15);
+pub const LOGIN_FAILURES_PER_ACCOUNT: i32 = 10;
+pub const LOGIN_FAILURES_PER_CLIENT: i32 = 50;
+
 /// `POST /api/auth/token`: a new API token for valid credentials. Unknown email, wrong password
-/// and inactive account all get the same `Unauthenticated`.
-pub async fn issue_api_token(db: &Db, email: &str, password: &str, name: &str) -> Result<String> {
-    let user = match EmailAddress::parse(email) {
-        Ok(email) => {
-            let mut conn = db.acquire().await?;
-            users::find_user_by_email(&mut conn, &email).await?
+/// and inactive account all get the same `Unauthenticated`. `client` is the caller's address
+/// (from the trusted request context, never from `X-Forwarded-For`).
+pub async fn issue_api_token(
+    db: &Db,
+    email: &str,
+    password: &str,
+    name: &str,
+    client: &str,
+) -> Result<String> {
+    let parsed = EmailAddress::parse(email);
+    let account_key = format!(
+        "account:{}",
+        parsed
+            .as_ref()
+            .map_or_else(|_| email.trim().to_lowercase(), |e| e.to_string())
+    );
+    let client_key = format!("ip:{client}");
+    let now = clock::now();
+    let cutoff = now - LOGIN_WINDOW;
+    let mut conn = db.acquire().await?;
+    for (key, limit) in [
+        (&account_key, LOGIN_FAILURES_PER_ACCOUNT),
+        (&client_key, LOGIN_FAILURES_PER_CLIENT),
+    ] {
+        if let Some((failures, started)) =
+            throttle::current_failures(&mut conn, key, cutoff).await?
+            && failures >= limit
+        {
+            let retry_after_secs = (started + LOGIN_WINDOW - now).num_seconds().max(1) as u64;
+            return Err(Error::TooManyRequests { retry_after_secs });
         }
+    }
+    let user = match &parsed {
+        Ok(email) => users::find_user_by_email(&mut conn, email).await?,
         Err(_) => None,
     };
+    drop(conn);
     let stored = match user.as_ref().and_then(|u| u.password_hash.as_deref()) {
         Some(hash) => hash.to_owned(),
         None => dummy_hash().await?.to_owned(),
     };
     let password_ok = crypto::verify_password(password, &stored).await?;
+    let mut conn = db.acquire().await?;
     let user = match user {
         Some(user) if password_ok && user.is_active && user.password_hash.is_some() => user,
-        _ => return Err(Error::Unauthenticated),
+        _ => {
+            for key in [&account_key, &client_key] {
+                throttle::record_failure(&mut conn, key, clock::now(), cutoff).await?;
+            }
+            return Err(Error::Unauthenticated);
+        }
     };
+    throttle::clear(&mut conn, &account_key).await?;
     let token = crypto::random_token(32);
-    let mut conn = db.acquire().await?;
     tokens::insert_api_token(
         &mut conn,
         &crypto::hash_token(&token),

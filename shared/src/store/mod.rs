@@ -3,5 +3,6 @@
 //! both backends with [`on_conn!`](crate::on_conn).
 
 pub mod emails;
+pub mod throttle;
 pub mod tokens;
 pub mod users;
