@@ -24,6 +24,11 @@ pub fn routes() -> Router<AppState> {
         .route("/api/auth/signup", post(signup))
         .route("/api/auth/verify", post(verify))
         .route("/api/auth/token", post(create_token).delete(revoke_token))
+        .route("/api/auth/password-reset", post(password_reset))
+        .route(
+            "/api/auth/password-reset/confirm",
+            post(password_reset_confirm),
+        )
         .route("/api/me", get(me))
 }
 
@@ -77,6 +82,45 @@ async fn verify(
     Json(body): Json<TokenBody>,
 ) -> Result<Json<Me>, WebError> {
     let user = accounts::verify_email(&state.db, &body.token).await?;
+    Ok(Json(Me::from(&user)))
+}
+
+#[derive(Deserialize)]
+struct EmailBody {
+    email: String,
+}
+
+/// `POST /api/auth/password-reset`: 202 whether or not the address has an account.
+async fn password_reset(
+    State(state): State<AppState>,
+    Json(body): Json<EmailBody>,
+) -> Result<(StatusCode, Json<Accepted>), WebError> {
+    let mailing = Mailing {
+        config: &state.config,
+        queue: &state.queue,
+    };
+    accounts::request_password_reset(&state.db, &mailing, &body.email).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(Accepted {
+            status: "accepted",
+            message: "if this address has an account, a reset link is on its way",
+        }),
+    ))
+}
+
+#[derive(Deserialize)]
+struct ResetBody {
+    token: String,
+    password: String,
+}
+
+/// `POST /api/auth/password-reset/confirm`: a new password; every session and token revoked.
+async fn password_reset_confirm(
+    State(state): State<AppState>,
+    Json(body): Json<ResetBody>,
+) -> Result<Json<Me>, WebError> {
+    let user = accounts::reset_password(&state.db, &body.token, &body.password).await?;
     Ok(Json(Me::from(&user)))
 }
 

@@ -400,3 +400,129 @@ async fn a_successful_login_clears_the_account_failures() {
             .unwrap();
     assert_eq!(account, None);
 }
+
+async fn reset_requested(app: &TestApp, email: &str) -> Reply {
+    post_json(
+        app,
+        "/api/auth/password-reset",
+        serde_json::json!({"email": email}),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn password_reset_answers_the_same_for_unknown_addresses_and_revokes_everything() {
+    let app = TestApp::new().await;
+    signed_up(&app, "ada@example.com", "correct horse battery").await;
+    let old_token = token_for(&app, "ada@example.com", "correct horse battery")
+        .await
+        .json()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let known = reset_requested(&app, "ada@example.com").await;
+    let unknown = reset_requested(&app, "nobody@example.com").await;
+    assert_eq!(known.status, StatusCode::ACCEPTED);
+    assert_eq!(
+        (known.status, known.body.as_str()),
+        (unknown.status, unknown.body.as_str())
+    );
+    let resets: Vec<EmailRow> = outbox(&app)
+        .await
+        .into_iter()
+        .filter(|r| r.kind == "password_reset")
+        .collect();
+    assert_eq!(resets.len(), 1, "only the real account gets mail");
+    assert!(
+        resets[0]
+            .body_text
+            .contains("http://127.0.0.1:3000/password-reset/confirm?token=")
+    );
+    let token = token_in(&resets[0]);
+
+    let weak = post_json(
+        &app,
+        "/api/auth/password-reset/confirm",
+        serde_json::json!({"token": token, "password": "short"}),
+    )
+    .await;
+    assert_eq!(
+        weak.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "a weak password does not use up the link"
+    );
+
+    let done = post_json(
+        &app,
+        "/api/auth/password-reset/confirm",
+        serde_json::json!({"token": token, "password": "a brand new passphrase"}),
+    )
+    .await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+
+    // Signed out everywhere: the old API token is dead; the old password too.
+    let me = app
+        .request(
+            Method::GET,
+            "/api/me",
+            &[("authorization", &format!("Bearer {old_token}"))],
+        )
+        .await;
+    assert_eq!(me.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        token_for(&app, "ada@example.com", "correct horse battery")
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        token_for(&app, "ada@example.com", "a brand new passphrase")
+            .await
+            .status,
+        StatusCode::CREATED
+    );
+
+    let again = post_json(
+        &app,
+        "/api/auth/password-reset/confirm",
+        serde_json::json!({"token": token, "password": "yet another passphrase"}),
+    )
+    .await;
+    assert_eq!(again.status, StatusCode::BAD_REQUEST, "single use");
+}
+
+#[tokio::test]
+async fn a_reset_link_expires_after_an_hour() {
+    let app = TestApp::new().await;
+    signed_up(&app, "ada@example.com", "correct horse battery").await;
+    reset_requested(&app, "ada@example.com").await;
+    let row = outbox(&app)
+        .await
+        .into_iter()
+        .find(|r| r.kind == "password_reset")
+        .unwrap();
+    let token = token_in(&row);
+    // An hour and a second later (time moved, not slept).
+    let db = &app.db.as_ref().unwrap().db;
+    let mut conn = db.acquire().await.unwrap();
+    let expired = shared::clock::now() - chrono::TimeDelta::seconds(1);
+    shared::on_conn!(&mut conn, |c| sqlx::query(
+        "update email_tokens set expires_at = $1 where purpose = 'reset_password'"
+    )
+    .bind(expired)
+    .execute(&mut *c)
+    .await
+    .map(|r| r.rows_affected()))
+    .unwrap();
+    drop(conn);
+    let reply = post_json(
+        &app,
+        "/api/auth/password-reset/confirm",
+        serde_json::json!({"token": token, "password": "a brand new passphrase"}),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    let created_at = row.created_at;
+    assert!(shared::clock::now() - created_at < chrono::TimeDelta::minutes(1));
+}

@@ -13,12 +13,16 @@ use common::TestApp;
 fn routed() -> BTreeSet<(String, String)> {
     let source = include_str!("../src/api.rs");
     let mut routes = BTreeSet::new();
-    for chunk in source.split(".route(\"").skip(1) {
-        let (path, rest) = chunk.split_once('"').unwrap();
-        let call = &rest[..rest.find("))").map_or(rest.len(), |i| i + 2)];
-        let call = &call[..call.find("\n        .route").unwrap_or(call.len())];
+    // Each chunk starts right after `.route(`; it ends at the next `.route(` or the end of
+    // `routes()`, however rustfmt wrapped the call.
+    for chunk in source.split(".route(").skip(1) {
+        let chunk = chunk.split("\n}").next().unwrap().trim_start();
+        let rest = chunk.strip_prefix('"').expect("a literal path");
+        let (path, call) = rest.split_once('"').unwrap();
+        // `, post(h)` or `.delete(h)` once white space is gone.
+        let call: String = call.chars().filter(|c| !c.is_whitespace()).collect();
         for method in ["get", "post", "put", "patch", "delete"] {
-            if call.contains(&format!(" {method}(")) || call.contains(&format!(".{method}(")) {
+            if call.contains(&format!(",{method}(")) || call.contains(&format!(".{method}(")) {
                 routes.insert((method.to_uppercase(), path.to_owned()));
             }
         }

@@ -36,7 +36,8 @@ macro_rules! kinds {
         )),*]
     };
 }
-const KINDS: &[(&str, &str, &str, &str)] = kinds!["test", "verify_email", "account_exists"];
+const KINDS: &[(&str, &str, &str, &str)] =
+    kinds!["test", "verify_email", "account_exists", "password_reset"];
 
 const BASE_HTML: &str = include_str!("../../../assets/emails/base.html");
 
@@ -204,6 +205,7 @@ mod tests {
             login_link => "https://app.example.com/login",
             reset_link => "https://app.example.com/password-reset",
             valid_hours => 48,
+            valid_minutes => 60,
         };
         for (kind, ..) in KINDS {
             let rendered =

@@ -325,3 +325,90 @@ pub async fn revoke_api_token(db: &Db, token: &str) -> Result<()> {
         Err(Error::Unauthenticated)
     }
 }
+
+/// How long a password-reset link works.
+pub const RESET_PASSWORD_VALID: TimeDelta = TimeDelta::hours(1);
+
+/// Asks for a password reset. The answer is the same for known and unknown addresses; an
+/// active account gets an email with a single-use link.
+pub async fn request_password_reset(db: &Db, mailing: &Mailing<'_>, email: &str) -> Result<()> {
+    let Ok(email) = EmailAddress::parse(email) else {
+        return Ok(());
+    };
+    let now = clock::now();
+    let mut tx = db.begin().await?;
+    let Some(user) = users::find_user_by_email(&mut tx, &email)
+        .await?
+        .filter(|u| u.is_active)
+    else {
+        return Ok(());
+    };
+    let token = crypto::random_token(32);
+    tokens::insert_email_token(
+        &mut tx,
+        &crypto::hash_token(&token),
+        user.id,
+        TokenPurpose::ResetPassword,
+        now,
+        now + RESET_PASSWORD_VALID,
+    )
+    .await?;
+    let rendered = mail::render(
+        mailing.config,
+        "password_reset",
+        minijinja::context! {
+            link => link(mailing.config, "password-reset/confirm", Some(&token))?,
+            valid_minutes => RESET_PASSWORD_VALID.num_minutes(),
+        },
+    )?;
+    let email_id = outbox::add(
+        &mut tx,
+        "password_reset",
+        &user.email,
+        Some(user.id),
+        &rendered,
+    )
+    .await?;
+    tx.commit().await?;
+    outbox::notify(mailing.queue, &[email_id]).await;
+    Ok(())
+}
+
+/// Sets a new password with a reset token, and signs the user out everywhere: every session
+/// and API token is revoked. A used, expired or unknown token is refused.
+pub async fn reset_password(db: &Db, token: &str, new_password: &str) -> Result<User> {
+    let refused = || Error::BadRequest("this reset link is invalid, used or expired".into());
+    let token_hash = crypto::hash_token(token);
+    // Check the token before the (slow) hashing; it is used for good inside the transaction.
+    let user_id = {
+        let mut conn = db.acquire().await?;
+        tokens::find_live_email_token(
+            &mut conn,
+            &token_hash,
+            TokenPurpose::ResetPassword,
+            clock::now(),
+        )
+        .await?
+        .ok_or_else(refused)?
+    };
+    let user = {
+        let mut conn = db.acquire().await?;
+        users::find_user_by_id(&mut conn, user_id)
+            .await?
+            .ok_or_else(refused)?
+    };
+    let password = Password::parse(new_password, Some(&user.email))
+        .map_err(|e| Error::invalid("password", e.0))?;
+    let password_hash = crypto::hash_password(&password).await?;
+
+    let mut tx = db.begin().await?;
+    let now = clock::now();
+    tokens::use_email_token(&mut tx, &token_hash, TokenPurpose::ResetPassword, now)
+        .await?
+        .ok_or_else(refused)?;
+    users::set_password_hash(&mut tx, user.id, &password_hash, now).await?;
+    let revoked = users::revoke_all_credentials(&mut tx, user.id).await?;
+    tx.commit().await?;
+    tracing::info!(user_id = %user.id, revoked, "password reset; sessions and tokens revoked");
+    Ok(user)
+}

@@ -54,6 +54,26 @@ pub async fn use_email_token(
     })
 }
 
+/// The user of a token that could be used now, without using it.
+pub async fn find_live_email_token(
+    exec: &mut impl Exec,
+    token_hash: &str,
+    purpose: TokenPurpose,
+    now: DateTime<Utc>,
+) -> sqlx::Result<Option<Uuid>> {
+    on_conn!(exec, |c| {
+        sqlx::query_scalar(
+            "select user_id from email_tokens \
+             where token_hash = $1 and purpose = $2 and used_at is null and expires_at > $3",
+        )
+        .bind(token_hash)
+        .bind(purpose.as_str())
+        .bind(now)
+        .fetch_optional(&mut *c)
+        .await
+    })
+}
+
 pub async fn insert_api_token(
     exec: &mut impl Exec,
     token_hash: &str,

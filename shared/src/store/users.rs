@@ -170,3 +170,40 @@ pub async fn recent_email_exists(
     })?;
     Ok(count > 0)
 }
+
+pub async fn set_password_hash(
+    exec: &mut impl Exec,
+    id: Uuid,
+    password_hash: &str,
+    now: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    on_conn!(exec, |c| {
+        sqlx::query("update users set password_hash = $2, updated_at = $3 where id = $1")
+            .bind(id)
+            .bind(password_hash)
+            .bind(now)
+            .execute(&mut *c)
+            .await
+            .map(|r| r.rows_affected())
+    })?;
+    Ok(())
+}
+
+/// Ends every session and revokes every API token of a user; returns how many went.
+pub async fn revoke_all_credentials(exec: &mut impl Exec, id: Uuid) -> sqlx::Result<u64> {
+    let sessions = on_conn!(exec, |c| {
+        sqlx::query("delete from sessions where user_id = $1")
+            .bind(id)
+            .execute(&mut *c)
+            .await
+            .map(|r| r.rows_affected())
+    })?;
+    let tokens = on_conn!(exec, |c| {
+        sqlx::query("delete from api_tokens where user_id = $1")
+            .bind(id)
+            .execute(&mut *c)
+            .await
+            .map(|r| r.rows_affected())
+    })?;
+    Ok(sessions + tokens)
+}
