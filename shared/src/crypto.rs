@@ -29,9 +29,22 @@ fn hasher() -> anyhow::Result<Argon2<'static>> {
     Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
 }
 
+/// The start of every hash made with today's parameters; a stored hash without it was made
+/// with older ones and is replaced at the next successful login.
+pub const CURRENT_HASH_PREFIX: &str = "$argon2id$v=19$m=19456,t=2,p=1$";
+
+pub fn needs_rehash(stored: &str) -> bool {
+    !stored.starts_with(CURRENT_HASH_PREFIX)
+}
+
 /// Hashes a password to a PHC string on a blocking thread (tens of milliseconds of CPU).
 pub async fn hash_password(password: &Password) -> anyhow::Result<String> {
-    let password = password.expose().to_owned();
+    hash_secret(password.expose()).await
+}
+
+/// Hashes any secret, valid or not under today's password policy (re-hashing an old password).
+pub async fn hash_secret(secret: &str) -> anyhow::Result<String> {
+    let password = secret.to_owned();
     tokio::task::spawn_blocking(move || -> anyhow::Result<String> {
         let hash = hasher()?
             .hash_password(password.as_bytes())

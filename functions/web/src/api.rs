@@ -23,6 +23,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/openapi.json", get(openapi))
         .route("/api/auth/signup", post(signup))
         .route("/api/auth/verify", post(verify))
+        .route("/api/auth/verify/resend", post(resend_verification))
         .route("/api/auth/token", post(create_token).delete(revoke_token))
         .route("/api/auth/password-reset", post(password_reset))
         .route(
@@ -105,6 +106,26 @@ async fn password_reset(
         Json(Accepted {
             status: "accepted",
             message: "if this address has an account, a reset link is on its way",
+        }),
+    ))
+}
+
+/// `POST /api/auth/verify/resend`: 202 for any address; an unverified account gets a new
+/// link, at most every five minutes.
+async fn resend_verification(
+    State(state): State<AppState>,
+    Json(body): Json<EmailBody>,
+) -> Result<(StatusCode, Json<Accepted>), WebError> {
+    let mailing = Mailing {
+        config: &state.config,
+        queue: &state.queue,
+    };
+    accounts::resend_verification(&state.db, &mailing, &body.email).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(Accepted {
+            status: "accepted",
+            message: "if this address has an unverified account, a new link is on its way",
         }),
     ))
 }

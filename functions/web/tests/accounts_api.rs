@@ -526,3 +526,115 @@ async fn a_reset_link_expires_after_an_hour() {
     let created_at = row.created_at;
     assert!(shared::clock::now() - created_at < chrono::TimeDelta::minutes(1));
 }
+
+#[tokio::test]
+async fn resend_verification_sends_a_new_link_to_unverified_accounts_at_most_every_five_minutes() {
+    let app = TestApp::new().await;
+    let resend = |email: &'static str| {
+        post_json(
+            &app,
+            "/api/auth/verify/resend",
+            serde_json::json!({"email": email}),
+        )
+    };
+    signed_up(&app, "ada@example.com", "correct horse battery").await;
+    let verifications = |rows: Vec<EmailRow>| {
+        rows.into_iter()
+            .filter(|r| r.kind == "verify_email")
+            .count()
+    };
+
+    // Just sent at sign-up: nothing new yet; the answer is the same for a stranger.
+    let soon = resend("ada@example.com").await;
+    let stranger = resend("nobody@example.com").await;
+    assert_eq!(soon.status, StatusCode::ACCEPTED);
+    assert_eq!(soon.body, stranger.body);
+    assert_eq!(verifications(outbox(&app).await), 1);
+
+    // Five minutes later (time moved on the outbox row), a new link goes out; both work once.
+    let db = &app.db.as_ref().unwrap().db;
+    let mut conn = db.acquire().await.unwrap();
+    let earlier = shared::clock::now() - chrono::TimeDelta::minutes(6);
+    shared::on_conn!(&mut conn, |c| sqlx::query(
+        "update emails set created_at = $1"
+    )
+    .bind(earlier)
+    .execute(&mut *c)
+    .await
+    .map(|r| r.rows_affected()))
+    .unwrap();
+    drop(conn);
+    resend("ada@example.com").await;
+    let rows = outbox(&app).await;
+    assert_eq!(verifications(rows.clone()), 2);
+    let newest = rows.iter().rfind(|r| r.kind == "verify_email").unwrap();
+    let verified = post_json(
+        &app,
+        "/api/auth/verify",
+        serde_json::json!({"token": token_in(newest)}),
+    )
+    .await;
+    assert_eq!(verified.status, StatusCode::OK);
+
+    // A verified account gets nothing more.
+    shared::on_conn!(&mut db.acquire().await.unwrap(), |c| sqlx::query(
+        "update emails set created_at = $1"
+    )
+    .bind(earlier)
+    .execute(&mut *c)
+    .await
+    .map(|r| r.rows_affected()))
+    .unwrap();
+    resend("ada@example.com").await;
+    assert_eq!(verifications(outbox(&app).await), 2);
+}
+
+#[tokio::test]
+async fn a_hash_with_older_parameters_is_replaced_at_the_next_login() {
+    let app = TestApp::new().await;
+    signed_up(&app, "ada@example.com", "correct horse battery").await;
+    // As an older release would have stored it: argon2id with weaker parameters.
+    let old = {
+        use argon2::password_hash::PasswordHasher as _;
+        let params = argon2::Params::new(8192, 1, 1, None).unwrap();
+        argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
+            .hash_password(b"correct horse battery")
+            .unwrap()
+            .to_string()
+    };
+    let db = &app.db.as_ref().unwrap().db;
+    let email = shared::domain::EmailAddress::parse("ada@example.com").unwrap();
+    let mut conn = db.acquire().await.unwrap();
+    let user = shared::store::users::find_user_by_email(&mut conn, &email)
+        .await
+        .unwrap()
+        .unwrap();
+    shared::store::users::set_password_hash(&mut conn, user.id, &old, shared::clock::now())
+        .await
+        .unwrap();
+    drop(conn);
+
+    assert_eq!(
+        token_for(&app, "ada@example.com", "correct horse battery")
+            .await
+            .status,
+        StatusCode::CREATED
+    );
+    let mut conn = db.acquire().await.unwrap();
+    let user = shared::store::users::find_user_by_email(&mut conn, &email)
+        .await
+        .unwrap()
+        .unwrap();
+    let hash = user.password_hash.unwrap();
+    assert!(
+        hash.starts_with(shared::crypto::CURRENT_HASH_PREFIX),
+        "{hash}"
+    );
+    drop(conn);
+    assert_eq!(
+        token_for(&app, "ada@example.com", "correct horse battery")
+            .await
+            .status,
+        StatusCode::CREATED
+    );
+}

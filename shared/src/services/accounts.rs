@@ -196,6 +196,33 @@ fn link(config: &Config, path: &str, token: Option<&str>) -> Result<String> {
     Ok(url.to_string())
 }
 
+/// At most one verification email per address in this window.
+const RESEND_VERIFICATION_EVERY: TimeDelta = TimeDelta::minutes(5);
+
+/// Sends a new verification link to an unverified account, at most once per
+/// [`RESEND_VERIFICATION_EVERY`]. The answer is the same for any address.
+pub async fn resend_verification(db: &Db, mailing: &Mailing<'_>, email: &str) -> Result<()> {
+    let Ok(email) = EmailAddress::parse(email) else {
+        return Ok(());
+    };
+    let now = clock::now();
+    let mut tx = db.begin().await?;
+    let Some(user) = users::find_user_by_email(&mut tx, &email).await? else {
+        return Ok(());
+    };
+    let since = now - RESEND_VERIFICATION_EVERY;
+    if user.is_verified
+        || !user.is_active
+        || users::recent_email_exists(&mut tx, email.as_str(), "verify_email", since).await?
+    {
+        return Ok(());
+    }
+    let email_id = send_verification(&mut tx, mailing.config, &user, now).await?;
+    tx.commit().await?;
+    outbox::notify(mailing.queue, &[email_id]).await;
+    Ok(())
+}
+
 /// Uses a verification token: the account is verified. A used, expired or unknown token is
 /// refused with the same message.
 pub async fn verify_email(db: &Db, token: &str) -> Result<User> {
@@ -291,6 +318,11 @@ pub async fn issue_api_token(
         }
     };
     throttle::clear(&mut conn, &account_key).await?;
+    if crypto::needs_rehash(&stored) {
+        let rehashed = crypto::hash_secret(password).await?;
+        users::set_password_hash(&mut conn, user.id, &rehashed, clock::now()).await?;
+        tracing::info!(user_id = %user.id, "password re-hashed with current parameters");
+    }
     let token = crypto::random_token(32);
     tokens::insert_api_token(
         &mut conn,
