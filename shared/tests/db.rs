@@ -288,7 +288,7 @@ async fn create_superuser_refuses_an_existing_email_with_a_conflict() {
 }
 
 #[tokio::test]
-async fn ensure_superuser_is_idempotent_and_promotes_an_existing_account() {
+async fn ensure_superuser_is_idempotent_and_takes_over_an_ordinary_account() {
     let test = TestDb::new().await;
     let password = Password::parse("a long passphrase", None).unwrap();
     let admin = email("admin@example.com");
@@ -298,26 +298,63 @@ async fn ensure_superuser_is_idempotent_and_promotes_an_existing_account() {
             .unwrap(),
         Ensured::Created
     );
+    let mut conn = test.db.acquire().await.unwrap();
+    let created = users::find_user_by_email(&mut conn, &admin)
+        .await
+        .unwrap()
+        .unwrap();
+    drop(conn);
     assert_eq!(
         accounts::ensure_superuser(&test.db, &admin, &password)
             .await
             .unwrap(),
         Ensured::AlreadyExisted
     );
-    let plain = new_user(&test.db, "ops@example.com").await;
-    accounts::ensure_superuser(&test.db, &plain.email, &password)
-        .await
-        .unwrap();
+
+    // Someone signed up with the admin's address first: the deploy takes the account over.
+    let squatter = new_user(&test.db, "ops@example.com").await;
+    let mut tx = test.db.begin().await.unwrap();
+    shared::store::tokens::insert_api_token(
+        &mut tx,
+        "squatter-token",
+        squatter.id,
+        "x",
+        clock::now(),
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(
+        accounts::ensure_superuser(&test.db, &squatter.email, &password)
+            .await
+            .unwrap(),
+        Ensured::Promoted
+    );
     let mut conn = test.db.acquire().await.unwrap();
-    let promoted = users::find_user_by_id(&mut conn, plain.id)
+    let promoted = users::find_user_by_id(&mut conn, squatter.id)
         .await
         .unwrap()
         .unwrap();
-    assert!(promoted.is_superuser && promoted.is_staff);
-    assert_eq!(
-        promoted.password_hash, plain.password_hash,
-        "password left alone"
+    assert!(promoted.is_superuser && promoted.is_staff && promoted.is_verified);
+    assert_ne!(
+        promoted.password_hash, squatter.password_hash,
+        "password replaced"
     );
+    let hash = promoted.password_hash.unwrap();
+    assert!(
+        shared::crypto::verify_password("a long passphrase", &hash)
+            .await
+            .unwrap()
+    );
+    let tokens = shared::store::tokens::touch_api_token(&mut conn, "squatter-token", clock::now())
+        .await
+        .unwrap();
+    assert_eq!(tokens, None, "signed out everywhere");
+    let unchanged = users::find_user_by_id(&mut conn, created.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(unchanged.password_hash, created.password_hash);
     assert_eq!(users::count_users(&mut conn).await.unwrap(), 2);
 }
 

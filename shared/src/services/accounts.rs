@@ -49,25 +49,43 @@ pub async fn create_superuser(db: &Db, email: &EmailAddress, password: &Password
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ensured {
     Created,
-    /// The account existed; it now has the superuser flags. Its password is left alone.
+    /// A superuser with this email existed; nothing changed (its password included).
     AlreadyExisted,
+    /// An ordinary account with this email was made the superuser: its password is now
+    /// `SUPERUSER_PASSWORD` and its sessions and tokens were revoked.
+    Promoted,
 }
 
 /// The deploy hook's `createsuperuser`: idempotent, so it can run on every deploy. An existing
-/// account keeps its password (changing it on deploy would undo a user's own change).
+/// superuser keeps its password (changing it on deploy would undo the admin's own change).
+///
+/// An existing *ordinary* account with that email is taken over, not just promoted: anyone can
+/// sign up with the admin's address before the first deploy, so promoting it as it is would
+/// hand the admin flags to whoever chose its password. Its password becomes
+/// `SUPERUSER_PASSWORD` and everything logged in to it is signed out.
 pub async fn ensure_superuser(
     db: &Db,
     email: &EmailAddress,
     password: &Password,
 ) -> Result<Ensured> {
-    let mut conn = db.acquire().await?;
-    if let Some(user) = users::find_user_by_email(&mut conn, email).await? {
-        if !user.is_superuser || !user.is_staff || !user.is_active {
-            users::promote_to_superuser(&mut conn, user.id, clock::now()).await?;
+    let existing = {
+        let mut conn = db.acquire().await?;
+        users::find_user_by_email(&mut conn, email).await?
+    };
+    if let Some(user) = existing {
+        if user.is_superuser && user.is_staff && user.is_active {
+            return Ok(Ensured::AlreadyExisted);
         }
-        return Ok(Ensured::AlreadyExisted);
+        let password_hash = crypto::hash_password(password).await?;
+        let mut tx = db.begin().await?;
+        let now = clock::now();
+        users::set_password_hash(&mut tx, user.id, &password_hash, now).await?;
+        users::revoke_all_credentials(&mut tx, user.id).await?;
+        users::promote_to_superuser(&mut tx, user.id, now).await?;
+        tx.commit().await?;
+        tracing::warn!(user_id = %user.id, "existing account made the superuser; its password was replaced");
+        return Ok(Ensured::Promoted);
     }
-    drop(conn);
     match create_superuser(db, email, password).await {
         Ok(_) => Ok(Ensured::Created),
         // Created concurrently by another deploy step: the same outcome.
