@@ -31,6 +31,7 @@ pub fn routes() -> Router<AppState> {
             post(password_reset_confirm),
         )
         .route("/api/me", get(me))
+        .route("/api/me/password", post(change_password))
 }
 
 /// The OpenAPI 3 document of this API (`assets/openapi.json`; a test keeps it and the routes
@@ -194,6 +195,30 @@ impl From<&User> for Me {
 /// `GET /api/me`.
 async fn me(user: ApiUser) -> Json<Me> {
     Json(Me::from(&user.0))
+}
+
+#[derive(Deserialize)]
+struct ChangePassword {
+    current_password: String,
+    new_password: String,
+}
+
+/// `POST /api/me/password`: 204; every other session and token of the account is revoked.
+async fn change_password(
+    State(state): State<AppState>,
+    user: ApiUser,
+    bearer: BearerToken,
+    Json(body): Json<ChangePassword>,
+) -> Result<StatusCode, WebError> {
+    accounts::change_password(
+        &state.db,
+        &user.0,
+        &bearer.0,
+        &body.current_password,
+        &body.new_password,
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// The token in `Authorization: Bearer <token>` or Django REST framework's `Token <token>`.

@@ -638,3 +638,75 @@ async fn a_hash_with_older_parameters_is_replaced_at_the_next_login() {
         StatusCode::CREATED
     );
 }
+
+#[tokio::test]
+async fn changing_the_password_keeps_this_token_and_revokes_the_others() {
+    let app = TestApp::new().await;
+    signed_up(&app, "ada@example.com", "correct horse battery").await;
+    let token = |reply: Reply| reply.json()["token"].as_str().unwrap().to_owned();
+    let this = token(token_for(&app, "ada@example.com", "correct horse battery").await);
+    let other = token(token_for(&app, "ada@example.com", "correct horse battery").await);
+    let change = |current: &'static str, new: &'static str| {
+        let auth = format!("Bearer {this}");
+        let app = &app;
+        async move {
+            app.send(
+                Method::POST,
+                "/api/me/password",
+                &[
+                    ("content-type", "application/json"),
+                    ("authorization", &auth),
+                ],
+                Body::from(
+                    serde_json::json!({"current_password": current, "new_password": new})
+                        .to_string(),
+                ),
+            )
+            .await
+        }
+    };
+
+    let wrong = change("not my password", "a brand new passphrase").await;
+    assert_eq!(wrong.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(wrong.json()["error"]["fields"]["current_password"].is_string());
+    let weak = change("correct horse battery", "password1").await;
+    assert_eq!(weak.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(weak.json()["error"]["fields"]["new_password"].is_string());
+
+    let done = change("correct horse battery", "a brand new passphrase").await;
+    assert_eq!(done.status, StatusCode::NO_CONTENT, "{}", done.body);
+    let me = |token: String| {
+        let app = &app;
+        async move {
+            app.request(
+                Method::GET,
+                "/api/me",
+                &[("authorization", &format!("Bearer {token}"))],
+            )
+            .await
+            .status
+        }
+    };
+    assert_eq!(me(this.clone()).await, StatusCode::OK, "this token stays");
+    assert_eq!(
+        me(other).await,
+        StatusCode::UNAUTHORIZED,
+        "the others are revoked"
+    );
+    assert_eq!(
+        token_for(&app, "ada@example.com", "a brand new passphrase")
+            .await
+            .status,
+        StatusCode::CREATED
+    );
+
+    let anonymous = app
+        .send(
+            Method::POST,
+            "/api/me/password",
+            &[("content-type", "application/json")],
+            Body::from("{}"),
+        )
+        .await;
+    assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
+}

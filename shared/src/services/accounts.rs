@@ -462,3 +462,31 @@ pub async fn reset_password(db: &Db, token: &str, new_password: &str) -> Result<
     tracing::info!(user_id = %user.id, revoked, "password reset; sessions and tokens revoked");
     Ok(user)
 }
+
+/// Changes the password of a signed-in user after checking the current one, and signs out
+/// every other session and API token (the one used for this request, `keep_token`, stays).
+pub async fn change_password(
+    db: &Db,
+    user: &User,
+    keep_token: &str,
+    current_password: &str,
+    new_password: &str,
+) -> Result<()> {
+    let stored = user.password_hash.as_deref().unwrap_or_default();
+    if stored.is_empty() || !crypto::verify_password(current_password, stored).await? {
+        return Err(Error::invalid(
+            "current_password",
+            "this is not your current password",
+        ));
+    }
+    let password = Password::parse(new_password, Some(&user.email))
+        .map_err(|e| Error::invalid("new_password", e.0))?;
+    let password_hash = crypto::hash_password(&password).await?;
+    let mut tx = db.begin().await?;
+    users::set_password_hash(&mut tx, user.id, &password_hash, clock::now()).await?;
+    let revoked =
+        users::revoke_other_credentials(&mut tx, user.id, &crypto::hash_token(keep_token)).await?;
+    tx.commit().await?;
+    tracing::info!(user_id = %user.id, revoked, "password changed; other sessions and tokens revoked");
+    Ok(())
+}

@@ -207,3 +207,27 @@ pub async fn revoke_all_credentials(exec: &mut impl Exec, id: Uuid) -> sqlx::Res
     })?;
     Ok(sessions + tokens)
 }
+
+/// Ends every session and revokes every API token of a user except the token `keep_token_hash`.
+pub async fn revoke_other_credentials(
+    exec: &mut impl Exec,
+    id: Uuid,
+    keep_token_hash: &str,
+) -> sqlx::Result<u64> {
+    let sessions = on_conn!(exec, |c| {
+        sqlx::query("delete from sessions where user_id = $1")
+            .bind(id)
+            .execute(&mut *c)
+            .await
+            .map(|r| r.rows_affected())
+    })?;
+    let tokens = on_conn!(exec, |c| {
+        sqlx::query("delete from api_tokens where user_id = $1 and token_hash <> $2")
+            .bind(id)
+            .bind(keep_token_hash)
+            .execute(&mut *c)
+            .await
+            .map(|r| r.rows_affected())
+    })?;
+    Ok(sessions + tokens)
+}
