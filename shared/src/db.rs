@@ -99,6 +99,22 @@ macro_rules! on_conn {
     };
 }
 
+/// Runs a statement (a `sqlx::query(..)` with its binds) on both backends through
+/// [`on_conn!`] and returns the number of rows it affected.
+///
+/// ```ignore
+/// execute!(exec, sqlx::query("delete from sessions where user_id = $1").bind(id))?;
+/// ```
+#[macro_export]
+macro_rules! execute {
+    ($exec:expr, $query:expr) => {
+        $crate::on_conn!($exec, |conn| $query
+            .execute(&mut *conn)
+            .await
+            .map(|r| r.rows_affected()))
+    };
+}
+
 impl Db {
     /// Builds the pool without connecting: the first query connects. Lambda init stays fast
     /// and a database that is down at start-up answers 503 later instead of crashing.

@@ -5,7 +5,7 @@ use uuid::Uuid;
 
 use crate::db::Exec;
 use crate::domain::EmailStatus;
-use crate::on_conn;
+use crate::{execute, on_conn};
 
 macro_rules! columns {
     () => {
@@ -56,7 +56,8 @@ pub async fn insert_email(
     now: DateTime<Utc>,
 ) -> sqlx::Result<Uuid> {
     let id = Uuid::now_v7();
-    on_conn!(exec, |c| {
+    execute!(
+        exec,
         sqlx::query(
             "insert into emails (id, kind, user_id, to_address, subject, body_text, body_html, \
              status, attempts, created_at, updated_at) \
@@ -70,10 +71,7 @@ pub async fn insert_email(
         .bind(new.body_text)
         .bind(new.body_html)
         .bind(now)
-        .execute(&mut *c)
-        .await
-        .map(|r| r.rows_affected())
-    })?;
+    )?;
     Ok(id)
 }
 
@@ -131,7 +129,8 @@ pub async fn mark_email_sent(
     provider_message_id: &str,
     now: DateTime<Utc>,
 ) -> sqlx::Result<()> {
-    on_conn!(exec, |c| {
+    execute!(
+        exec,
         sqlx::query(
             "update emails set status = 'sent', provider_message_id = $2, sent_at = $3, \
              locked_until = null, updated_at = $3 where id = $1",
@@ -139,10 +138,7 @@ pub async fn mark_email_sent(
         .bind(id)
         .bind(provider_message_id)
         .bind(now)
-        .execute(&mut *c)
-        .await
-        .map(|r| r.rows_affected())
-    })?;
+    )?;
     Ok(())
 }
 
@@ -154,7 +150,8 @@ pub async fn release_email(
     error: &str,
     now: DateTime<Utc>,
 ) -> sqlx::Result<()> {
-    on_conn!(exec, |c| {
+    execute!(
+        exec,
         sqlx::query(
             "update emails set status = $2, last_error = $3, locked_until = null, updated_at = $4 \
              where id = $1 and status = 'sending'",
@@ -163,10 +160,7 @@ pub async fn release_email(
         .bind(status.as_str())
         .bind(error)
         .bind(now)
-        .execute(&mut *c)
-        .await
-        .map(|r| r.rows_affected())
-    })?;
+    )?;
     Ok(())
 }
 
@@ -205,16 +199,11 @@ pub async fn fail_exhausted_emails(
     max_attempts: i32,
     now: DateTime<Utc>,
 ) -> sqlx::Result<u64> {
-    on_conn!(exec, |c| {
-        sqlx::query(
+    execute!(exec, sqlx::query(
             "update emails set status = 'failed', locked_until = null, updated_at = $2, \
              last_error = 'gave up after ' || attempts || ' attempts: ' || coalesce(last_error, 'no error recorded') \
              where attempts >= $1 and (status = 'pending' or (status = 'sending' and locked_until < $2))",
         )
         .bind(max_attempts)
-        .bind(now)
-        .execute(&mut *c)
-        .await
-        .map(|r| r.rows_affected())
-    })
+        .bind(now))
 }

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::db::Exec;
-use crate::on_conn;
+use crate::{execute, on_conn};
 
 /// Failures counted for `key` in a window that started after `window_cutoff`, and when that
 /// window started; `None` when there are none.
@@ -33,7 +33,8 @@ pub async fn record_failure(
     now: DateTime<Utc>,
     window_cutoff: DateTime<Utc>,
 ) -> sqlx::Result<()> {
-    on_conn!(exec, |c| {
+    execute!(
+        exec,
         sqlx::query(
             "insert into auth_throttle (key, window_started_at, failures) values ($1, $2, 1) \
              on conflict (key) do update set \
@@ -45,20 +46,14 @@ pub async fn record_failure(
         .bind(key)
         .bind(now)
         .bind(window_cutoff)
-        .execute(&mut *c)
-        .await
-        .map(|r| r.rows_affected())
-    })?;
+    )?;
     Ok(())
 }
 
 pub async fn clear(exec: &mut impl Exec, key: &str) -> sqlx::Result<()> {
-    on_conn!(exec, |c| {
-        sqlx::query("delete from auth_throttle where key = $1")
-            .bind(key)
-            .execute(&mut *c)
-            .await
-            .map(|r| r.rows_affected())
-    })?;
+    execute!(
+        exec,
+        sqlx::query("delete from auth_throttle where key = $1").bind(key)
+    )?;
     Ok(())
 }

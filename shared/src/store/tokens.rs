@@ -5,7 +5,7 @@ use uuid::Uuid;
 
 use crate::db::Exec;
 use crate::domain::TokenPurpose;
-use crate::on_conn;
+use crate::{execute, on_conn};
 
 pub async fn insert_email_token(
     exec: &mut impl Exec,
@@ -15,7 +15,8 @@ pub async fn insert_email_token(
     now: DateTime<Utc>,
     expires_at: DateTime<Utc>,
 ) -> sqlx::Result<()> {
-    on_conn!(exec, |c| {
+    execute!(
+        exec,
         sqlx::query(
             "insert into email_tokens (token_hash, user_id, purpose, created_at, expires_at) \
              values ($1, $2, $3, $4, $5)",
@@ -25,10 +26,7 @@ pub async fn insert_email_token(
         .bind(purpose.as_str())
         .bind(now)
         .bind(expires_at)
-        .execute(&mut *c)
-        .await
-        .map(|r| r.rows_affected())
-    })?;
+    )?;
     Ok(())
 }
 
@@ -82,7 +80,8 @@ pub async fn insert_api_token(
     now: DateTime<Utc>,
 ) -> sqlx::Result<Uuid> {
     let id = Uuid::now_v7();
-    on_conn!(exec, |c| {
+    execute!(
+        exec,
         sqlx::query(
             "insert into api_tokens (id, user_id, token_hash, name, created_at) \
              values ($1, $2, $3, $4, $5)",
@@ -92,10 +91,7 @@ pub async fn insert_api_token(
         .bind(token_hash)
         .bind(name)
         .bind(now)
-        .execute(&mut *c)
-        .await
-        .map(|r| r.rows_affected())
-    })?;
+    )?;
     Ok(id)
 }
 
@@ -122,12 +118,9 @@ pub async fn touch_api_token(
 
 /// Revokes one token; true when it existed.
 pub async fn delete_api_token(exec: &mut impl Exec, token_hash: &str) -> sqlx::Result<bool> {
-    let deleted = on_conn!(exec, |c| {
-        sqlx::query("delete from api_tokens where token_hash = $1")
-            .bind(token_hash)
-            .execute(&mut *c)
-            .await
-            .map(|r| r.rows_affected())
-    })?;
+    let deleted = execute!(
+        exec,
+        sqlx::query("delete from api_tokens where token_hash = $1").bind(token_hash)
+    )?;
     Ok(deleted > 0)
 }

@@ -5,7 +5,7 @@ use uuid::Uuid;
 
 use crate::db::Exec;
 use crate::domain::{EmailAddress, User};
-use crate::on_conn;
+use crate::{execute, on_conn};
 
 /// The columns [`UserRow`] reads (a macro so queries stay `&'static str` via `concat!`).
 macro_rules! columns {
@@ -112,17 +112,15 @@ pub async fn promote_to_superuser(
     id: Uuid,
     now: DateTime<Utc>,
 ) -> sqlx::Result<()> {
-    on_conn!(exec, |c| {
+    execute!(
+        exec,
         sqlx::query(
             "update users set is_superuser = true, is_staff = true, is_verified = true, \
              is_active = true, updated_at = $2 where id = $1",
         )
         .bind(id)
         .bind(now)
-        .execute(&mut *c)
-        .await
-        .map(|r| r.rows_affected())
-    })?;
+    )?;
     Ok(())
 }
 
@@ -140,14 +138,12 @@ pub async fn mark_user_verified(
     id: Uuid,
     now: DateTime<Utc>,
 ) -> sqlx::Result<bool> {
-    let updated = on_conn!(exec, |c| {
+    let updated = execute!(
+        exec,
         sqlx::query("update users set is_verified = true, updated_at = $2 where id = $1")
             .bind(id)
             .bind(now)
-            .execute(&mut *c)
-            .await
-            .map(|r| r.rows_affected())
-    })?;
+    )?;
     Ok(updated > 0)
 }
 
@@ -177,34 +173,26 @@ pub async fn set_password_hash(
     password_hash: &str,
     now: DateTime<Utc>,
 ) -> sqlx::Result<()> {
-    on_conn!(exec, |c| {
+    execute!(
+        exec,
         sqlx::query("update users set password_hash = $2, updated_at = $3 where id = $1")
             .bind(id)
             .bind(password_hash)
             .bind(now)
-            .execute(&mut *c)
-            .await
-            .map(|r| r.rows_affected())
-    })?;
+    )?;
     Ok(())
 }
 
 /// Ends every session and revokes every API token of a user; returns how many went.
 pub async fn revoke_all_credentials(exec: &mut impl Exec, id: Uuid) -> sqlx::Result<u64> {
-    let sessions = on_conn!(exec, |c| {
-        sqlx::query("delete from sessions where user_id = $1")
-            .bind(id)
-            .execute(&mut *c)
-            .await
-            .map(|r| r.rows_affected())
-    })?;
-    let tokens = on_conn!(exec, |c| {
-        sqlx::query("delete from api_tokens where user_id = $1")
-            .bind(id)
-            .execute(&mut *c)
-            .await
-            .map(|r| r.rows_affected())
-    })?;
+    let sessions = execute!(
+        exec,
+        sqlx::query("delete from sessions where user_id = $1").bind(id)
+    )?;
+    let tokens = execute!(
+        exec,
+        sqlx::query("delete from api_tokens where user_id = $1").bind(id)
+    )?;
     Ok(sessions + tokens)
 }
 
@@ -214,20 +202,15 @@ pub async fn revoke_other_credentials(
     id: Uuid,
     keep_token_hash: &str,
 ) -> sqlx::Result<u64> {
-    let sessions = on_conn!(exec, |c| {
-        sqlx::query("delete from sessions where user_id = $1")
-            .bind(id)
-            .execute(&mut *c)
-            .await
-            .map(|r| r.rows_affected())
-    })?;
-    let tokens = on_conn!(exec, |c| {
+    let sessions = execute!(
+        exec,
+        sqlx::query("delete from sessions where user_id = $1").bind(id)
+    )?;
+    let tokens = execute!(
+        exec,
         sqlx::query("delete from api_tokens where user_id = $1 and token_hash <> $2")
             .bind(id)
             .bind(keep_token_hash)
-            .execute(&mut *c)
-            .await
-            .map(|r| r.rows_affected())
-    })?;
+    )?;
     Ok(sessions + tokens)
 }
