@@ -10,7 +10,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use shared::domain::User;
 use shared::error::Error;
-use shared::services::accounts::{self, Mailing};
+use shared::services::accounts;
 use uuid::Uuid;
 
 use crate::client::ClientIp;
@@ -54,22 +54,25 @@ struct Accepted {
     message: &'static str,
 }
 
+/// 202 with the same body whatever the outcome, so the answer reveals nothing.
+fn accepted(message: &'static str) -> (StatusCode, Json<Accepted>) {
+    (
+        StatusCode::ACCEPTED,
+        Json(Accepted {
+            status: "accepted",
+            message,
+        }),
+    )
+}
+
 /// `POST /api/auth/signup`: 202 whether or not the address was registered.
 async fn signup(
     State(state): State<AppState>,
     Json(body): Json<Credentials>,
 ) -> Result<(StatusCode, Json<Accepted>), WebError> {
-    let mailing = Mailing {
-        config: &state.config,
-        queue: &state.queue,
-    };
-    accounts::signup(&state.db, &mailing, &body.email, &body.password).await?;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(Accepted {
-            status: "accepted",
-            message: "check your inbox for a link to confirm your address",
-        }),
+    accounts::signup(&state.db, &state.mailing(), &body.email, &body.password).await?;
+    Ok(accepted(
+        "check your inbox for a link to confirm your address",
     ))
 }
 
@@ -97,17 +100,9 @@ async fn password_reset(
     State(state): State<AppState>,
     Json(body): Json<EmailBody>,
 ) -> Result<(StatusCode, Json<Accepted>), WebError> {
-    let mailing = Mailing {
-        config: &state.config,
-        queue: &state.queue,
-    };
-    accounts::request_password_reset(&state.db, &mailing, &body.email).await?;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(Accepted {
-            status: "accepted",
-            message: "if this address has an account, a reset link is on its way",
-        }),
+    accounts::request_password_reset(&state.db, &state.mailing(), &body.email).await?;
+    Ok(accepted(
+        "if this address has an account, a reset link is on its way",
     ))
 }
 
@@ -117,17 +112,9 @@ async fn resend_verification(
     State(state): State<AppState>,
     Json(body): Json<EmailBody>,
 ) -> Result<(StatusCode, Json<Accepted>), WebError> {
-    let mailing = Mailing {
-        config: &state.config,
-        queue: &state.queue,
-    };
-    accounts::resend_verification(&state.db, &mailing, &body.email).await?;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(Accepted {
-            status: "accepted",
-            message: "if this address has an unverified account, a new link is on its way",
-        }),
+    accounts::resend_verification(&state.db, &state.mailing(), &body.email).await?;
+    Ok(accepted(
+        "if this address has an unverified account, a new link is on its way",
     ))
 }
 
@@ -194,7 +181,7 @@ impl From<&User> for Me {
 
 /// `GET /api/me`.
 async fn me(user: ApiUser) -> Json<Me> {
-    Json(Me::from(&user.0))
+    Json(Me::from(&user.user))
 }
 
 #[derive(Deserialize)]
@@ -207,13 +194,12 @@ struct ChangePassword {
 async fn change_password(
     State(state): State<AppState>,
     user: ApiUser,
-    bearer: BearerToken,
     Json(body): Json<ChangePassword>,
 ) -> Result<StatusCode, WebError> {
     accounts::change_password(
         &state.db,
-        &user.0,
-        &bearer.0,
+        &user.user,
+        &user.token,
         &body.current_password,
         &body.new_password,
     )
@@ -262,8 +248,11 @@ impl<S: Send + Sync> FromRequestParts<S> for BearerToken {
     }
 }
 
-/// The active user behind the request's API token.
-pub struct ApiUser(pub User);
+/// The active user behind the request's API token, and that token.
+pub struct ApiUser {
+    pub user: User,
+    pub token: String,
+}
 
 impl FromRequestParts<AppState> for ApiUser {
     type Rejection = Response;
@@ -276,7 +265,7 @@ impl FromRequestParts<AppState> for ApiUser {
             .await
             .map_err(IntoResponse::into_response)?;
         match accounts::authenticate_api_token(&state.db, &token).await {
-            Ok(user) => Ok(Self(user)),
+            Ok(user) => Ok(Self { user, token }),
             Err(Error::Unauthenticated) => Err(Unauthenticated.into_response()),
             Err(e) => Err(WebError(e).into_response()),
         }

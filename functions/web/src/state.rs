@@ -3,6 +3,7 @@ use std::sync::Arc;
 use shared::config::Config;
 use shared::db::Db;
 use shared::queue::Queue;
+use shared::services::accounts::Mailing;
 
 use crate::templates::Templates;
 
@@ -17,6 +18,14 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// What use cases that send mail need.
+    pub fn mailing(&self) -> Mailing<'_> {
+        Mailing {
+            config: &self.config,
+            queue: &self.queue,
+        }
+    }
+
     /// For Lambda: the pool (lazily: no connection yet), the SQS queue, the templates.
     pub async fn from_config(config: Config) -> anyhow::Result<Self> {
         let db = Db::connect_lazy(&config.database)?;
