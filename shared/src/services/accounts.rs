@@ -80,7 +80,7 @@ pub async fn ensure_superuser(
         let mut tx = db.begin().await?;
         let now = clock::now();
         users::set_password_hash(&mut tx, user.id, &password_hash, now).await?;
-        users::revoke_all_credentials(&mut tx, user.id).await?;
+        users::revoke_credentials(&mut tx, user.id, None).await?;
         users::promote_to_superuser(&mut tx, user.id, now).await?;
         tx.commit().await?;
         tracing::warn!(user_id = %user.id, "existing account made the superuser; its password was replaced");
@@ -457,7 +457,7 @@ pub async fn reset_password(db: &Db, token: &str, new_password: &str) -> Result<
         .await?
         .ok_or_else(refused)?;
     users::set_password_hash(&mut tx, user.id, &password_hash, now).await?;
-    let revoked = users::revoke_all_credentials(&mut tx, user.id).await?;
+    let revoked = users::revoke_credentials(&mut tx, user.id, None).await?;
     tx.commit().await?;
     tracing::info!(user_id = %user.id, revoked, "password reset; sessions and tokens revoked");
     Ok(user)
@@ -485,7 +485,7 @@ pub async fn change_password(
     let mut tx = db.begin().await?;
     users::set_password_hash(&mut tx, user.id, &password_hash, clock::now()).await?;
     let revoked =
-        users::revoke_other_credentials(&mut tx, user.id, &crypto::hash_token(keep_token)).await?;
+        users::revoke_credentials(&mut tx, user.id, Some(&crypto::hash_token(keep_token))).await?;
     tx.commit().await?;
     tracing::info!(user_id = %user.id, revoked, "password changed; other sessions and tokens revoked");
     Ok(())

@@ -183,34 +183,24 @@ pub async fn set_password_hash(
     Ok(())
 }
 
-/// Ends every session and revokes every API token of a user; returns how many went.
-pub async fn revoke_all_credentials(exec: &mut impl Exec, id: Uuid) -> sqlx::Result<u64> {
-    let sessions = execute!(
-        exec,
-        sqlx::query("delete from sessions where user_id = $1").bind(id)
-    )?;
-    let tokens = execute!(
-        exec,
-        sqlx::query("delete from api_tokens where user_id = $1").bind(id)
-    )?;
-    Ok(sessions + tokens)
-}
-
-/// Ends every session and revokes every API token of a user except the token `keep_token_hash`.
-pub async fn revoke_other_credentials(
+/// Ends every session and revokes every API token of a user, except the API token whose hash
+/// is `keep_token_hash` (the one making a request that should stay signed in). Returns how many
+/// went.
+pub async fn revoke_credentials(
     exec: &mut impl Exec,
     id: Uuid,
-    keep_token_hash: &str,
+    keep_token_hash: Option<&str>,
 ) -> sqlx::Result<u64> {
     let sessions = execute!(
         exec,
         sqlx::query("delete from sessions where user_id = $1").bind(id)
     )?;
+    // Stored hashes are never empty, so '' keeps nothing.
     let tokens = execute!(
         exec,
         sqlx::query("delete from api_tokens where user_id = $1 and token_hash <> $2")
             .bind(id)
-            .bind(keep_token_hash)
+            .bind(keep_token_hash.unwrap_or(""))
     )?;
     Ok(sessions + tokens)
 }
