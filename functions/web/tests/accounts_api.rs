@@ -26,6 +26,13 @@ async fn outbox(app: &TestApp) -> Vec<EmailRow> {
     rows
 }
 
+/// Moves time without sleeping: runs `sql`, an update whose one parameter is a time.
+async fn set_time(app: &TestApp, sql: &'static str, at: chrono::DateTime<chrono::Utc>) {
+    let db = &app.db.as_ref().unwrap().db;
+    let mut conn = db.acquire().await.unwrap();
+    shared::execute!(&mut conn, sqlx::query(sql).bind(at)).unwrap();
+}
+
 /// The token in the verification link of an email.
 fn token_in(row: &EmailRow) -> String {
     let start = row.body_text.find("token=").expect("a link with a token") + "token=".len();
@@ -89,18 +96,8 @@ async fn an_expired_verification_token_is_refused() {
     signed_up(&app, "ada@example.com", "correct horse battery").await;
     let token = token_in(&outbox(&app).await[0]);
     // Time is moved, not slept: the token's expiry is set in the past.
-    let db = &app.db.as_ref().unwrap().db;
-    let mut conn = db.acquire().await.unwrap();
     let past = shared::clock::now() - chrono::TimeDelta::seconds(1);
-    shared::on_conn!(&mut conn, |c| sqlx::query(
-        "update email_tokens set expires_at = $1"
-    )
-    .bind(past)
-    .execute(&mut *c)
-    .await
-    .map(|r| r.rows_affected()))
-    .unwrap();
-    drop(conn);
+    set_time(&app, "update email_tokens set expires_at = $1", past).await;
     let reply = post_json(
         &app,
         "/api/auth/verify",
@@ -315,17 +312,13 @@ async fn token_for(app: &TestApp, email: &str, password: &str) -> Reply {
 }
 
 async fn move_throttle_windows_back(app: &TestApp, by: chrono::TimeDelta) {
-    let db = &app.db.as_ref().unwrap().db;
-    let mut conn = db.acquire().await.unwrap();
     let started = shared::clock::now() - by;
-    shared::on_conn!(&mut conn, |c| sqlx::query(
-        "update auth_throttle set window_started_at = $1"
+    set_time(
+        app,
+        "update auth_throttle set window_started_at = $1",
+        started,
     )
-    .bind(started)
-    .execute(&mut *c)
-    .await
-    .map(|r| r.rows_affected()))
-    .unwrap();
+    .await;
 }
 
 #[tokio::test]
@@ -504,18 +497,13 @@ async fn a_reset_link_expires_after_an_hour() {
         .unwrap();
     let token = token_in(&row);
     // An hour and a second later (time moved, not slept).
-    let db = &app.db.as_ref().unwrap().db;
-    let mut conn = db.acquire().await.unwrap();
     let expired = shared::clock::now() - chrono::TimeDelta::seconds(1);
-    shared::on_conn!(&mut conn, |c| sqlx::query(
-        "update email_tokens set expires_at = $1 where purpose = 'reset_password'"
+    set_time(
+        &app,
+        "update email_tokens set expires_at = $1 where purpose = 'reset_password'",
+        expired,
     )
-    .bind(expired)
-    .execute(&mut *c)
-    .await
-    .map(|r| r.rows_affected()))
-    .unwrap();
-    drop(conn);
+    .await;
     let reply = post_json(
         &app,
         "/api/auth/password-reset/confirm",
@@ -552,18 +540,8 @@ async fn resend_verification_sends_a_new_link_to_unverified_accounts_at_most_eve
     assert_eq!(verifications(outbox(&app).await), 1);
 
     // Five minutes later (time moved on the outbox row), a new link goes out; both work once.
-    let db = &app.db.as_ref().unwrap().db;
-    let mut conn = db.acquire().await.unwrap();
     let earlier = shared::clock::now() - chrono::TimeDelta::minutes(6);
-    shared::on_conn!(&mut conn, |c| sqlx::query(
-        "update emails set created_at = $1"
-    )
-    .bind(earlier)
-    .execute(&mut *c)
-    .await
-    .map(|r| r.rows_affected()))
-    .unwrap();
-    drop(conn);
+    set_time(&app, "update emails set created_at = $1", earlier).await;
     resend("ada@example.com").await;
     let rows = outbox(&app).await;
     assert_eq!(verifications(rows.clone()), 2);
@@ -577,14 +555,7 @@ async fn resend_verification_sends_a_new_link_to_unverified_accounts_at_most_eve
     assert_eq!(verified.status, StatusCode::OK);
 
     // A verified account gets nothing more.
-    shared::on_conn!(&mut db.acquire().await.unwrap(), |c| sqlx::query(
-        "update emails set created_at = $1"
-    )
-    .bind(earlier)
-    .execute(&mut *c)
-    .await
-    .map(|r| r.rows_affected()))
-    .unwrap();
+    set_time(&app, "update emails set created_at = $1", earlier).await;
     resend("ada@example.com").await;
     assert_eq!(verifications(outbox(&app).await), 2);
 }
