@@ -61,6 +61,38 @@ impl Cli {
     }
 }
 
+/// `cargo run` with no command, serving on a free port; its stdout goes to `log`.
+struct Server {
+    child: std::process::Child,
+    port: u16,
+    log: std::path::PathBuf,
+}
+
+impl Cli {
+    fn serve(&self) -> Server {
+        let port = free_port();
+        let log = self.dir.path().join("stdout.log");
+        let child = self
+            .command(&[], &[("PORT", &port.to_string())])
+            .stdout(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        Server { child, port, log }
+    }
+}
+
+impl Server {
+    /// SIGTERM, as Lambda and process managers stop it; returns how it exited.
+    fn stop(mut self) -> std::process::ExitStatus {
+        let killed = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        self.child.wait().unwrap()
+    }
+}
+
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
@@ -283,15 +315,10 @@ fn wait_for_output(path: &Path, needle: &str) -> String {
 #[tokio::test]
 async fn the_default_command_migrates_serves_and_stops_cleanly_on_sigterm() {
     let cli = Cli::new().await;
-    let port = free_port();
-    let log = cli.dir.path().join("stdout.log");
-    let mut child = cli
-        .command(&[], &[("PORT", &port.to_string())])
-        .stdout(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
+    let server = cli.serve();
+    let port = server.port;
     let url = format!("http://127.0.0.1:{port}/");
-    let printed = wait_for_output(&log, &url);
+    let printed = wait_for_output(&server.log, &url);
     assert!(printed.contains("applied 20261128000001"), "{printed}");
     assert!(printed.contains(&format!("Serving on {url}")), "{printed}");
 
@@ -302,12 +329,8 @@ async fn the_default_command_migrates_serves_and_stops_cleanly_on_sigterm() {
     assert_eq!(status, "HTTP/1.1 200 OK");
     assert!(body.contains("/static/app."));
 
-    let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let status = child.wait().unwrap();
+    let log = server.log.clone();
+    let status = server.stop();
     assert!(status.success(), "clean exit on SIGTERM: {status}");
     assert!(std::fs::read_to_string(&log).unwrap().contains("Stopped."));
 }
@@ -371,14 +394,8 @@ async fn a_restart_sends_what_the_outbox_still_holds() {
         .unwrap();
     tx.commit().await.unwrap();
 
-    let port = free_port();
-    let log = cli.dir.path().join("stdout.log");
-    let mut child = cli
-        .command(&[], &[("PORT", &port.to_string())])
-        .stdout(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let printed = wait_for_output(&log, "Subject: Left behind");
+    let server = cli.serve();
+    let printed = wait_for_output(&server.log, "Subject: Left behind");
     let deadline = Instant::now() + Duration::from_secs(30);
     let status = loop {
         let mut conn = cli.db.db.acquire().await.unwrap();
@@ -391,11 +408,7 @@ async fn a_restart_sends_what_the_outbox_still_holds() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    child.wait().unwrap();
+    server.stop();
     assert!(
         printed.contains("Worker: in-process queue, console mailer"),
         "{printed}"
