@@ -167,6 +167,15 @@ pub struct User {
     pub last_login_at: Option<DateTime<Utc>>,
 }
 
+/// An API token as its owner sees it (never the token itself, which is shown once).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ApiToken {
+    pub id: Uuid,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
 /// What the `emails` outbox row is doing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]

@@ -17,12 +17,15 @@ mod health;
 mod pages;
 /// Allowed hosts, forced HTTPS, CORS, security headers, the body size limit.
 pub mod security;
+/// Browser sessions (the cookie) and CSRF protection for the pages.
+pub mod session;
 /// What every handler can reach: configuration, database, templates.
 pub mod state;
 /// minijinja templates embedded in the binary, and the content-hashed stylesheet.
 pub mod templates;
 
 use axum::Router;
+use axum::middleware;
 use axum::routing::get;
 
 pub use error::WebError;
@@ -30,8 +33,12 @@ pub use state::AppState;
 
 /// The whole application.
 pub fn router(state: AppState) -> Router {
+    let pages = pages::routes().layer(middleware::from_fn_with_state(
+        state.clone(),
+        session::layer,
+    ));
     let mut routes = Router::new()
-        .route("/", get(pages::home))
+        .merge(pages)
         .route("/healthz", get(health::healthz))
         .route("/static/{file}", get(templates::stylesheet))
         .merge(api::routes())

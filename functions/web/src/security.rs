@@ -109,7 +109,7 @@ fn request_host(request: &Request) -> Option<&str> {
 }
 
 /// The scheme the client used, as the proxy in front reports it; plain HTTP without a proxy.
-fn forwarded_proto(request: &Request) -> String {
+pub(crate) fn forwarded_proto(request: &Request) -> String {
     request
         .headers()
         .get("x-forwarded-proto")

@@ -18,8 +18,20 @@ macro_rules! templates {
         &[$(($name, include_str!(concat!("../../../assets/templates/", $name)))),*]
     };
 }
-const TEMPLATES: &[(&str, &str)] =
-    templates!["base.html", "home.html", "error.html", "dev_mail.html"];
+const TEMPLATES: &[(&str, &str)] = templates![
+    "base.html",
+    "_forms.html",
+    "home.html",
+    "error.html",
+    "message.html",
+    "dev_mail.html",
+    "signup.html",
+    "login.html",
+    "verify_email.html",
+    "password_reset.html",
+    "password_reset_confirm.html",
+    "account.html",
+];
 
 /// Built by Tailwind from the templates (`npm --prefix assets run build`); committed.
 const STYLESHEET: &[u8] = include_bytes!("../../../assets/dist/app.css");

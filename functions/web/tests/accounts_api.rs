@@ -5,43 +5,11 @@ mod common;
 
 use axum::body::Body;
 use axum::http::{Method, StatusCode, header};
-use common::{Reply, TestApp};
-use shared::store::emails::{self, EmailRow};
-
-async fn post_json(app: &TestApp, path: &str, body: serde_json::Value) -> Reply {
-    app.send(
-        Method::POST,
-        path,
-        &[("content-type", "application/json")],
-        Body::from(body.to_string()),
-    )
-    .await
-}
-
-async fn outbox(app: &TestApp) -> Vec<EmailRow> {
-    let db = &app.db.as_ref().unwrap().db;
-    let mut conn = db.acquire().await.unwrap();
-    let mut rows = emails::list_recent_emails(&mut conn, 1000).await.unwrap();
-    rows.reverse();
-    rows
-}
-
-/// Moves time without sleeping: runs `sql`, an update whose one parameter is a time.
-async fn set_time(app: &TestApp, sql: &'static str, at: chrono::DateTime<chrono::Utc>) {
-    let db = &app.db.as_ref().unwrap().db;
-    let mut conn = db.acquire().await.unwrap();
-    shared::execute!(&mut conn, sqlx::query(sql).bind(at)).unwrap();
-}
-
-/// The token in the verification link of an email.
-fn token_in(row: &EmailRow) -> String {
-    let start = row.body_text.find("token=").expect("a link with a token") + "token=".len();
-    row.body_text[start..start + 64].to_owned()
-}
+use common::{Reply, TestApp, token_in};
+use shared::store::emails::EmailRow;
 
 async fn signed_up(app: &TestApp, email: &str, password: &str) -> Reply {
-    post_json(
-        app,
+    app.post_json(
         "/api/auth/signup",
         serde_json::json!({"email": email, "password": password}),
     )
@@ -54,7 +22,7 @@ async fn signup_sends_a_verification_link_built_from_site_url_that_works_once() 
     let reply = signed_up(&app, "Ada@Example.com", "correct horse battery").await;
     assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.body);
 
-    let rows = outbox(&app).await;
+    let rows = app.outbox().await;
     assert_eq!(rows.len(), 1);
     assert_eq!(
         (rows[0].kind.as_str(), rows[0].to_address.as_str()),
@@ -70,22 +38,16 @@ async fn signup_sends_a_verification_link_built_from_site_url_that_works_once() 
     assert!(app.queued.try_recv().is_ok(), "the worker was told");
 
     let token = token_in(&rows[0]);
-    let verified = post_json(
-        &app,
-        "/api/auth/verify",
-        serde_json::json!({"token": token}),
-    )
-    .await;
+    let verified = app
+        .post_json("/api/auth/verify", serde_json::json!({"token": token}))
+        .await;
     assert_eq!(verified.status, StatusCode::OK, "{}", verified.body);
     assert_eq!(verified.json()["is_verified"], true);
     assert_eq!(verified.json()["email"], "ada@example.com");
 
-    let again = post_json(
-        &app,
-        "/api/auth/verify",
-        serde_json::json!({"token": token}),
-    )
-    .await;
+    let again = app
+        .post_json("/api/auth/verify", serde_json::json!({"token": token}))
+        .await;
     assert_eq!(again.status, StatusCode::BAD_REQUEST, "single use");
     assert_eq!(again.json()["error"]["code"], "bad_request");
 }
@@ -94,16 +56,14 @@ async fn signup_sends_a_verification_link_built_from_site_url_that_works_once() 
 async fn an_expired_verification_token_is_refused() {
     let app = TestApp::new().await;
     signed_up(&app, "ada@example.com", "correct horse battery").await;
-    let token = token_in(&outbox(&app).await[0]);
+    let token = token_in(&app.outbox().await[0]);
     // Time is moved, not slept: the token's expiry is set in the past.
     let past = shared::clock::now() - chrono::TimeDelta::seconds(1);
-    set_time(&app, "update email_tokens set expires_at = $1", past).await;
-    let reply = post_json(
-        &app,
-        "/api/auth/verify",
-        serde_json::json!({"token": token}),
-    )
-    .await;
+    app.set_time("update email_tokens set expires_at = $1", past)
+        .await;
+    let reply = app
+        .post_json("/api/auth/verify", serde_json::json!({"token": token}))
+        .await;
     assert_eq!(reply.status, StatusCode::BAD_REQUEST);
 }
 
@@ -114,11 +74,11 @@ async fn signup_answers_the_same_for_a_registered_address_and_emails_its_owner()
     let second = signed_up(&app, "ADA@example.com", "another passphrase").await;
     assert_eq!(second.status, first.status);
     assert_eq!(second.body, first.body, "no account enumeration");
-    let kinds: Vec<String> = outbox(&app).await.into_iter().map(|r| r.kind).collect();
+    let kinds: Vec<String> = app.outbox().await.into_iter().map(|r| r.kind).collect();
     assert_eq!(kinds, ["verify_email", "account_exists"]);
     // At most one such email an hour.
     signed_up(&app, "ada@example.com", "a third passphrase").await;
-    assert_eq!(outbox(&app).await.len(), 2);
+    assert_eq!(app.outbox().await.len(), 2);
 }
 
 #[tokio::test]
@@ -158,7 +118,7 @@ async fn signup_refuses_bad_fields_with_422_and_field_messages() {
         .await;
     assert_eq!(malformed.status, StatusCode::BAD_REQUEST);
     assert_eq!(malformed.json()["error"]["code"], "bad_request");
-    assert!(outbox(&app).await.is_empty());
+    assert!(app.outbox().await.is_empty());
 }
 
 #[tokio::test]
@@ -173,7 +133,7 @@ async fn fifty_concurrent_signups_with_one_address_make_one_user_and_one_verific
         replies.iter().all(|r| r.status == StatusCode::ACCEPTED),
         "no 5xx"
     );
-    let rows = outbox(&app).await;
+    let rows = app.outbox().await;
     let verifications = rows.iter().filter(|r| r.kind == "verify_email").count();
     assert_eq!(verifications, 1, "{}", shared::testing::backend());
     let db = &app.db.as_ref().unwrap().db;
@@ -189,28 +149,28 @@ async fn tokens_authenticate_with_bearer_or_token_and_can_be_revoked() {
     let app = TestApp::new().await;
     signed_up(&app, "ada@example.com", "correct horse battery").await;
 
-    let wrong = post_json(
-        &app,
-        "/api/auth/token",
-        serde_json::json!({"email": "ada@example.com", "password": "wrong password"}),
-    )
-    .await;
-    let unknown = post_json(
-        &app,
-        "/api/auth/token",
-        serde_json::json!({"email": "nobody@example.com", "password": "wrong password"}),
-    )
-    .await;
+    let wrong = app
+        .post_json(
+            "/api/auth/token",
+            serde_json::json!({"email": "ada@example.com", "password": "wrong password"}),
+        )
+        .await;
+    let unknown = app
+        .post_json(
+            "/api/auth/token",
+            serde_json::json!({"email": "nobody@example.com", "password": "wrong password"}),
+        )
+        .await;
     assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
     assert_eq!(unknown.status, StatusCode::UNAUTHORIZED);
     assert_eq!(wrong.body, unknown.body, "no account enumeration");
 
-    let issued = post_json(
-        &app,
-        "/api/auth/token",
-        serde_json::json!({"email": "ada@example.com", "password": "correct horse battery"}),
-    )
-    .await;
+    let issued = app
+        .post_json(
+            "/api/auth/token",
+            serde_json::json!({"email": "ada@example.com", "password": "correct horse battery"}),
+        )
+        .await;
     assert_eq!(issued.status, StatusCode::CREATED, "{}", issued.body);
     let token = issued.json()["token"].as_str().unwrap().to_owned();
     assert_eq!(token.len(), 64, "256 random bits, hex");
@@ -303,8 +263,7 @@ async fn stored_password_hashes_are_argon2id_at_owasp_parameters() {
 }
 
 async fn token_for(app: &TestApp, email: &str, password: &str) -> Reply {
-    post_json(
-        app,
+    app.post_json(
         "/api/auth/token",
         serde_json::json!({"email": email, "password": password}),
     )
@@ -313,12 +272,8 @@ async fn token_for(app: &TestApp, email: &str, password: &str) -> Reply {
 
 async fn move_throttle_windows_back(app: &TestApp, by: chrono::TimeDelta) {
     let started = shared::clock::now() - by;
-    set_time(
-        app,
-        "update auth_throttle set window_started_at = $1",
-        started,
-    )
-    .await;
+    app.set_time("update auth_throttle set window_started_at = $1", started)
+        .await;
 }
 
 #[tokio::test]
@@ -395,8 +350,7 @@ async fn a_successful_login_clears_the_account_failures() {
 }
 
 async fn reset_requested(app: &TestApp, email: &str) -> Reply {
-    post_json(
-        app,
+    app.post_json(
         "/api/auth/password-reset",
         serde_json::json!({"email": email}),
     )
@@ -421,7 +375,8 @@ async fn password_reset_answers_the_same_for_unknown_addresses_and_revokes_every
         (known.status, known.body.as_str()),
         (unknown.status, unknown.body.as_str())
     );
-    let resets: Vec<EmailRow> = outbox(&app)
+    let resets: Vec<EmailRow> = app
+        .outbox()
         .await
         .into_iter()
         .filter(|r| r.kind == "password_reset")
@@ -434,24 +389,24 @@ async fn password_reset_answers_the_same_for_unknown_addresses_and_revokes_every
     );
     let token = token_in(&resets[0]);
 
-    let weak = post_json(
-        &app,
-        "/api/auth/password-reset/confirm",
-        serde_json::json!({"token": token, "password": "short"}),
-    )
-    .await;
+    let weak = app
+        .post_json(
+            "/api/auth/password-reset/confirm",
+            serde_json::json!({"token": token, "password": "short"}),
+        )
+        .await;
     assert_eq!(
         weak.status,
         StatusCode::UNPROCESSABLE_ENTITY,
         "a weak password does not use up the link"
     );
 
-    let done = post_json(
-        &app,
-        "/api/auth/password-reset/confirm",
-        serde_json::json!({"token": token, "password": "a brand new passphrase"}),
-    )
-    .await;
+    let done = app
+        .post_json(
+            "/api/auth/password-reset/confirm",
+            serde_json::json!({"token": token, "password": "a brand new passphrase"}),
+        )
+        .await;
     assert_eq!(done.status, StatusCode::OK, "{}", done.body);
 
     // Signed out everywhere: the old API token is dead; the old password too.
@@ -476,12 +431,12 @@ async fn password_reset_answers_the_same_for_unknown_addresses_and_revokes_every
         StatusCode::CREATED
     );
 
-    let again = post_json(
-        &app,
-        "/api/auth/password-reset/confirm",
-        serde_json::json!({"token": token, "password": "yet another passphrase"}),
-    )
-    .await;
+    let again = app
+        .post_json(
+            "/api/auth/password-reset/confirm",
+            serde_json::json!({"token": token, "password": "yet another passphrase"}),
+        )
+        .await;
     assert_eq!(again.status, StatusCode::BAD_REQUEST, "single use");
 }
 
@@ -490,7 +445,8 @@ async fn a_reset_link_expires_after_an_hour() {
     let app = TestApp::new().await;
     signed_up(&app, "ada@example.com", "correct horse battery").await;
     reset_requested(&app, "ada@example.com").await;
-    let row = outbox(&app)
+    let row = app
+        .outbox()
         .await
         .into_iter()
         .find(|r| r.kind == "password_reset")
@@ -498,18 +454,17 @@ async fn a_reset_link_expires_after_an_hour() {
     let token = token_in(&row);
     // An hour and a second later (time moved, not slept).
     let expired = shared::clock::now() - chrono::TimeDelta::seconds(1);
-    set_time(
-        &app,
+    app.set_time(
         "update email_tokens set expires_at = $1 where purpose = 'reset_password'",
         expired,
     )
     .await;
-    let reply = post_json(
-        &app,
-        "/api/auth/password-reset/confirm",
-        serde_json::json!({"token": token, "password": "a brand new passphrase"}),
-    )
-    .await;
+    let reply = app
+        .post_json(
+            "/api/auth/password-reset/confirm",
+            serde_json::json!({"token": token, "password": "a brand new passphrase"}),
+        )
+        .await;
     assert_eq!(reply.status, StatusCode::BAD_REQUEST);
     let created_at = row.created_at;
     assert!(shared::clock::now() - created_at < chrono::TimeDelta::minutes(1));
@@ -519,8 +474,7 @@ async fn a_reset_link_expires_after_an_hour() {
 async fn resend_verification_sends_a_new_link_to_unverified_accounts_at_most_every_five_minutes() {
     let app = TestApp::new().await;
     let resend = |email: &'static str| {
-        post_json(
-            &app,
+        app.post_json(
             "/api/auth/verify/resend",
             serde_json::json!({"email": email}),
         )
@@ -537,27 +491,29 @@ async fn resend_verification_sends_a_new_link_to_unverified_accounts_at_most_eve
     let stranger = resend("nobody@example.com").await;
     assert_eq!(soon.status, StatusCode::ACCEPTED);
     assert_eq!(soon.body, stranger.body);
-    assert_eq!(verifications(outbox(&app).await), 1);
+    assert_eq!(verifications(app.outbox().await), 1);
 
     // Five minutes later (time moved on the outbox row), a new link goes out; both work once.
     let earlier = shared::clock::now() - chrono::TimeDelta::minutes(6);
-    set_time(&app, "update emails set created_at = $1", earlier).await;
+    app.set_time("update emails set created_at = $1", earlier)
+        .await;
     resend("ada@example.com").await;
-    let rows = outbox(&app).await;
+    let rows = app.outbox().await;
     assert_eq!(verifications(rows.clone()), 2);
     let newest = rows.iter().rfind(|r| r.kind == "verify_email").unwrap();
-    let verified = post_json(
-        &app,
-        "/api/auth/verify",
-        serde_json::json!({"token": token_in(newest)}),
-    )
-    .await;
+    let verified = app
+        .post_json(
+            "/api/auth/verify",
+            serde_json::json!({"token": token_in(newest)}),
+        )
+        .await;
     assert_eq!(verified.status, StatusCode::OK);
 
     // A verified account gets nothing more.
-    set_time(&app, "update emails set created_at = $1", earlier).await;
+    app.set_time("update emails set created_at = $1", earlier)
+        .await;
     resend("ada@example.com").await;
-    assert_eq!(verifications(outbox(&app).await), 2);
+    assert_eq!(verifications(app.outbox().await), 2);
 }
 
 #[tokio::test]

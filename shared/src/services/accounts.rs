@@ -8,7 +8,7 @@ use crate::clock;
 use crate::config::Config;
 use crate::crypto;
 use crate::db::{Db, Tx};
-use crate::domain::{EmailAddress, Password, TokenPurpose, User};
+use crate::domain::{ApiToken, EmailAddress, Password, TokenPurpose, User};
 use crate::error::{Error, FieldErrors, Result, is_unique_violation};
 use crate::mail;
 use crate::queue::Queue;
@@ -282,16 +282,18 @@ pub const LOGIN_WINDOW: TimeDelta = TimeDelta::minutes(15);
 pub const LOGIN_FAILURES_PER_ACCOUNT: i32 = 10;
 pub const LOGIN_FAILURES_PER_CLIENT: i32 = 50;
 
-/// `POST /api/auth/token`: a new API token for valid credentials. Unknown email, wrong password
-/// and inactive account all get the same `Unauthenticated`. `client` is the caller's address
-/// (from the trusted request context, never from `X-Forwarded-For`).
-pub async fn issue_api_token(
+/// Checks an email and password under the brute-force limit, for every way of logging in (API
+/// tokens and page sessions). Unknown email, wrong password and inactive account all get the
+/// same `Unauthenticated`, after the same work (a dummy hash stands in for a missing account).
+/// `client` is the caller's address from the trusted request context, never from
+/// `X-Forwarded-For`. A success clears the account's failures, records the login and
+/// re-hashes a password stored with older parameters.
+pub(crate) async fn check_login(
     db: &Db,
     email: &str,
     password: &str,
-    name: &str,
     client: &str,
-) -> Result<String> {
+) -> Result<User> {
     let parsed = EmailAddress::parse(email);
     let account_key = format!(
         "account:{}",
@@ -336,12 +338,42 @@ pub async fn issue_api_token(
         }
     };
     throttle::clear(&mut conn, &account_key).await?;
+    users::record_login(&mut conn, user.id, clock::now()).await?;
     if crypto::needs_rehash(&stored) {
         let rehashed = crypto::hash_secret(password).await?;
         users::set_password_hash(&mut conn, user.id, &rehashed, clock::now()).await?;
         tracing::info!(user_id = %user.id, "password re-hashed with current parameters");
     }
+    Ok(user)
+}
+
+/// `POST /api/auth/token`: a new API token for valid credentials (see [`check_login`]).
+pub async fn issue_api_token(
+    db: &Db,
+    email: &str,
+    password: &str,
+    name: &str,
+    client: &str,
+) -> Result<String> {
+    let user = check_login(db, email, password, client).await?;
+    create_api_token(db, &user, name).await
+}
+
+/// The longest name an API token may have.
+pub const API_TOKEN_NAME_MAX: usize = 100;
+
+/// A new API token for a signed-in user (the account page); the token is returned once and
+/// only its hash is kept.
+pub async fn create_api_token(db: &Db, user: &User, name: &str) -> Result<String> {
+    let name = name.trim();
+    if name.chars().count() > API_TOKEN_NAME_MAX {
+        return Err(Error::invalid(
+            "name",
+            format!("use at most {API_TOKEN_NAME_MAX} characters"),
+        ));
+    }
     let token = crypto::random_token(32);
+    let mut conn = db.acquire().await?;
     tokens::insert_api_token(
         &mut conn,
         &crypto::hash_token(&token),
@@ -352,6 +384,23 @@ pub async fn issue_api_token(
     .await?;
     tracing::info!(user_id = %user.id, "API token issued");
     Ok(token)
+}
+
+/// A user's API tokens, newest first.
+pub async fn list_api_tokens(db: &Db, user: &User) -> Result<Vec<ApiToken>> {
+    let mut conn = db.acquire().await?;
+    Ok(tokens::list_api_tokens(&mut conn, user.id).await?)
+}
+
+/// Revokes one of the user's API tokens by id; another user's token is `NotFound`.
+pub async fn revoke_api_token_by_id(db: &Db, user: &User, id: Uuid) -> Result<()> {
+    let mut conn = db.acquire().await?;
+    if tokens::delete_api_token_of_user(&mut conn, id, user.id).await? {
+        tracing::info!(user_id = %user.id, token_id = %id, "API token revoked");
+        Ok(())
+    } else {
+        Err(Error::NotFound("no such token".into()))
+    }
 }
 
 /// The user behind an API token (and records its use), or `Unauthenticated`.
@@ -464,7 +513,8 @@ pub async fn reset_password(db: &Db, token: &str, new_password: &str) -> Result<
 }
 
 /// Changes the password of a signed-in user after checking the current one, and signs out
-/// every other session and API token (the one used for this request, `keep_token`, stays).
+/// every other session and API token: the session or API token used for this request,
+/// `keep_token`, stays.
 pub async fn change_password(
     db: &Db,
     user: &User,

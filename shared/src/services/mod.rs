@@ -2,3 +2,4 @@
 
 pub mod accounts;
 pub mod outbox;
+pub mod sessions;

@@ -3,6 +3,7 @@
 //! both backends with [`on_conn!`](crate::on_conn).
 
 pub mod emails;
+pub mod sessions;
 pub mod throttle;
 pub mod tokens;
 pub mod users;

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::db::Exec;
-use crate::domain::TokenPurpose;
+use crate::domain::{ApiToken, TokenPurpose};
 use crate::{execute, on_conn};
 
 pub async fn insert_email_token(
@@ -121,6 +121,51 @@ pub async fn delete_api_token(exec: &mut impl Exec, token_hash: &str) -> sqlx::R
     let deleted = execute!(
         exec,
         sqlx::query("delete from api_tokens where token_hash = $1").bind(token_hash)
+    )?;
+    Ok(deleted > 0)
+}
+
+#[derive(sqlx::FromRow)]
+struct ApiTokenRow {
+    id: Uuid,
+    name: String,
+    created_at: DateTime<Utc>,
+    last_used_at: Option<DateTime<Utc>>,
+}
+
+/// A user's API tokens, newest first.
+pub async fn list_api_tokens(exec: &mut impl Exec, user_id: Uuid) -> sqlx::Result<Vec<ApiToken>> {
+    let rows: Vec<ApiTokenRow> = on_conn!(exec, |c| {
+        sqlx::query_as(
+            "select id, name, created_at, last_used_at from api_tokens \
+             where user_id = $1 order by created_at desc, id desc",
+        )
+        .bind(user_id)
+        .fetch_all(&mut *c)
+        .await
+    })?;
+    Ok(rows
+        .into_iter()
+        .map(|r| ApiToken {
+            id: r.id,
+            name: r.name,
+            created_at: r.created_at,
+            last_used_at: r.last_used_at,
+        })
+        .collect())
+}
+
+/// Revokes a token by id, only if it belongs to `user_id`; true when it did.
+pub async fn delete_api_token_of_user(
+    exec: &mut impl Exec,
+    id: Uuid,
+    user_id: Uuid,
+) -> sqlx::Result<bool> {
+    let deleted = execute!(
+        exec,
+        sqlx::query("delete from api_tokens where id = $1 and user_id = $2")
+            .bind(id)
+            .bind(user_id)
     )?;
     Ok(deleted > 0)
 }

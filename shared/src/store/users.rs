@@ -183,24 +183,37 @@ pub async fn set_password_hash(
     Ok(())
 }
 
-/// Ends every session and revokes every API token of a user, except the API token whose hash
-/// is `keep_token_hash` (the one making a request that should stay signed in). Returns how many
-/// went.
+/// Ends every session and revokes every API token of a user, except the session or API token
+/// whose hash is `keep_token_hash` (the one making a request that should stay signed in).
+/// Returns how many went.
 pub async fn revoke_credentials(
     exec: &mut impl Exec,
     id: Uuid,
     keep_token_hash: Option<&str>,
 ) -> sqlx::Result<u64> {
+    // Stored hashes are never empty, so '' keeps nothing.
+    let keep = keep_token_hash.unwrap_or("");
     let sessions = execute!(
         exec,
-        sqlx::query("delete from sessions where user_id = $1").bind(id)
+        sqlx::query("delete from sessions where user_id = $1 and token_hash <> $2")
+            .bind(id)
+            .bind(keep)
     )?;
-    // Stored hashes are never empty, so '' keeps nothing.
     let tokens = execute!(
         exec,
         sqlx::query("delete from api_tokens where user_id = $1 and token_hash <> $2")
             .bind(id)
-            .bind(keep_token_hash.unwrap_or(""))
+            .bind(keep)
     )?;
     Ok(sessions + tokens)
+}
+
+pub async fn record_login(exec: &mut impl Exec, id: Uuid, now: DateTime<Utc>) -> sqlx::Result<()> {
+    execute!(
+        exec,
+        sqlx::query("update users set last_login_at = $2 where id = $1")
+            .bind(id)
+            .bind(now)
+    )?;
+    Ok(())
 }

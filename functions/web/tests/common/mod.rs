@@ -8,6 +8,7 @@ use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use shared::config::{Config, DatabaseConfig, DatabaseKind, Profile, Secret, Vars};
 use shared::db::Db;
 use shared::queue::{LocalMessage, Queue};
+use shared::store::emails::{self, EmailRow};
 use shared::testing::TestDb;
 use tokio::sync::mpsc::UnboundedReceiver;
 use tower::ServiceExt as _;
@@ -155,4 +156,153 @@ impl TestApp {
     pub async fn get(&self, path: &str) -> Reply {
         self.request(Method::GET, path, &[]).await
     }
+}
+
+impl TestApp {
+    pub async fn post_json(&self, path: &str, body: serde_json::Value) -> Reply {
+        self.send(
+            Method::POST,
+            path,
+            &[("content-type", "application/json")],
+            Body::from(body.to_string()),
+        )
+        .await
+    }
+
+    /// Every email in the outbox, oldest first.
+    pub async fn outbox(&self) -> Vec<EmailRow> {
+        let mut conn = self.database().acquire().await.unwrap();
+        let mut rows = emails::list_recent_emails(&mut conn, 1000).await.unwrap();
+        rows.reverse();
+        rows
+    }
+
+    /// Moves time without sleeping: runs `sql`, an update whose one parameter is a time.
+    pub async fn set_time(&self, sql: &'static str, at: chrono::DateTime<chrono::Utc>) {
+        let mut conn = self.database().acquire().await.unwrap();
+        shared::execute!(&mut conn, sqlx::query(sql).bind(at)).unwrap();
+    }
+
+    /// A count from the database under test (`select count(*) ...`).
+    pub async fn count(&self, sql: &'static str) -> i64 {
+        let mut conn = self.database().acquire().await.unwrap();
+        shared::on_conn!(&mut conn, |c| {
+            sqlx::query_scalar(sql).fetch_one(&mut *c).await
+        })
+        .unwrap()
+    }
+
+    pub fn database(&self) -> &Db {
+        &self.db.as_ref().expect("this app has a database").db
+    }
+}
+
+/// The token in the link of an email (`...?token=<64 hex>`).
+pub fn token_in(row: &EmailRow) -> String {
+    let start = row.body_text.find("token=").expect("a link with a token") + "token=".len();
+    row.body_text[start..start + 64].to_owned()
+}
+
+/// A browser on a [`TestApp`]: keeps the session cookie and the CSRF token of the last page,
+/// and posts forms with them as a browser on our own origin does.
+pub struct Browser<'a> {
+    pub app: &'a TestApp,
+    /// `name=value` of the session cookie, as the browser would send it back.
+    pub cookie: Option<String>,
+    /// The CSRF token of the last page that had a form.
+    pub csrf: Option<String>,
+    pub origin: String,
+}
+
+impl<'a> Browser<'a> {
+    pub fn new(app: &'a TestApp) -> Self {
+        Self {
+            app,
+            cookie: None,
+            csrf: None,
+            origin: "http://localhost".to_owned(),
+        }
+    }
+
+    pub async fn get(&mut self, path: &str) -> Reply {
+        let cookie = self.cookie.clone();
+        let mut headers = vec![("accept", "text/html")];
+        if let Some(cookie) = &cookie {
+            headers.push(("cookie", cookie));
+        }
+        let reply = self.app.request(Method::GET, path, &headers).await;
+        self.remember(&reply);
+        reply
+    }
+
+    /// Posts a form with the CSRF token of the last page and our origin.
+    pub async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Reply {
+        let csrf = self.csrf.clone().expect("load a page with a form first");
+        let mut all = vec![("csrf_token", csrf.as_str())];
+        all.extend_from_slice(fields);
+        let origin = self.origin.clone();
+        self.post_raw(path, &all, &[("origin", &origin)]).await
+    }
+
+    /// Posts exactly these fields and headers (plus the cookie), for the CSRF tests.
+    pub async fn post_raw(
+        &mut self,
+        path: &str,
+        fields: &[(&str, &str)],
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(fields)
+            .finish();
+        let cookie = self.cookie.clone();
+        let mut all = vec![
+            ("accept", "text/html"),
+            ("content-type", "application/x-www-form-urlencoded"),
+        ];
+        if let Some(cookie) = &cookie {
+            all.push(("cookie", cookie));
+        }
+        all.extend_from_slice(headers);
+        let reply = self
+            .app
+            .send(Method::POST, path, &all, Body::from(body))
+            .await;
+        self.remember(&reply);
+        reply
+    }
+
+    fn remember(&mut self, reply: &Reply) {
+        if let Some(set) = reply.headers.get(header::SET_COOKIE) {
+            let pair = set.to_str().unwrap().split(';').next().unwrap();
+            self.cookie = Some(pair.to_owned());
+        }
+        let marker = "name=\"csrf_token\" value=\"";
+        if let Some(i) = reply.body.find(marker) {
+            let start = i + marker.len();
+            let end = start + reply.body[start..].find('"').unwrap();
+            self.csrf = Some(reply.body[start..end].to_owned());
+        }
+    }
+
+    /// The session token in the cookie.
+    pub fn session_token(&self) -> String {
+        let pair = self.cookie.as_deref().expect("a session cookie");
+        pair.split_once('=').unwrap().1.to_owned()
+    }
+
+    /// Signs up and logs in through the pages; returns the reply to the login.
+    pub async fn log_in(&mut self, email: &str, password: &str) -> Reply {
+        self.get("/login").await;
+        self.post("/login", &[("email", email), ("password", password)])
+            .await
+    }
+}
+
+/// Where a redirect goes.
+pub fn location(reply: &Reply) -> &str {
+    reply
+        .headers
+        .get(header::LOCATION)
+        .map(|v| v.to_str().unwrap())
+        .unwrap_or_default()
 }

@@ -1,0 +1,485 @@
+//! Account pages: sign up, verify the address, log in and out, reset the password, and the
+//! account page (change the password, manage API tokens). Each calls the same use case as its
+//! JSON twin in `api.rs`; only the rendering differs.
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use chrono::{DateTime, Utc};
+use minijinja::context;
+use serde::Deserialize;
+use shared::domain::User;
+use shared::error::{Error, FieldErrors};
+use shared::services::{accounts, sessions};
+use uuid::Uuid;
+
+use super::{render, with_status};
+use crate::client::ClientIp;
+use crate::session::{SessionChange, SignedIn, Visitor, safe_next, see_other};
+use crate::{AppState, WebError};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/signup", get(signup_form).post(signup))
+        .route("/verify-email", get(verify_form).post(verify))
+        .route("/login", get(login_form).post(login))
+        .route("/logout", post(logout))
+        .route(
+            "/password-reset",
+            get(reset_request_form).post(reset_request),
+        )
+        .route("/password-reset/confirm", get(reset_form).post(reset))
+        .route("/account", get(account))
+        .route("/account/password", post(change_password))
+        .route("/account/verification", post(resend_verification))
+        .route("/account/tokens", post(create_token))
+        .route("/account/tokens/{id}/revoke", post(revoke_token))
+}
+
+type PageResult = Result<Response, WebError>;
+
+/// A form shown again with what was wrong: 422, the entered values (never a password) and a
+/// message per field.
+fn invalid(page: Html<String>) -> Response {
+    with_status(StatusCode::UNPROCESSABLE_ENTITY, page)
+}
+
+/// A page that only says something, with one link onwards.
+fn message(
+    state: &AppState,
+    visitor: &Visitor,
+    user: Option<&User>,
+    title: &str,
+    text: &str,
+    link: (&str, &str),
+) -> PageResult {
+    let ctx = context! { title, text, link_href => link.0, link_label => link.1 };
+    Ok(render(state, visitor, user, "message.html", ctx)?.into_response())
+}
+
+// ---- Sign up -----------------------------------------------------------------------------
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct SignupForm {
+    email: String,
+    password: String,
+}
+
+async fn signup_form(State(state): State<AppState>, visitor: Visitor) -> PageResult {
+    let user = visitor.user(&state).await?;
+    let ctx = context! { email => "", errors => FieldErrors::new() };
+    Ok(render(&state, &visitor, user.as_ref(), "signup.html", ctx)?.into_response())
+}
+
+async fn signup(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Form(form): Form<SignupForm>,
+) -> PageResult {
+    match accounts::signup(&state.db, &state.mailing(), &form.email, &form.password).await {
+        Ok(()) => message(
+            &state,
+            &visitor,
+            None,
+            "Check your inbox",
+            &format!(
+                "We sent a link to {} to confirm the address. It works for {} hours.",
+                form.email.trim(),
+                accounts::VERIFY_EMAIL_VALID.num_hours()
+            ),
+            ("/login", "Go to the login page"),
+        ),
+        Err(Error::Invalid(errors)) => {
+            let ctx = context! { email => form.email, errors };
+            Ok(invalid(render(&state, &visitor, None, "signup.html", ctx)?))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+// ---- Verify the address --------------------------------------------------------------------
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct TokenQuery {
+    token: String,
+}
+
+/// The link in the email shows a button rather than verifying on GET: mail scanners open
+/// links, and would otherwise use up the single-use token before the person clicks.
+async fn verify_form(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Query(query): Query<TokenQuery>,
+) -> PageResult {
+    if query.token.is_empty() {
+        return Err(WebError(Error::BadRequest(
+            "this verification link has no token; open the link from the email again".into(),
+        )));
+    }
+    let user = visitor.user(&state).await?;
+    let ctx = context! { token => query.token };
+    Ok(render(&state, &visitor, user.as_ref(), "verify_email.html", ctx)?.into_response())
+}
+
+async fn verify(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Form(form): Form<TokenQuery>,
+) -> PageResult {
+    accounts::verify_email(&state.db, &form.token).await?;
+    let signed_in = visitor.user(&state).await?.is_some();
+    Ok(if signed_in {
+        see_other("/account?notice=verified", None)
+    } else {
+        see_other("/login?notice=verified", None)
+    })
+}
+
+// ---- Log in and out ------------------------------------------------------------------------
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct LoginQuery {
+    next: String,
+    notice: String,
+}
+
+fn login_notice(key: &str) -> Option<&'static str> {
+    Some(match key {
+        "verified" => "Your address is verified. Log in to continue.",
+        "password-reset" => {
+            "Your password is changed and every session was signed out. Log in with the new one."
+        }
+        "logged-out" => "You are logged out.",
+        _ => return None,
+    })
+}
+
+async fn login_form(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Query(query): Query<LoginQuery>,
+) -> PageResult {
+    let user = visitor.user(&state).await?;
+    let ctx = context! {
+        email => "",
+        next => safe_next(&query.next).unwrap_or(""),
+        notice => login_notice(&query.notice),
+        error => None::<String>,
+    };
+    Ok(render(&state, &visitor, user.as_ref(), "login.html", ctx)?.into_response())
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct LoginForm {
+    email: String,
+    password: String,
+    next: String,
+}
+
+async fn login(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    ClientIp(client): ClientIp,
+    Form(form): Form<LoginForm>,
+) -> PageResult {
+    let next = safe_next(&form.next);
+    let error = match sessions::log_in(&state.db, &form.email, &form.password, &client).await {
+        Ok((_, token)) => {
+            let to = next.unwrap_or("/account");
+            return Ok(see_other(to, Some(SessionChange::Start(token))));
+        }
+        Err(Error::Unauthenticated) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "That email and password do not match an account.".to_owned(),
+            None,
+        ),
+        Err(Error::TooManyRequests { retry_after_secs }) => (
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "Too many failed attempts. Try again in {} minutes, or reset your password.",
+                retry_after_secs.div_ceil(60)
+            ),
+            Some(retry_after_secs),
+        ),
+        Err(e) => return Err(e.into()),
+    };
+    let (status, text, retry_after) = error;
+    let ctx = context! {
+        email => form.email,
+        next => next.unwrap_or(""),
+        notice => None::<String>,
+        error => text,
+    };
+    let mut response = with_status(status, render(&state, &visitor, None, "login.html", ctx)?);
+    if let Some(secs) = retry_after {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    Ok(response)
+}
+
+/// Ends the session on the server and gives the browser a new anonymous token.
+async fn logout(State(state): State<AppState>, visitor: Visitor) -> PageResult {
+    sessions::log_out(&state.db, visitor.token()).await?;
+    Ok(see_other(
+        "/login?notice=logged-out",
+        Some(SessionChange::End),
+    ))
+}
+
+// ---- Password reset ------------------------------------------------------------------------
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct EmailForm {
+    email: String,
+}
+
+async fn reset_request_form(State(state): State<AppState>, visitor: Visitor) -> PageResult {
+    let user = visitor.user(&state).await?;
+    let ctx = context! { email => user.as_ref().map(|u| u.email.as_str().to_owned()) };
+    Ok(render(&state, &visitor, user.as_ref(), "password_reset.html", ctx)?.into_response())
+}
+
+async fn reset_request(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Form(form): Form<EmailForm>,
+) -> PageResult {
+    accounts::request_password_reset(&state.db, &state.mailing(), &form.email).await?;
+    message(
+        &state,
+        &visitor,
+        None,
+        "Check your inbox",
+        &format!(
+            "If {} has an account, a link to choose a new password is on its way. It works for {} minutes.",
+            form.email.trim(),
+            accounts::RESET_PASSWORD_VALID.num_minutes()
+        ),
+        ("/login", "Back to the login page"),
+    )
+}
+
+async fn reset_form(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Query(query): Query<TokenQuery>,
+) -> PageResult {
+    if query.token.is_empty() {
+        return Err(WebError(Error::BadRequest(
+            "this reset link has no token; open the link from the email again".into(),
+        )));
+    }
+    let ctx = context! { token => query.token, errors => FieldErrors::new() };
+    Ok(render(&state, &visitor, None, "password_reset_confirm.html", ctx)?.into_response())
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ResetForm {
+    token: String,
+    password: String,
+}
+
+/// Sets the new password; every session is revoked, this browser's included.
+async fn reset(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Form(form): Form<ResetForm>,
+) -> PageResult {
+    match accounts::reset_password(&state.db, &form.token, &form.password).await {
+        Ok(_) => Ok(see_other(
+            "/login?notice=password-reset",
+            Some(SessionChange::End),
+        )),
+        Err(Error::Invalid(errors)) => {
+            let ctx = context! { token => form.token, errors };
+            Ok(invalid(render(
+                &state,
+                &visitor,
+                None,
+                "password_reset_confirm.html",
+                ctx,
+            )?))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+// ---- The account page ----------------------------------------------------------------------
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct AccountQuery {
+    notice: String,
+}
+
+fn account_notice(key: &str) -> Option<&'static str> {
+    Some(match key {
+        "verified" => "Your address is verified.",
+        "password-changed" => {
+            "Your password is changed. Every other session and API token was signed out."
+        }
+        "verification-sent" => {
+            "If your address is still unverified, a new link is on its way (at most one every five minutes)."
+        }
+        "token-revoked" => "The token is revoked.",
+        _ => return None,
+    })
+}
+
+/// What the account page shows besides its forms.
+struct AccountPage<'a> {
+    notice: Option<&'a str>,
+    errors: FieldErrors,
+    /// A token just created: shown this once.
+    new_token: Option<String>,
+}
+
+async fn render_account(
+    state: &AppState,
+    signed_in: &SignedIn,
+    page: AccountPage<'_>,
+) -> Result<Html<String>, WebError> {
+    let tz = state.config.time_zone;
+    let when = |t: DateTime<Utc>| t.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z").to_string();
+    let tokens: Vec<_> = accounts::list_api_tokens(&state.db, &signed_in.user)
+        .await?
+        .into_iter()
+        .map(|t| {
+            context! {
+                id => t.id.to_string(),
+                name => t.name,
+                created_at => when(t.created_at),
+                last_used_at => t.last_used_at.map(when),
+            }
+        })
+        .collect();
+    let ctx = context! {
+        notice => page.notice,
+        errors => page.errors,
+        new_token => page.new_token,
+        tokens,
+        joined => when(signed_in.user.created_at),
+    };
+    render(
+        state,
+        &signed_in.visitor,
+        Some(&signed_in.user),
+        "account.html",
+        ctx,
+    )
+}
+
+async fn account(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Query(query): Query<AccountQuery>,
+) -> PageResult {
+    let page = AccountPage {
+        notice: account_notice(&query.notice),
+        errors: FieldErrors::new(),
+        new_token: None,
+    };
+    Ok(render_account(&state, &signed_in, page)
+        .await?
+        .into_response())
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ChangePasswordForm {
+    current_password: String,
+    new_password: String,
+}
+
+/// Changes the password; this session stays, every other one and every API token go.
+async fn change_password(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Form(form): Form<ChangePasswordForm>,
+) -> PageResult {
+    let changed = accounts::change_password(
+        &state.db,
+        &signed_in.user,
+        signed_in.visitor.token(),
+        &form.current_password,
+        &form.new_password,
+    )
+    .await;
+    match changed {
+        Ok(()) => Ok(see_other("/account?notice=password-changed", None)),
+        Err(Error::Invalid(errors)) => {
+            let page = AccountPage {
+                notice: None,
+                errors,
+                new_token: None,
+            };
+            Ok(invalid(render_account(&state, &signed_in, page).await?))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn resend_verification(State(state): State<AppState>, signed_in: SignedIn) -> PageResult {
+    accounts::resend_verification(&state.db, &state.mailing(), signed_in.user.email.as_str())
+        .await?;
+    Ok(see_other("/account?notice=verification-sent", None))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct NewTokenForm {
+    name: String,
+}
+
+/// Creates an API token and shows it once, on this response only (never stored in clear).
+async fn create_token(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Form(form): Form<NewTokenForm>,
+) -> PageResult {
+    let (status, page) = match accounts::create_api_token(&state.db, &signed_in.user, &form.name)
+        .await
+    {
+        Ok(token) => (
+            StatusCode::OK,
+            AccountPage {
+                notice: Some("Your new token is below. Copy it now: it will not be shown again."),
+                errors: FieldErrors::new(),
+                new_token: Some(token),
+            },
+        ),
+        Err(Error::Invalid(errors)) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            AccountPage {
+                notice: None,
+                errors,
+                new_token: None,
+            },
+        ),
+        Err(e) => return Err(e.into()),
+    };
+    let mut response = with_status(status, render_account(&state, &signed_in, page).await?);
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+async fn revoke_token(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path(id): Path<Uuid>,
+) -> PageResult {
+    accounts::revoke_api_token_by_id(&state.db, &signed_in.user, id).await?;
+    Ok(see_other("/account?notice=token-revoked", None))
+}

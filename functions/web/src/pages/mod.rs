@@ -1,0 +1,65 @@
+//! HTML pages. Every route here runs inside [`session::layer`](crate::session::layer): it has
+//! a [`Visitor`] and its forms are CSRF-checked before the handler runs.
+
+mod accounts;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use minijinja::{Value, context};
+use shared::config::DatabaseKind;
+use shared::domain::User;
+
+use crate::session::Visitor;
+use crate::{AppState, WebError};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(home))
+        .merge(accounts::routes())
+}
+
+/// Renders a page with what every page shows: the signed-in user (for the navigation) and the
+/// CSRF token for its forms.
+fn render(
+    state: &AppState,
+    visitor: &Visitor,
+    user: Option<&User>,
+    name: &str,
+    ctx: Value,
+) -> Result<Html<String>, WebError> {
+    let user = user.map(|u| {
+        context! {
+            email => u.email.as_str(),
+            is_verified => u.is_verified,
+            is_staff => u.is_staff,
+            is_superuser => u.is_superuser,
+        }
+    });
+    state.templates.render(
+        name,
+        context! { csrf_token => &visitor.csrf_token, user, ..ctx },
+    )
+}
+
+/// A page with a status other than 200 (a form shown again with its errors, ...).
+fn with_status(status: StatusCode, page: Html<String>) -> Response {
+    (status, page).into_response()
+}
+
+async fn home(State(state): State<AppState>, visitor: Visitor) -> Result<Html<String>, WebError> {
+    let user = visitor.user(&state).await?;
+    let database = match state.db.kind() {
+        DatabaseKind::Sqlite => "SQLite",
+        DatabaseKind::Postgres => "PostgreSQL",
+    };
+    render(
+        &state,
+        &visitor,
+        user.as_ref(),
+        "home.html",
+        context! { database },
+    )
+}
