@@ -637,3 +637,41 @@ async fn changing_the_password_keeps_this_token_and_revokes_the_others() {
         .await;
     assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn guessing_the_current_password_is_limited_like_a_login() {
+    let app = TestApp::new().await;
+    signed_up(&app, "ada@example.com", "correct horse battery").await;
+    let reply = token_for(&app, "ada@example.com", "correct horse battery").await;
+    let auth = format!("Bearer {}", reply.json()["token"].as_str().unwrap());
+    let change = |current: &'static str| {
+        let (app, auth) = (&app, auth.clone());
+        async move {
+            let body = serde_json::json!({"current_password": current, "new_password": "a brand new passphrase"});
+            app.send(
+                Method::POST,
+                "/api/me/password",
+                &[
+                    ("content-type", "application/json"),
+                    ("authorization", &auth),
+                ],
+                Body::from(body.to_string()),
+            )
+            .await
+        }
+    };
+    for _ in 0..shared::services::accounts::LOGIN_FAILURES_PER_ACCOUNT {
+        assert_eq!(
+            change("a wrong guess").await.status,
+            StatusCode::UNPROCESSABLE_ENTITY
+        );
+    }
+    let limited = change("correct horse battery").await;
+    assert_eq!(
+        limited.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        limited.body
+    );
+    assert!(limited.headers.contains_key(header::RETRY_AFTER));
+}

@@ -7,7 +7,7 @@ use uuid::Uuid;
 use crate::clock;
 use crate::config::Config;
 use crate::crypto;
-use crate::db::{Db, Tx};
+use crate::db::{Db, PooledConn, Tx};
 use crate::domain::{ApiToken, EmailAddress, Password, TokenPurpose, User};
 use crate::error::{Error, FieldErrors, Result, is_unique_violation};
 use crate::mail;
@@ -282,6 +282,30 @@ pub const LOGIN_WINDOW: TimeDelta = TimeDelta::minutes(15);
 pub const LOGIN_FAILURES_PER_ACCOUNT: i32 = 10;
 pub const LOGIN_FAILURES_PER_CLIENT: i32 = 50;
 
+/// `TooManyRequests` (with the time left in the window) if any key has reached its limit.
+async fn check_limits(conn: &mut PooledConn, limits: &[(&str, i32)]) -> Result<()> {
+    let now = clock::now();
+    for &(key, limit) in limits {
+        if let Some((failures, started)) =
+            throttle::current_failures(conn, key, now - LOGIN_WINDOW).await?
+            && failures >= limit
+        {
+            let retry_after_secs = (started + LOGIN_WINDOW - now).num_seconds().max(1) as u64;
+            return Err(Error::TooManyRequests { retry_after_secs });
+        }
+    }
+    Ok(())
+}
+
+/// Counts a failed password check against each key.
+async fn record_failures(conn: &mut PooledConn, keys: &[&str]) -> Result<()> {
+    let now = clock::now();
+    for key in keys {
+        throttle::record_failure(conn, key, now, now - LOGIN_WINDOW).await?;
+    }
+    Ok(())
+}
+
 /// Checks an email and password under the brute-force limit, for every way of logging in (API
 /// tokens and page sessions). Unknown email, wrong password and inactive account all get the
 /// same `Unauthenticated`, after the same work (a dummy hash stands in for a missing account).
@@ -302,21 +326,15 @@ pub(crate) async fn check_login(
             .map_or_else(|_| email.trim().to_lowercase(), |e| e.to_string())
     );
     let client_key = format!("ip:{client}");
-    let now = clock::now();
-    let cutoff = now - LOGIN_WINDOW;
     let mut conn = db.acquire().await?;
-    for (key, limit) in [
-        (&account_key, LOGIN_FAILURES_PER_ACCOUNT),
-        (&client_key, LOGIN_FAILURES_PER_CLIENT),
-    ] {
-        if let Some((failures, started)) =
-            throttle::current_failures(&mut conn, key, cutoff).await?
-            && failures >= limit
-        {
-            let retry_after_secs = (started + LOGIN_WINDOW - now).num_seconds().max(1) as u64;
-            return Err(Error::TooManyRequests { retry_after_secs });
-        }
-    }
+    check_limits(
+        &mut conn,
+        &[
+            (&account_key, LOGIN_FAILURES_PER_ACCOUNT),
+            (&client_key, LOGIN_FAILURES_PER_CLIENT),
+        ],
+    )
+    .await?;
     let user = match &parsed {
         Ok(email) => users::find_user_by_email(&mut conn, email).await?,
         Err(_) => None,
@@ -331,9 +349,7 @@ pub(crate) async fn check_login(
     let user = match user {
         Some(user) if password_ok && user.is_active && user.password_hash.is_some() => user,
         _ => {
-            for key in [&account_key, &client_key] {
-                throttle::record_failure(&mut conn, key, clock::now(), cutoff).await?;
-            }
+            record_failures(&mut conn, &[&account_key, &client_key]).await?;
             return Err(Error::Unauthenticated);
         }
     };
@@ -522,8 +538,17 @@ pub async fn change_password(
     current_password: &str,
     new_password: &str,
 ) -> Result<()> {
+    // The same per-account limit as logins: a stolen session must not become a way to guess
+    // the password.
+    let account_key = format!("account:{}", user.email);
+    check_limits(
+        &mut db.acquire().await?,
+        &[(&account_key, LOGIN_FAILURES_PER_ACCOUNT)],
+    )
+    .await?;
     let stored = user.password_hash.as_deref().unwrap_or_default();
     if stored.is_empty() || !crypto::verify_password(current_password, stored).await? {
+        record_failures(&mut db.acquire().await?, &[&account_key]).await?;
         return Err(Error::invalid(
             "current_password",
             "this is not your current password",
