@@ -166,12 +166,8 @@ pub async fn sendtestemail(config: &Config, address: &str) -> anyhow::Result<()>
         None => {
             let (queue, mut rx) = Queue::local();
             outbox::notify(&queue, &[id]).await;
-            let mut batch = Vec::new();
-            while let Ok(message) = rx.try_recv() {
-                batch.push((format!("local-{}", batch.len()), message.body, 1));
-            }
             println!("Queued in process; running the worker...");
-            worker::handle_batch(&deps, worker::event_for(batch)).await;
+            run_worker_on_queued(&deps, &mut rx).await;
         }
     }
 
@@ -205,4 +201,65 @@ pub async fn sendtestemail(config: &Config, address: &str) -> anyhow::Result<()>
             row.last_error.as_deref().unwrap_or("none")
         ),
     }
+}
+
+/// Hands what the in-process queue holds to the worker's Lambda handler, in SQS-sized batches.
+async fn run_worker_on_queued(
+    deps: &worker::Deps,
+    rx: &mut tokio::sync::mpsc::UnboundedReceiver<shared::queue::LocalMessage>,
+) -> usize {
+    let mut handled = 0;
+    loop {
+        let mut batch = Vec::new();
+        while batch.len() < 10
+            && let Ok(message) = rx.try_recv()
+        {
+            batch.push((format!("local-{handled}"), message.body, 1));
+            handled += 1;
+        }
+        if batch.is_empty() {
+            return handled;
+        }
+        worker::handle_batch(deps, worker::event_for(batch)).await;
+    }
+}
+
+/// Runs one job now, as its own tick (the current time, so it never collides with a scheduled
+/// one), and prints what it did. Emails it queues are sent right here by the worker's handler
+/// (or by the SQS worker when `WORKER_QUEUE_URL` is set).
+pub async fn runjob(config: &Config, name: &str) -> anyhow::Result<()> {
+    if shared::jobs::find(name).is_none() {
+        let names: Vec<_> = shared::jobs::JOBS.iter().map(|j| j.name).collect();
+        bail!("unknown job {name:?}; the jobs are {}", names.join(", "));
+    }
+    let db = connect_and_migrate(config).await?;
+    let (queue, local) = match Queue::sqs_from_config(config).await {
+        Some(queue) => (queue, None),
+        None => {
+            let (queue, rx) = Queue::local();
+            (queue, Some(rx))
+        }
+    };
+    let deps = shared::jobs::Deps {
+        db: &db,
+        config,
+        queue: &queue,
+    };
+    let outcome = shared::jobs::run(&deps, name, shared::clock::now()).await?;
+    match outcome {
+        shared::jobs::Outcome::Ran(detail) => println!("{name}: {detail}"),
+        shared::jobs::Outcome::AlreadyDone => println!("{name}: already done for this tick"),
+    }
+    if let Some(mut rx) = local {
+        let worker = worker::Deps {
+            db: db.clone(),
+            mailer: Mailer::from_config(config).await,
+        };
+        let sent = run_worker_on_queued(&worker, &mut rx).await;
+        if sent > 0 {
+            println!("{sent} queued emails handed to the worker.");
+        }
+    }
+    db.close().await;
+    Ok(())
 }

@@ -1,9 +1,9 @@
 //! The local runner: `cargo run` serves the whole stack on 127.0.0.1:3000; the subcommands do
 //! what Django's `manage.py` did. Each command is a thin shell over a `shared` use case.
 
-/// `migrate`, `createsuperuser`, `check`, `sendtestemail`.
+/// `migrate`, `createsuperuser`, `check`, `sendtestemail`, `runjob`.
 mod commands;
-/// The local web server, with the worker and the outbox sweep beside it.
+/// The local web server, with the worker and the scheduled jobs beside it.
 mod server;
 /// The worker fed from the in-process queue or SQS, as Lambda's event source mapping would.
 pub mod worker_loop;
@@ -50,6 +50,12 @@ enum Command {
         /// Where to send it.
         address: String,
     },
+    /// Run one scheduled job now (process-occurrences, sweep-outbox, purge-expired) and print
+    /// what it did.
+    Runjob {
+        /// The job's name.
+        name: String,
+    },
 }
 
 /// The local profile: `.env` is read, and development defaults live in `<workspace>/data`.
@@ -90,6 +96,7 @@ pub fn run(cli: Cli) -> ExitCode {
             }
             Command::Check => commands::check(&config),
             Command::Sendtestemail { address } => commands::sendtestemail(&config, &address).await,
+            Command::Runjob { name } => commands::runjob(&config, &name).await,
         }
     });
     match result {

@@ -10,7 +10,7 @@ use crate::commands::connect_and_migrate;
 use crate::worker_loop;
 
 /// Migrates, starts the worker (fed by the in-process queue, or by SQS when
-/// `WORKER_QUEUE_URL` is set) and the outbox sweep, then serves the same router as the web
+/// `WORKER_QUEUE_URL` is set) and the scheduled jobs, then serves the same router as the web
 /// Lambda until Ctrl-C or SIGTERM.
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let db = connect_and_migrate(&config).await?;
@@ -25,7 +25,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     };
     let mailer = deps.mailer.backend();
     let (queue, worker_task, source) = start_worker(&config, deps).await;
-    let sweep_task = tokio::spawn(worker_loop::run_sweeps(db.clone(), queue.clone()));
+    let jobs_task = tokio::spawn(worker_loop::run_jobs(
+        db.clone(),
+        config.clone(),
+        queue.clone(),
+    ));
 
     let state = web::AppState::new(config, db.clone(), queue)?;
     println!("Worker: {source}, {mailer} mailer");
@@ -39,7 +43,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     // Messages still in the in-process queue are not lost: their rows are pending in the
     // outbox, and the next start's sweep queues them again.
     worker_task.abort();
-    sweep_task.abort();
+    jobs_task.abort();
     db.close().await;
     println!("Stopped.");
     Ok(())

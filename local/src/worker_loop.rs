@@ -7,7 +7,9 @@ use std::time::Duration;
 use anyhow::Context as _;
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName};
 use shared::clock;
+use shared::config::Config;
 use shared::db::Db;
+use shared::jobs;
 use shared::queue::{LocalMessage, Queue};
 use shared::services::outbox;
 use tokio::sync::mpsc::UnboundedReceiver;
@@ -17,8 +19,6 @@ const BATCH_SIZE: usize = 10;
 /// Like the queue's `maxReceiveCount`: after this many failed receives a message is dropped
 /// ("dead-lettered"); its outbox row is still `pending`, so the sweep queues it again later.
 const MAX_RECEIVES: u32 = 5;
-/// How often the outbox sweep runs locally (the scheduler issue puts it on EventBridge).
-const SWEEP_EVERY: Duration = Duration::from_secs(60);
 
 /// Drains the in-process queue until it closes. Failed records come back after a delay that
 /// grows with each receive, as an SQS visibility timeout would give.
@@ -151,14 +151,26 @@ pub async fn poll_sqs_once(
     Ok((messages.len(), failed.len()))
 }
 
-/// Sweeps the outbox now (everything pending: a restart loses nothing), then every minute.
-pub async fn run_sweeps(db: Db, queue: Queue) {
-    let mut stale_before = clock::now();
-    loop {
-        if let Err(e) = outbox::sweep(&db, &queue, stale_before).await {
-            tracing::warn!(error = %e, "outbox sweep failed");
-        }
-        tokio::time::sleep(SWEEP_EVERY).await;
-        stale_before = clock::now() - outbox::STALE_AFTER;
+/// Sweeps the outbox once at start-up with no staleness (everything pending: a restart loses
+/// nothing), then fires every scheduled job on its period, as the schedules in template.yaml
+/// do in AWS (both come from [`jobs::JOBS`]).
+pub async fn run_jobs(db: Db, config: Config, queue: Queue) {
+    if let Err(e) = outbox::sweep(&db, &queue, clock::now()).await {
+        tracing::warn!(error = %e, "start-up outbox sweep failed");
     }
+    let tasks = jobs::JOBS.iter().map(|job| {
+        let (db, config, queue) = (&db, &config, &queue);
+        async move {
+            loop {
+                let now = chrono::Utc::now();
+                let next = job.tick_of(now) + job.every;
+                let wait = (next - now).to_std().unwrap_or_default();
+                tokio::time::sleep(wait).await;
+                let deps = jobs::Deps { db, config, queue };
+                // A failure is logged and recorded in job_runs; the next tick tries again.
+                let _ = jobs::run(&deps, job.name, next).await;
+            }
+        }
+    });
+    futures_util::future::join_all(tasks).await;
 }

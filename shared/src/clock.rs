@@ -5,7 +5,10 @@ use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 /// Now, truncated to microseconds: PostgreSQL keeps microseconds, so truncating here makes a
 /// value read back equal to the value written, on both backends.
 pub fn now() -> DateTime<Utc> {
-    let now = Utc::now();
-    now.duration_trunc(TimeDelta::microseconds(1))
-        .unwrap_or(now)
+    truncate(Utc::now())
+}
+
+/// A time as the database will give it back (microseconds).
+pub fn truncate(t: DateTime<Utc>) -> DateTime<Utc> {
+    t.duration_trunc(TimeDelta::microseconds(1)).unwrap_or(t)
 }

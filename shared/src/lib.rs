@@ -10,12 +10,17 @@ pub mod config;
 pub mod crypto;
 /// The pool for SQLite or PostgreSQL, transactions, the embedded migrations.
 pub mod db;
-/// Pure domain types (`EmailAddress`, `Password`, `User`): parsed, never re-validated.
+/// Pure domain types (`EmailAddress`, `Password`, `User`, classes and their schedules): parsed,
+/// never re-validated.
 pub mod domain;
 /// The application error and how database errors map onto it.
 pub mod error;
+/// Scheduled jobs (the old cron.yaml): one registry, one file per job.
+pub mod jobs;
 /// Email templates and the console / SES mailers.
 pub mod mail;
+/// One pagination type for HTML and JSON lists.
+pub mod pagination;
 /// Versioned messages for the worker, and the SQS or in-process queue that carries them.
 pub mod queue;
 /// Use cases, called by web, worker, scheduler and the CLI alike.

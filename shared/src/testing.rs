@@ -124,3 +124,30 @@ impl TestDb {
         }
     }
 }
+
+/// A local-profile configuration (DEBUG on, as `cargo run` has it) with `extra` variables.
+pub fn local_config(data_dir: &std::path::Path, extra: &[(&str, &str)]) -> crate::config::Config {
+    crate::config::Config::from_vars(
+        &crate::config::Profile::Local {
+            data_dir: data_dir.to_path_buf(),
+        },
+        &crate::config::Vars::from_pairs(extra.iter().copied()),
+    )
+    .expect("a valid test configuration")
+}
+
+/// An account made directly in the store (no email), with the flags a test needs. Its password
+/// hash is a placeholder nobody can log in with.
+pub async fn user(db: &Db, email: &str, verified: bool, staff: bool) -> crate::domain::User {
+    let new = crate::store::users::NewUser {
+        email: crate::domain::EmailAddress::parse(email).expect("a valid test email"),
+        password_hash: None,
+        is_verified: verified,
+        is_staff: staff,
+        is_superuser: false,
+    };
+    let mut conn = db.acquire().await.expect("a connection");
+    crate::store::users::insert_user(&mut conn, &new, crate::clock::now())
+        .await
+        .expect("insert a test user")
+}

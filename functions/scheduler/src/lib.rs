@@ -1,32 +1,116 @@
-//! The scheduler function: runs the job an EventBridge schedule names (the old cron.yaml).
+//! The scheduler function: runs the job a schedule names (the old cron.yaml).
 //!
-//! Not built yet (the classes and scheduler issue): until then every event fails, loudly, so
-//! a schedule's failure alarm fires rather than a job silently not running.
+//! [`handle_event`] reads the job name (and the tick, when the event carries one) from any of
+//! the three shapes a schedule can deliver, then hands it to [`shared::jobs::run`], which runs
+//! each tick once. An unknown or missing job fails the invocation, so the schedule's retries,
+//! dead-letter queue and error alarm see it: never a silent success.
 
-use serde_json::Value;
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+use shared::config::Config;
+use shared::db::Db;
+use shared::jobs::{self, Outcome};
+use shared::queue::Queue;
 
-/// Handles one Lambda event. Today: refuses it.
-pub async fn handle_event(event: Value) -> anyhow::Result<Value> {
-    let job = event
-        .get("job")
-        .or_else(|| event.pointer("/detail/job"))
-        .and_then(Value::as_str)
-        .unwrap_or("<none>")
-        .to_owned();
-    tracing::error!(job, "scheduler received an event but has no jobs yet");
-    anyhow::bail!("the scheduler cannot run jobs yet (asked for {job})")
+/// Built once per Lambda instance.
+pub struct Deps {
+    pub config: Config,
+    pub db: Db,
+    pub queue: Queue,
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn every_event_fails_until_the_scheduler_is_built() {
-        let err = handle_event(serde_json::json!({"job": "sweep-outbox"}))
+impl Deps {
+    /// For Lambda: a lazy pool (no connection until the first job) and the SQS queue.
+    pub async fn from_config(config: Config) -> anyhow::Result<Self> {
+        let db = Db::connect_lazy(&config.database)?;
+        let queue = Queue::sqs_from_config(&config)
             .await
-            .unwrap_err();
-        assert!(err.to_string().contains("sweep-outbox"), "{err}");
-        assert!(handle_event(Value::Null).await.is_err());
+            .ok_or_else(|| anyhow::anyhow!("WORKER_QUEUE_URL must be set in Lambda"))?;
+        Ok(Self { config, db, queue })
     }
+}
+
+/// What an event asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Trigger {
+    pub job: String,
+    /// The tick, when the event says it (an EventBridge `time`, or `scheduled_time` from
+    /// EventBridge Scheduler's `<aws.scheduler.scheduled-time>`).
+    pub scheduled_at: Option<DateTime<Utc>>,
+}
+
+/// Reads the job from one of:
+/// - a constant input: `{"job": "sweep-outbox"}` (optionally with `scheduled_time`);
+/// - an EventBridge rule's envelope: `{"detail-type": "Scheduled Event", "time": ..., "detail": {"job": ...}}`;
+/// - EventBridge Scheduler's payload, whose `detail` may arrive as a JSON string.
+pub fn parse_event(event: &Value) -> Result<Trigger, String> {
+    let detail = match event.get("detail") {
+        Some(Value::String(raw)) => Some(
+            serde_json::from_str::<Value>(raw)
+                .map_err(|e| format!("the event's detail is a string but not JSON: {e}"))?,
+        ),
+        Some(detail) => Some(detail.clone()),
+        None => None,
+    };
+    let field = |name: &str| {
+        event
+            .get(name)
+            .or_else(|| detail.as_ref().and_then(|d| d.get(name)))
+    };
+    let job = match field("job") {
+        Some(Value::String(job)) if !job.trim().is_empty() => job.trim().to_owned(),
+        Some(other) => return Err(format!("the event's job must be a name, not {other}")),
+        None => {
+            return Err(
+                "the event names no job (expected {\"job\": \"...\"} or detail.job)".into(),
+            );
+        }
+    };
+    let scheduled_at = match field("scheduled_time").or_else(|| event.get("time")) {
+        Some(Value::String(t)) => Some(
+            DateTime::parse_from_rfc3339(t)
+                .map_err(|e| format!("the event's time {t:?} is not RFC 3339: {e}"))?
+                .with_timezone(&Utc),
+        ),
+        Some(other) => return Err(format!("the event's time must be a string, not {other}")),
+        None => None,
+    };
+    Ok(Trigger { job, scheduled_at })
+}
+
+/// Runs the job an event names; the answer says what it did.
+pub async fn handle_event(deps: &Deps, event: Value) -> anyhow::Result<Value> {
+    let trigger = parse_event(&event).map_err(|e| {
+        tracing::error!(error = e, "unusable scheduler event");
+        anyhow::anyhow!(e)
+    })?;
+    let job = jobs::find(&trigger.job).ok_or_else(|| {
+        tracing::error!(job = trigger.job, "unknown job");
+        anyhow::anyhow!(
+            "unknown job {:?}; the jobs are {}",
+            trigger.job,
+            jobs::JOBS
+                .iter()
+                .map(|j| j.name)
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    })?;
+    let scheduled_at = trigger
+        .scheduled_at
+        .unwrap_or_else(|| job.tick_of(Utc::now()));
+    let job_deps = jobs::Deps {
+        db: &deps.db,
+        config: &deps.config,
+        queue: &deps.queue,
+    };
+    let outcome = jobs::run(&job_deps, job.name, scheduled_at).await?;
+    Ok(match outcome {
+        Outcome::Ran(detail) => json!({
+            "job": job.name, "scheduled_at": scheduled_at, "outcome": "ran", "detail": detail,
+        }),
+        Outcome::AlreadyDone => json!({
+            "job": job.name, "scheduled_at": scheduled_at, "outcome": "already_done",
+        }),
+    })
 }

@@ -8,8 +8,10 @@ use shared::config::{self, Profile};
 async fn main() -> Result<(), lambda_runtime::Error> {
     let config = config::load_or_exit(Profile::Lambda);
     shared::telemetry::init(&config.log);
-    lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async move {
-        scheduler::handle_event(event.payload)
+    let deps = scheduler::Deps::from_config(config).await?;
+    let deps = &deps;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        scheduler::handle_event(deps, event.payload)
             .await
             .map_err(lambda_runtime::Error::from)
     }))

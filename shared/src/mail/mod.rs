@@ -36,8 +36,13 @@ macro_rules! kinds {
         )),*]
     };
 }
-const KINDS: &[(&str, &str, &str, &str)] =
-    kinds!["test", "verify_email", "account_exists", "password_reset"];
+const KINDS: &[(&str, &str, &str, &str)] = kinds![
+    "test",
+    "verify_email",
+    "account_exists",
+    "password_reset",
+    "reminder"
+];
 
 const BASE_HTML: &str = include_str!("../../../assets/emails/base.html");
 
@@ -206,6 +211,10 @@ mod tests {
             reset_link => "https://app.example.com/password-reset",
             valid_hours => 48,
             valid_minutes => 60,
+            title => "Yoga",
+            location => "Studio 1",
+            starts_local => "Saturday 28 November, 09:30 GMT",
+            bookings_link => "https://app.example.com/bookings",
         };
         for (kind, ..) in KINDS {
             let rendered =

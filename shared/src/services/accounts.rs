@@ -203,7 +203,7 @@ async fn send_verification(
 }
 
 /// An absolute link under `SITE_URL` (never the request's host).
-fn link(config: &Config, path: &str, token: Option<&str>) -> Result<String> {
+pub(crate) fn link(config: &Config, path: &str, token: Option<&str>) -> Result<String> {
     let mut url = config
         .site_url
         .join(path)

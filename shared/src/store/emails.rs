@@ -207,3 +207,36 @@ pub async fn fail_exhausted_emails(
         .bind(max_attempts)
         .bind(now))
 }
+
+/// Inserts many `pending` emails in one statement; returns their ids in order.
+pub async fn insert_emails(
+    exec: &mut impl Exec,
+    new: &[NewEmail<'_>],
+    now: DateTime<Utc>,
+) -> sqlx::Result<Vec<Uuid>> {
+    let ids: Vec<Uuid> = new.iter().map(|_| Uuid::now_v7()).collect();
+    if new.is_empty() {
+        return Ok(ids);
+    }
+    on_conn!(exec, |c| {
+        let mut query = sqlx::QueryBuilder::new(
+            "insert into emails (id, kind, user_id, to_address, subject, body_text, body_html, \
+             status, attempts, created_at, updated_at) ",
+        );
+        query.push_values(ids.iter().zip(new), |mut row, (id, e)| {
+            row.push_bind(*id)
+                .push_bind(e.kind)
+                .push_bind(e.user_id)
+                .push_bind(e.to_address)
+                .push_bind(e.subject)
+                .push_bind(e.body_text)
+                .push_bind(e.body_html)
+                .push_bind("pending")
+                .push_bind(0_i32)
+                .push_bind(now)
+                .push_bind(now);
+        });
+        query.build().execute(&mut *c).await.map(|_| ())
+    })?;
+    Ok(ids)
+}

@@ -2,7 +2,9 @@
 //! [`Exec`](crate::db::Exec) (a transaction or a pooled connection) and is written once for
 //! both backends with [`on_conn!`](crate::on_conn).
 
+pub mod classes;
 pub mod emails;
+pub mod jobs;
 pub mod sessions;
 pub mod throttle;
 pub mod tokens;

@@ -1,5 +1,7 @@
 //! Domain types: parsed once from raw input, valid for their whole life. No SQL, no HTTP.
 
+pub mod classes;
+
 use std::collections::HashSet;
 use std::fmt;
 use std::sync::OnceLock;
@@ -137,7 +139,7 @@ impl Password {
 fn is_common_password(raw: &str) -> bool {
     static COMMON: OnceLock<HashSet<&'static str>> = OnceLock::new();
     let common = COMMON.get_or_init(|| {
-        include_str!("../../assets/common-passwords.txt")
+        include_str!("../../../assets/common-passwords.txt")
             .lines()
             .filter(|line| !line.starts_with('#') && !line.is_empty())
             .collect()

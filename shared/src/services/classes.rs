@@ -1,0 +1,274 @@
+//! Classes, occurrences and bookings: what staff and users do with them, and the
+//! materialization the scheduler runs.
+
+use chrono::{DateTime, TimeDelta, Utc};
+use chrono_tz::Tz;
+use uuid::Uuid;
+
+use crate::clock;
+use crate::db::{Db, Tx};
+use crate::domain::User;
+use crate::domain::classes::{Booking, Class, ClassDraft, Occurrence};
+use crate::error::{Error, Result};
+use crate::pagination::{Page, PageRequest};
+use crate::store::classes::{self as store, NewOccurrence};
+
+/// Occurrences exist at least this far ahead (the old cron's 14 days).
+pub const MATERIALIZE_AHEAD: TimeDelta = TimeDelta::days(14);
+/// Each materialization reaches a day further, so a class is read once a day, not every tick.
+const MATERIALIZE_SLACK: TimeDelta = TimeDelta::days(1);
+/// Classes read per materialization batch (three statements per batch).
+pub const MATERIALIZE_BATCH: i64 = 500;
+/// Far enough to mean "never again" for a class whose schedule has ended.
+fn never() -> DateTime<Utc> {
+    DateTime::<Utc>::MAX_UTC - TimeDelta::days(1)
+}
+
+fn staff_only(actor: &User) -> Result<()> {
+    if actor.is_staff && actor.is_active {
+        Ok(())
+    } else {
+        Err(Error::Forbidden("only staff can change classes".into()))
+    }
+}
+
+/// Creates a class (staff) and its occurrences for the coming weeks, at once rather than at
+/// the next scheduler tick.
+pub async fn create_class(db: &Db, tz: Tz, actor: &User, draft: &ClassDraft) -> Result<Class> {
+    staff_only(actor)?;
+    let input = draft.check(None, tz).map_err(Error::Invalid)?;
+    let now = clock::now();
+    let mut tx = db.begin().await?;
+    let class = store::insert_class(&mut tx, &input, now).await?;
+    materialize(&mut tx, std::slice::from_ref(&class), tz, now).await?;
+    tx.commit().await?;
+    tracing::info!(class_id = %class.id, actor = %actor.id, "class created");
+    Ok(class)
+}
+
+/// Changes a class (staff). Future occurrences nobody booked follow the new schedule; booked
+/// ones stay where they are (people are coming), with the new capacity where it fits.
+pub async fn update_class(
+    db: &Db,
+    tz: Tz,
+    actor: &User,
+    id: Uuid,
+    draft: &ClassDraft,
+) -> Result<Class> {
+    staff_only(actor)?;
+    let mut tx = db.begin().await?;
+    let current = store::find_class(&mut tx, id)
+        .await?
+        .ok_or_else(|| Error::NotFound("no such class".into()))?;
+    let input = draft.check(Some(&current), tz).map_err(Error::Invalid)?;
+    let now = clock::now();
+    store::update_class(&mut tx, id, &input, now).await?;
+    store::reset_future_occurrences(&mut tx, id, input.capacity, now).await?;
+    let class = Class {
+        title: input.title,
+        description: input.description,
+        location: input.location,
+        schedule: input.schedule,
+        capacity: input.capacity,
+        updated_at: now,
+        ..current
+    };
+    materialize(&mut tx, std::slice::from_ref(&class), tz, now).await?;
+    tx.commit().await?;
+    tracing::info!(class_id = %id, actor = %actor.id, "class updated");
+    Ok(class)
+}
+
+/// Deletes a class with its occurrences and bookings (staff).
+pub async fn delete_class(db: &Db, actor: &User, id: Uuid) -> Result<()> {
+    staff_only(actor)?;
+    let mut conn = db.acquire().await?;
+    if !store::delete_class(&mut conn, id).await? {
+        return Err(Error::NotFound("no such class".into()));
+    }
+    tracing::info!(class_id = %id, actor = %actor.id, "class deleted");
+    Ok(())
+}
+
+pub async fn get_class(db: &Db, id: Uuid) -> Result<Class> {
+    let mut conn = db.acquire().await?;
+    store::find_class(&mut conn, id)
+        .await?
+        .ok_or_else(|| Error::NotFound("no such class".into()))
+}
+
+pub async fn list_classes(db: &Db, request: PageRequest) -> Result<Page<Class>> {
+    let mut conn = db.acquire().await?;
+    let count = store::count_classes(&mut conn).await?;
+    request.check(count)?;
+    let classes = store::list_classes(&mut conn, request.limit(), request.offset()).await?;
+    Ok(Page::new(request, count, classes))
+}
+
+/// A class's occurrences that have not started, soonest first.
+pub async fn list_occurrences(
+    db: &Db,
+    class_id: Uuid,
+    request: PageRequest,
+) -> Result<Page<Occurrence>> {
+    let mut conn = db.acquire().await?;
+    if store::find_class(&mut conn, class_id).await?.is_none() {
+        return Err(Error::NotFound("no such class".into()));
+    }
+    let now = clock::now();
+    let count = store::count_upcoming_occurrences(&mut conn, class_id, now).await?;
+    request.check(count)?;
+    let occurrences = store::list_upcoming_occurrences(
+        &mut conn,
+        class_id,
+        now,
+        request.limit(),
+        request.offset(),
+    )
+    .await?;
+    Ok(Page::new(request, count, occurrences))
+}
+
+/// Which of these occurrences the user has booked.
+pub async fn booked_among(db: &Db, user: &User, ids: &[Uuid]) -> Result<Vec<Uuid>> {
+    let mut conn = db.acquire().await?;
+    Ok(store::booked_among(&mut conn, user.id, ids).await?)
+}
+
+/// Books a place. Only verified accounts book (so the reminder can reach them). Capacity holds
+/// under any concurrency: the place is taken by one guarded update of the occurrence row, in
+/// the same transaction as the booking. Full, started, or already booked: 409 with the reason.
+pub async fn book(db: &Db, user: &User, occurrence_id: Uuid) -> Result<Booking> {
+    if !user.is_verified {
+        return Err(Error::Forbidden(
+            "verify your email address before booking".into(),
+        ));
+    }
+    let now = clock::now();
+    let mut tx = db.begin().await?;
+    let Some(occurrence) = store::find_occurrence(&mut tx, occurrence_id).await? else {
+        return Err(Error::NotFound("no such occurrence".into()));
+    };
+    let Some(booking_id) = store::insert_booking(&mut tx, user.id, occurrence_id, now).await?
+    else {
+        return Err(Error::Conflict("you have already booked this class".into()));
+    };
+    if store::take_place(&mut tx, occurrence_id, now)
+        .await?
+        .is_none()
+    {
+        // Dropping the transaction rolls the booking back.
+        return Err(Error::Conflict(if occurrence.starts_at <= now {
+            "this class has already started".into()
+        } else {
+            "this class is full".into()
+        }));
+    }
+    let class = store::find_class(&mut tx, occurrence.class_id)
+        .await?
+        .ok_or_else(|| Error::NotFound("no such class".into()))?;
+    tx.commit().await?;
+    tracing::info!(user_id = %user.id, %occurrence_id, "booked");
+    Ok(Booking {
+        id: booking_id,
+        occurrence_id,
+        class_id: class.id,
+        class_title: class.title,
+        starts_at: occurrence.starts_at,
+        created_at: now,
+    })
+}
+
+/// Cancels the user's booking of an occurrence that has not started; the place is freed.
+pub async fn cancel_booking(db: &Db, user: &User, occurrence_id: Uuid) -> Result<()> {
+    let mut tx = db.begin().await?;
+    if !store::delete_booking(&mut tx, user.id, occurrence_id, clock::now()).await? {
+        return Err(Error::NotFound(
+            "you have no booking for this class that can still be cancelled".into(),
+        ));
+    }
+    store::release_place(&mut tx, occurrence_id).await?;
+    tx.commit().await?;
+    tracing::info!(user_id = %user.id, %occurrence_id, "booking cancelled");
+    Ok(())
+}
+
+pub async fn list_bookings(db: &Db, user: &User, request: PageRequest) -> Result<Page<Booking>> {
+    let mut conn = db.acquire().await?;
+    let count = store::count_bookings(&mut conn, user.id).await?;
+    request.check(count)?;
+    let bookings =
+        store::list_bookings(&mut conn, user.id, request.limit(), request.offset()).await?;
+    Ok(Page::new(request, count, bookings))
+}
+
+/// Inserts the occurrences of `classes` from `now` to the materialization horizon (existing
+/// ones are left alone) and records how far each class is done: two statements for any
+/// number of classes. Returns how many occurrences were new.
+pub(crate) async fn materialize(
+    tx: &mut Tx,
+    classes: &[Class],
+    tz: Tz,
+    now: DateTime<Utc>,
+) -> Result<u64> {
+    let horizon = now + MATERIALIZE_AHEAD + MATERIALIZE_SLACK;
+    let mut new = Vec::new();
+    let (mut ongoing, mut ended) = (Vec::new(), Vec::new());
+    for class in classes {
+        for start in class.schedule.starts_between(tz, now, horizon) {
+            new.push(NewOccurrence {
+                class_id: class.id,
+                starts_at: start,
+                ends_at: start + class.schedule.duration,
+                capacity: class.capacity,
+            });
+        }
+        if class.schedule.ends_before(tz, horizon) {
+            ended.push(class.id);
+        } else {
+            ongoing.push(class.id);
+        }
+    }
+    let inserted = store::insert_occurrences(tx, &new).await?;
+    store::set_materialized_until(tx, &ongoing, horizon).await?;
+    store::set_materialized_until(tx, &ended, never()).await?;
+    Ok(inserted)
+}
+
+/// What one materialization pass did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Materialized {
+    pub classes: u64,
+    pub occurrences: u64,
+    pub batches: u64,
+}
+
+/// Materializes every class whose occurrences fall short of [`MATERIALIZE_AHEAD`], in batches
+/// of [`MATERIALIZE_BATCH`] classes, each in its own transaction (a crash loses at most one
+/// batch, which the next run redoes).
+pub async fn materialize_all(db: &Db, tz: Tz, now: DateTime<Utc>) -> Result<Materialized> {
+    let mut done = Materialized::default();
+    let mut after = None;
+    loop {
+        let mut tx = db.begin().await?;
+        let classes = store::classes_to_materialize(
+            &mut tx,
+            now + MATERIALIZE_AHEAD,
+            after,
+            MATERIALIZE_BATCH,
+        )
+        .await?;
+        let Some(last) = classes.last() else {
+            break;
+        };
+        after = Some(last.id);
+        done.occurrences += materialize(&mut tx, &classes, tz, now).await?;
+        tx.commit().await?;
+        done.classes += classes.len() as u64;
+        done.batches += 1;
+        if (classes.len() as i64) < MATERIALIZE_BATCH {
+            break;
+        }
+    }
+    Ok(done)
+}
