@@ -15,6 +15,8 @@ pub mod error;
 mod health;
 /// HTML pages.
 mod pages;
+/// `?page=&page_size=` and the absolute `next` / `previous` links of lists.
+pub mod paging;
 /// Allowed hosts, forced HTTPS, CORS, security headers, the body size limit.
 pub mod security;
 /// Browser sessions (the cookie) and CSRF protection for the pages.

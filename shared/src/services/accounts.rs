@@ -218,27 +218,28 @@ pub(crate) fn link(config: &Config, path: &str, token: Option<&str>) -> Result<S
 const RESEND_VERIFICATION_EVERY: TimeDelta = TimeDelta::minutes(5);
 
 /// Sends a new verification link to an unverified account, at most once per
-/// [`RESEND_VERIFICATION_EVERY`]. The answer is the same for any address.
-pub async fn resend_verification(db: &Db, mailing: &Mailing<'_>, email: &str) -> Result<()> {
+/// [`RESEND_VERIFICATION_EVERY`]. Returns whether a link was sent; callers that must not reveal
+/// whether an address has an account (the public API) answer the same either way.
+pub async fn resend_verification(db: &Db, mailing: &Mailing<'_>, email: &str) -> Result<bool> {
     let Ok(email) = EmailAddress::parse(email) else {
-        return Ok(());
+        return Ok(false);
     };
     let now = clock::now();
     let mut tx = db.begin().await?;
     let Some(user) = users::find_user_by_email(&mut tx, &email).await? else {
-        return Ok(());
+        return Ok(false);
     };
     let since = now - RESEND_VERIFICATION_EVERY;
     if user.is_verified
         || !user.is_active
         || users::recent_email_exists(&mut tx, email.as_str(), "verify_email", since).await?
     {
-        return Ok(());
+        return Ok(false);
     }
     let email_id = send_verification(&mut tx, mailing.config, &user, now).await?;
     tx.commit().await?;
     outbox::notify(mailing.queue, &[email_id]).await;
-    Ok(())
+    Ok(true)
 }
 
 /// Uses a verification token: the account is verified. A used, expired or unknown token is
@@ -382,6 +383,12 @@ pub const API_TOKEN_NAME_MAX: usize = 100;
 /// only its hash is kept.
 pub async fn create_api_token(db: &Db, user: &User, name: &str) -> Result<String> {
     let name = name.trim();
+    if name.is_empty() {
+        return Err(Error::invalid(
+            "name",
+            "enter a name, so you can tell your tokens apart",
+        ));
+    }
     if name.chars().count() > API_TOKEN_NAME_MAX {
         return Err(Error::invalid(
             "name",

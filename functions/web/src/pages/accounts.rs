@@ -23,6 +23,7 @@ use crate::{AppState, WebError};
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/signup", get(signup_form).post(signup))
+        .route("/signup/sent", get(signup_sent))
         .route("/verify-email", get(verify_form).post(verify))
         .route("/login", get(login_form).post(login))
         .route("/logout", post(logout))
@@ -30,6 +31,7 @@ pub fn routes() -> Router<AppState> {
             "/password-reset",
             get(reset_request_form).post(reset_request),
         )
+        .route("/password-reset/sent", get(reset_request_sent))
         .route("/password-reset/confirm", get(reset_form).post(reset))
         .route("/account", get(account))
         .route("/account/password", post(change_password))
@@ -69,9 +71,26 @@ struct SignupForm {
 }
 
 async fn signup_form(State(state): State<AppState>, visitor: Visitor) -> PageResult {
-    let user = visitor.user(&state).await?;
+    if visitor.user(&state).await?.is_some() {
+        return Ok(see_other("/account", None));
+    }
     let ctx = context! { email => "", errors => FieldErrors::new() };
-    Ok(render(&state, &visitor, user.as_ref(), "signup.html", ctx)?.into_response())
+    Ok(render(&state, &visitor, None, "signup.html", ctx)?.into_response())
+}
+
+async fn signup_sent(State(state): State<AppState>, visitor: Visitor) -> PageResult {
+    message(
+        &state,
+        &visitor,
+        None,
+        "Check your inbox",
+        &format!(
+            "We sent you a link to confirm your address. It works for {} hours. \
+             If the address already had an account, we sent it a reminder instead.",
+            accounts::VERIFY_EMAIL_VALID.num_hours()
+        ),
+        ("/login", "Go to the login page"),
+    )
 }
 
 async fn signup(
@@ -80,18 +99,8 @@ async fn signup(
     Form(form): Form<SignupForm>,
 ) -> PageResult {
     match accounts::signup(&state.db, &state.mailing(), &form.email, &form.password).await {
-        Ok(()) => message(
-            &state,
-            &visitor,
-            None,
-            "Check your inbox",
-            &format!(
-                "We sent a link to {} to confirm the address. It works for {} hours.",
-                form.email.trim(),
-                accounts::VERIFY_EMAIL_VALID.num_hours()
-            ),
-            ("/login", "Go to the login page"),
-        ),
+        // Redirected, so reloading the answer does not sign up (and email) again.
+        Ok(()) => Ok(see_other("/signup/sent", None)),
         Err(Error::Invalid(errors)) => {
             let ctx = context! { email => form.email, errors };
             Ok(invalid(render(&state, &visitor, None, "signup.html", ctx)?))
@@ -130,8 +139,28 @@ async fn verify(
     visitor: Visitor,
     Form(form): Form<TokenQuery>,
 ) -> PageResult {
-    accounts::verify_email(&state.db, &form.token).await?;
-    let signed_in = visitor.user(&state).await?.is_some();
+    let signed_in = visitor.user(&state).await?;
+    if let Err(e) = accounts::verify_email(&state.db, &form.token).await {
+        let Error::BadRequest(text) = e else {
+            return Err(e.into());
+        };
+        // A used or expired link: say so, and show the way to a new one.
+        let onwards = if signed_in.is_some() {
+            ("/account", "Get a new link from your account page")
+        } else {
+            ("/login?next=%2Faccount", "Log in to get a new link")
+        };
+        let page = message(
+            &state,
+            &visitor,
+            signed_in.as_ref(),
+            "This link cannot be used",
+            &text,
+            onwards,
+        )?;
+        return Ok((StatusCode::BAD_REQUEST, page).into_response());
+    }
+    let signed_in = signed_in.is_some();
     Ok(if signed_in {
         see_other("/account?notice=verified", None)
     } else {
@@ -248,20 +277,21 @@ async fn reset_request_form(State(state): State<AppState>, visitor: Visitor) -> 
     Ok(render(&state, &visitor, user.as_ref(), "password_reset.html", ctx)?.into_response())
 }
 
-async fn reset_request(
-    State(state): State<AppState>,
-    visitor: Visitor,
-    Form(form): Form<EmailForm>,
-) -> PageResult {
+async fn reset_request(State(state): State<AppState>, Form(form): Form<EmailForm>) -> PageResult {
     accounts::request_password_reset(&state.db, &state.mailing(), &form.email).await?;
+    // Redirected, so reloading the answer does not send another email.
+    Ok(see_other("/password-reset/sent", None))
+}
+
+async fn reset_request_sent(State(state): State<AppState>, visitor: Visitor) -> PageResult {
     message(
         &state,
         &visitor,
         None,
         "Check your inbox",
         &format!(
-            "If {} has an account, a link to choose a new password is on its way. It works for {} minutes.",
-            form.email.trim(),
+            "If the address has an account, a link to choose a new password is on its way. \
+             It works for {} minutes.",
             accounts::RESET_PASSWORD_VALID.num_minutes()
         ),
         ("/login", "Back to the login page"),
@@ -328,8 +358,9 @@ fn account_notice(key: &str) -> Option<&'static str> {
         "password-changed" => {
             "Your password is changed. Every other session and API token was signed out."
         }
-        "verification-sent" => {
-            "If your address is still unverified, a new link is on its way (at most one every five minutes)."
+        "verification-sent" => "A new verification link is on its way.",
+        "verification-recent" => {
+            "We sent you a link less than five minutes ago: please use that one, or try again in a few minutes."
         }
         "token-revoked" => "The token is revoked.",
         _ => return None,
@@ -430,9 +461,16 @@ async fn change_password(
 }
 
 async fn resend_verification(State(state): State<AppState>, signed_in: SignedIn) -> PageResult {
-    accounts::resend_verification(&state.db, &state.mailing(), signed_in.user.email.as_str())
-        .await?;
-    Ok(see_other("/account?notice=verification-sent", None))
+    // Signed in: the page may say plainly whether a link went out.
+    let sent =
+        accounts::resend_verification(&state.db, &state.mailing(), signed_in.user.email.as_str())
+            .await?;
+    let notice = if sent {
+        "verification-sent"
+    } else {
+        "verification-recent"
+    };
+    Ok(see_other(&format!("/account?notice={notice}"), None))
 }
 
 #[derive(Deserialize, Default)]

@@ -1,6 +1,8 @@
 //! The JSON API. Every route answers JSON, errors included (`{"error": {...}}`), and
 //! authenticates with `Authorization: Bearer <token>` or `Token <token>` only: never a cookie.
 
+mod classes;
+
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -32,11 +34,12 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/api/me", get(me))
         .route("/api/me/password", post(change_password))
+        .merge(classes::routes())
 }
 
 /// The OpenAPI 3 document of this API (`assets/openapi.json`; a test keeps it and the routes
 /// in step).
-pub const OPENAPI: &str = include_str!("../../../assets/openapi.json");
+pub const OPENAPI: &str = include_str!("../../../../assets/openapi.json");
 
 async fn openapi() -> ([(header::HeaderName, &'static str); 1], &'static str) {
     ([(header::CONTENT_TYPE, "application/json")], OPENAPI)
