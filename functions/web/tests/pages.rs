@@ -4,40 +4,8 @@
 mod common;
 
 use axum::http::StatusCode;
-use common::{Browser, Reply, TestApp, location, token_in};
+use common::{Browser, PASSWORD, Reply, TestApp, location, token_in};
 use shared::crypto;
-
-const PASSWORD: &str = "correct horse battery";
-
-/// An account made through the JSON API, verified unless `verified` is false.
-async fn account(app: &TestApp, email: &str, verified: bool) {
-    let reply = app
-        .post_json(
-            "/api/auth/signup",
-            serde_json::json!({"email": email, "password": PASSWORD}),
-        )
-        .await;
-    assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.body);
-    if verified {
-        let row = app.outbox().await.pop().unwrap();
-        let token = token_in(&row);
-        let reply = app
-            .post_json("/api/auth/verify", serde_json::json!({"token": token}))
-            .await;
-        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
-    }
-}
-
-async fn api_token(app: &TestApp, email: &str, password: &str) -> String {
-    let reply = app
-        .post_json(
-            "/api/auth/token",
-            serde_json::json!({"email": email, "password": password}),
-        )
-        .await;
-    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
-    reply.json()["token"].as_str().unwrap().to_owned()
-}
 
 async fn me_with(app: &TestApp, token: &str) -> StatusCode {
     let auth = format!("Bearer {token}");
@@ -70,7 +38,13 @@ async fn a_visitor_signs_up_verifies_logs_in_and_out_through_the_pages() {
         )
         .await;
     assert_redirect(&done, "/signup/sent");
-    assert!(browser.get("/signup/sent").await.body.contains("Check your inbox"));
+    assert!(
+        browser
+            .get("/signup/sent")
+            .await
+            .body
+            .contains("Check your inbox")
+    );
 
     // The link in the email leads to a page with a button, which verifies the address.
     let email = app.outbox().await.pop().unwrap();
@@ -114,7 +88,7 @@ async fn a_visitor_signs_up_verifies_logs_in_and_out_through_the_pages() {
 #[tokio::test]
 async fn the_session_lives_in_the_database_hashed_and_expires() {
     let app = TestApp::new().await;
-    account(&app, "ada@example.com", true).await;
+    app.account("ada@example.com", true).await;
     let mut browser = Browser::new(&app);
     browser.log_in("ada@example.com", PASSWORD).await;
     let token = browser.session_token();
@@ -173,7 +147,7 @@ async fn the_cookie_is_httponly_lax_and_host_prefixed_and_secure_over_https() {
 #[tokio::test]
 async fn forms_without_the_right_token_or_from_another_origin_get_403_and_change_nothing() {
     let app = TestApp::new().await;
-    account(&app, "ada@example.com", true).await;
+    app.account("ada@example.com", true).await;
     let mut browser = Browser::new(&app);
     browser.get("/login").await;
     let good = browser.csrf.clone().unwrap();
@@ -281,7 +255,7 @@ async fn forms_without_the_right_token_or_from_another_origin_get_403_and_change
 #[tokio::test]
 async fn the_api_is_not_subject_to_the_form_checks_and_never_reads_the_cookie() {
     let app = TestApp::new().await;
-    account(&app, "ada@example.com", true).await;
+    app.account("ada@example.com", true).await;
     let mut browser = Browser::new(&app);
     browser.log_in("ada@example.com", PASSWORD).await;
     let cookie = browser.cookie.clone().unwrap();
@@ -294,7 +268,7 @@ async fn the_api_is_not_subject_to_the_form_checks_and_never_reads_the_cookie() 
 #[tokio::test]
 async fn a_login_form_error_keeps_the_email_and_the_limit_answers_429_with_retry_after() {
     let app = TestApp::new().await;
-    account(&app, "ada@example.com", true).await;
+    app.account("ada@example.com", true).await;
     let mut browser = Browser::new(&app);
     browser.get("/login").await;
     for _ in 0..shared::services::accounts::LOGIN_FAILURES_PER_ACCOUNT {
@@ -341,7 +315,7 @@ async fn a_login_form_error_keeps_the_email_and_the_limit_answers_429_with_retry
 #[tokio::test]
 async fn the_account_page_needs_a_session_and_login_returns_only_to_local_pages() {
     let app = TestApp::new().await;
-    account(&app, "ada@example.com", true).await;
+    app.account("ada@example.com", true).await;
     let mut browser = Browser::new(&app);
     assert_redirect(&browser.get("/account").await, "/login?next=%2Faccount");
 
@@ -379,7 +353,7 @@ async fn the_account_page_needs_a_session_and_login_returns_only_to_local_pages(
 #[tokio::test]
 async fn an_unverified_user_can_log_in_is_told_to_verify_and_can_ask_for_a_new_link() {
     let app = TestApp::new().await;
-    account(&app, "ada@example.com", false).await;
+    app.account("ada@example.com", false).await;
     let mut browser = Browser::new(&app);
     assert_redirect(
         &browser.log_in("ada@example.com", PASSWORD).await,
@@ -413,10 +387,10 @@ async fn an_unverified_user_can_log_in_is_told_to_verify_and_can_ask_for_a_new_l
 #[tokio::test]
 async fn a_password_reset_through_the_pages_signs_out_every_session_and_token() {
     let app = TestApp::new().await;
-    account(&app, "ada@example.com", true).await;
+    app.account("ada@example.com", true).await;
     let mut elsewhere = Browser::new(&app);
     elsewhere.log_in("ada@example.com", PASSWORD).await;
-    let token = api_token(&app, "ada@example.com", PASSWORD).await;
+    let token = app.api_token("ada@example.com", PASSWORD).await;
 
     let mut browser = Browser::new(&app);
     browser.get("/password-reset").await;
@@ -428,7 +402,10 @@ async fn a_password_reset_through_the_pages_signs_out_every_session_and_token() 
         .post("/password-reset", &[("email", "nobody@example.com")])
         .await;
     assert_redirect(&unknown, "/password-reset/sent");
-    assert_eq!(unknown.body, reply.body, "the same answer for an unknown address");
+    assert_eq!(
+        unknown.body, reply.body,
+        "the same answer for an unknown address"
+    );
     let email = app.outbox().await.pop().unwrap();
     assert_eq!(email.kind, "password_reset");
     let reset_token = token_in(&email);
@@ -482,10 +459,10 @@ async fn a_password_reset_through_the_pages_signs_out_every_session_and_token() 
 #[tokio::test]
 async fn changing_the_password_on_the_account_page_keeps_this_session_only() {
     let app = TestApp::new().await;
-    account(&app, "ada@example.com", true).await;
+    app.account("ada@example.com", true).await;
     let mut elsewhere = Browser::new(&app);
     elsewhere.log_in("ada@example.com", PASSWORD).await;
-    let token = api_token(&app, "ada@example.com", PASSWORD).await;
+    let token = app.api_token("ada@example.com", PASSWORD).await;
     let mut browser = Browser::new(&app);
     browser.log_in("ada@example.com", PASSWORD).await;
     browser.get("/account").await;
@@ -521,9 +498,9 @@ async fn changing_the_password_on_the_account_page_keeps_this_session_only() {
 #[tokio::test]
 async fn api_tokens_are_created_shown_once_listed_and_revoked_on_the_account_page() {
     let app = TestApp::new().await;
-    account(&app, "ada@example.com", true).await;
-    account(&app, "bob@example.com", true).await;
-    let bobs = api_token(&app, "bob@example.com", PASSWORD).await;
+    app.account("ada@example.com", true).await;
+    app.account("bob@example.com", true).await;
+    let bobs = app.api_token("bob@example.com", PASSWORD).await;
     let mut browser = Browser::new(&app);
     browser.log_in("ada@example.com", PASSWORD).await;
     browser.get("/account").await;

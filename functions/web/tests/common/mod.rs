@@ -306,3 +306,68 @@ pub fn location(reply: &Reply) -> &str {
         .map(|v| v.to_str().unwrap())
         .unwrap_or_default()
 }
+
+/// The password of accounts made by [`TestApp::account`].
+pub const PASSWORD: &str = "correct horse battery";
+
+impl TestApp {
+    /// An account made through the JSON API with [`PASSWORD`], verified unless `verified` is
+    /// false.
+    pub async fn account(&self, email: &str, verified: bool) {
+        let reply = self
+            .post_json(
+                "/api/auth/signup",
+                serde_json::json!({"email": email, "password": PASSWORD}),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.body);
+        if verified {
+            let row = self.outbox().await.pop().unwrap();
+            let reply = self
+                .post_json(
+                    "/api/auth/verify",
+                    serde_json::json!({"token": token_in(&row)}),
+                )
+                .await;
+            assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        }
+    }
+
+    /// A staff account (a superuser, as `createsuperuser` makes) with [`PASSWORD`].
+    pub async fn staff(&self, email: &str) {
+        let email = shared::domain::EmailAddress::parse(email).unwrap();
+        let password = shared::domain::Password::parse(PASSWORD, Some(&email)).unwrap();
+        shared::services::accounts::create_superuser(self.database(), &email, &password)
+            .await
+            .unwrap();
+    }
+
+    /// A new API token for an account with [`PASSWORD`].
+    pub async fn api_token(&self, email: &str, password: &str) -> String {
+        let reply = self
+            .post_json(
+                "/api/auth/token",
+                serde_json::json!({"email": email, "password": password}),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+        reply.json()["token"].as_str().unwrap().to_owned()
+    }
+
+    /// A request with `Authorization: Bearer <token>` and, when given, a JSON body.
+    pub async fn authed(
+        &self,
+        method: Method,
+        path: &str,
+        token: &str,
+        body: Option<serde_json::Value>,
+    ) -> Reply {
+        let auth = format!("Bearer {token}");
+        let mut headers = vec![("authorization", auth.as_str())];
+        if body.is_some() {
+            headers.push(("content-type", "application/json"));
+        }
+        let body = body.map_or_else(Body::empty, |b| Body::from(b.to_string()));
+        self.send(method, path, &headers, body).await
+    }
+}
