@@ -31,6 +31,11 @@ const TEMPLATES: &[(&str, &str)] = templates![
     "password_reset.html",
     "password_reset_confirm.html",
     "account.html",
+    "_pager.html",
+    "classes.html",
+    "class.html",
+    "class_form.html",
+    "bookings.html",
 ];
 
 /// Built by Tailwind from the templates (`npm --prefix assets run build`); committed.

@@ -129,6 +129,13 @@ pub async fn list_occurrences(
     Ok(Page::new(request, count, occurrences))
 }
 
+pub async fn get_occurrence(db: &Db, id: Uuid) -> Result<Occurrence> {
+    let mut conn = db.acquire().await?;
+    store::find_occurrence(&mut conn, id)
+        .await?
+        .ok_or_else(|| Error::NotFound("no such occurrence".into()))
+}
+
 /// Which of these occurrences the user has booked.
 pub async fn booked_among(db: &Db, user: &User, ids: &[Uuid]) -> Result<Vec<Uuid>> {
     let mut conn = db.acquire().await?;

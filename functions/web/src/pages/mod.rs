@@ -2,6 +2,7 @@
 //! a [`Visitor`] and its forms are CSRF-checked before the handler runs.
 
 mod accounts;
+mod classes;
 
 use axum::Router;
 use axum::extract::State;
@@ -19,6 +20,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/", get(home))
         .merge(accounts::routes())
+        .merge(classes::routes())
 }
 
 /// Renders a page with what every page shows: the signed-in user (for the navigation) and the

@@ -1,0 +1,412 @@
+//! Class pages: the list, a class with its upcoming occurrences (book / cancel), "my
+//! bookings", and the staff forms to create, edit and delete classes.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use minijinja::{Value, context};
+use serde::Deserialize;
+use shared::domain::User;
+use shared::domain::classes::{Class, ClassDraft};
+use shared::error::{Error, FieldErrors};
+use shared::pagination::Page;
+use shared::services::classes;
+use uuid::Uuid;
+
+use super::render;
+use crate::paging::PageQuery;
+use crate::session::{SignedIn, Visitor, safe_next, see_other};
+use crate::{AppState, WebError};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/classes", get(list))
+        .route("/classes/new", get(new_form).post(create))
+        .route("/classes/{id}", get(show))
+        .route("/classes/{id}/edit", get(edit_form).post(update))
+        .route("/classes/{id}/delete", post(delete))
+        .route("/occurrences/{id}/book", post(book))
+        .route("/occurrences/{id}/cancel", post(cancel))
+        .route("/bookings", get(bookings))
+}
+
+type PageResult = Result<Response, WebError>;
+
+fn local(t: DateTime<Utc>, tz: Tz) -> String {
+    t.with_timezone(&tz)
+        .format("%a %-d %b %Y, %H:%M %Z")
+        .to_string()
+}
+
+/// The pager a list template shows.
+fn pager<T>(query: &PageQuery, page: &Page<T>) -> Value {
+    context! {
+        page => page.page,
+        total_pages => page.total_pages,
+        count => page.count,
+        next => page.has_next().then(|| query.url(page.page + 1)),
+        previous => page.has_previous().then(|| query.url(page.page - 1)),
+    }
+}
+
+fn class_view(class: &Class, tz: Tz) -> Value {
+    context! {
+        id => class.id.to_string(),
+        title => &class.title,
+        description => &class.description,
+        location => &class.location,
+        starts => local(class.schedule.starts_at, tz),
+        duration_minutes => class.schedule.duration.num_minutes(),
+        capacity => class.capacity,
+        recurrence => class.schedule.recurrence.as_str(),
+        repeat_until => class.schedule.repeat_until.map(|d| d.to_string()),
+    }
+}
+
+async fn list(State(state): State<AppState>, visitor: Visitor, query: PageQuery) -> PageResult {
+    let user = visitor.user(&state).await?;
+    let page = classes::list_classes(&state.db, query.request).await?;
+    let tz = state.config.time_zone;
+    let items: Vec<Value> = page.results.iter().map(|c| class_view(c, tz)).collect();
+    let ctx = context! { classes => items, pager => pager(&query, &page), time_zone => tz.name() };
+    Ok(render(&state, &visitor, user.as_ref(), "classes.html", ctx)?.into_response())
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Notice {
+    notice: String,
+}
+
+fn class_notice(key: &str) -> Option<&'static str> {
+    Some(match key {
+        "booked" => "You are booked. We will email you a reminder an hour before it starts.",
+        "cancelled" => "Your booking is cancelled.",
+        "created" => "The class is created, with its occurrences for the next two weeks.",
+        "updated" => "The class is saved.",
+        _ => return None,
+    })
+}
+
+/// The class page, with `problem` shown when a booking was refused.
+async fn class_page(
+    state: &AppState,
+    visitor: &Visitor,
+    user: Option<&User>,
+    id: Uuid,
+    query: &PageQuery,
+    notice: Option<&str>,
+    problem: Option<&str>,
+) -> Result<Html<String>, WebError> {
+    let class = classes::get_class(&state.db, id).await?;
+    let page = classes::list_occurrences(&state.db, id, query.request).await?;
+    let ids: Vec<Uuid> = page.results.iter().map(|o| o.id).collect();
+    let booked = match user {
+        Some(user) => classes::booked_among(&state.db, user, &ids).await?,
+        None => Vec::new(),
+    };
+    let tz = state.config.time_zone;
+    let occurrences: Vec<Value> = page
+        .results
+        .iter()
+        .map(|o| {
+            context! {
+                id => o.id.to_string(),
+                starts => local(o.starts_at, tz),
+                available => (o.capacity - o.booked).max(0),
+                capacity => o.capacity,
+                booked_by_me => booked.contains(&o.id),
+            }
+        })
+        .collect();
+    let ctx = context! {
+        class => class_view(&class, tz),
+        occurrences,
+        pager => pager(query, &page),
+        notice,
+        problem,
+        back => format!("/classes/{id}"),
+    };
+    render(state, visitor, user, "class.html", ctx)
+}
+
+async fn show(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Path(id): Path<Uuid>,
+    query: PageQuery,
+    Query(notice): Query<Notice>,
+) -> PageResult {
+    let user = visitor.user(&state).await?;
+    let notice = class_notice(&notice.notice);
+    let page = class_page(&state, &visitor, user.as_ref(), id, &query, notice, None).await?;
+    Ok(page.into_response())
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Back {
+    back: String,
+}
+
+/// Books a place; a refusal (full, started, already booked, unverified) is shown on the class
+/// page with its status.
+async fn book(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path(id): Path<Uuid>,
+    query: PageQuery,
+) -> PageResult {
+    match classes::book(&state.db, &signed_in.user, id).await {
+        Ok(booking) => Ok(see_other(
+            &format!("/classes/{}?notice=booked", booking.class_id),
+            None,
+        )),
+        Err(e @ (Error::Conflict(_) | Error::Forbidden(_))) => {
+            let status = if matches!(e, Error::Conflict(_)) {
+                StatusCode::CONFLICT
+            } else {
+                StatusCode::FORBIDDEN
+            };
+            let occurrence = classes::get_occurrence(&state.db, id).await?;
+            let problem = e.to_string();
+            let page = class_page(
+                &state,
+                &signed_in.visitor,
+                Some(&signed_in.user),
+                occurrence.class_id,
+                &query,
+                None,
+                Some(&problem),
+            )
+            .await?;
+            Ok((status, page).into_response())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn cancel(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path(id): Path<Uuid>,
+    Form(form): Form<Back>,
+) -> PageResult {
+    classes::cancel_booking(&state.db, &signed_in.user, id).await?;
+    let back = safe_next(&form.back).unwrap_or("/bookings");
+    let separator = if back.contains('?') { '&' } else { '?' };
+    Ok(see_other(
+        &format!("{back}{separator}notice=cancelled"),
+        None,
+    ))
+}
+
+async fn bookings(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    query: PageQuery,
+    Query(notice): Query<Notice>,
+) -> PageResult {
+    let page = classes::list_bookings(&state.db, &signed_in.user, query.request).await?;
+    let tz = state.config.time_zone;
+    let now = Utc::now();
+    let items: Vec<Value> = page
+        .results
+        .iter()
+        .map(|b| {
+            context! {
+                occurrence_id => b.occurrence_id.to_string(),
+                class_id => b.class_id.to_string(),
+                title => &b.class_title,
+                starts => local(b.starts_at, tz),
+                upcoming => b.starts_at > now,
+            }
+        })
+        .collect();
+    let ctx = context! {
+        bookings => items,
+        pager => pager(&query, &page),
+        notice => class_notice(&notice.notice),
+    };
+    Ok(render(
+        &state,
+        &signed_in.visitor,
+        Some(&signed_in.user),
+        "bookings.html",
+        ctx,
+    )?
+    .into_response())
+}
+
+// ---- Staff forms ---------------------------------------------------------------------------
+
+/// A class form as the browser sends it: every field a string, so a non-number is a field
+/// error, not a rejected request.
+#[derive(Deserialize, Default, Clone, serde::Serialize)]
+#[serde(default)]
+struct ClassForm {
+    title: String,
+    description: String,
+    location: String,
+    starts_at: String,
+    duration_minutes: String,
+    capacity: String,
+    recurrence: String,
+    repeat_until: String,
+}
+
+impl ClassForm {
+    fn draft(&self) -> ClassDraft {
+        // Not a number: 0, which the check refuses with the field's range.
+        let number = |raw: &str| -> Option<i64> {
+            let raw = raw.trim();
+            (!raw.is_empty()).then(|| raw.parse().unwrap_or(0))
+        };
+        ClassDraft {
+            title: Some(self.title.clone()),
+            description: Some(self.description.clone()),
+            location: Some(self.location.clone()),
+            starts_at: Some(self.starts_at.clone()).filter(|s| !s.trim().is_empty()),
+            duration_minutes: number(&self.duration_minutes),
+            capacity: number(&self.capacity),
+            recurrence: Some(self.recurrence.clone()).filter(|s| !s.trim().is_empty()),
+            repeat_until: Some(self.repeat_until.clone()),
+        }
+    }
+
+    fn from_class(class: &Class, tz: Tz) -> Self {
+        Self {
+            title: class.title.clone(),
+            description: class.description.clone(),
+            location: class.location.clone(),
+            starts_at: class
+                .schedule
+                .starts_at
+                .with_timezone(&tz)
+                .format("%Y-%m-%dT%H:%M")
+                .to_string(),
+            duration_minutes: class.schedule.duration.num_minutes().to_string(),
+            capacity: class.capacity.to_string(),
+            recurrence: class.schedule.recurrence.as_str().to_owned(),
+            repeat_until: class
+                .schedule
+                .repeat_until
+                .map(|d| d.to_string())
+                .unwrap_or_default(),
+        }
+    }
+}
+
+fn staff(signed_in: &SignedIn) -> Result<(), WebError> {
+    if signed_in.user.is_staff {
+        Ok(())
+    } else {
+        Err(WebError(Error::Forbidden(
+            "only staff can change classes".into(),
+        )))
+    }
+}
+
+fn class_form_page(
+    state: &AppState,
+    signed_in: &SignedIn,
+    action: &str,
+    form: &ClassForm,
+    errors: &FieldErrors,
+) -> Result<Html<String>, WebError> {
+    let ctx = context! {
+        action,
+        form => minijinja::value::Serde(form),
+        errors,
+        time_zone => state.config.time_zone.name(),
+    };
+    render(
+        state,
+        &signed_in.visitor,
+        Some(&signed_in.user),
+        "class_form.html",
+        ctx,
+    )
+}
+
+async fn new_form(State(state): State<AppState>, signed_in: SignedIn) -> PageResult {
+    staff(&signed_in)?;
+    let form = ClassForm {
+        recurrence: "none".into(),
+        duration_minutes: "60".into(),
+        ..Default::default()
+    };
+    let page = class_form_page(
+        &state,
+        &signed_in,
+        "/classes/new",
+        &form,
+        &FieldErrors::new(),
+    )?;
+    Ok(page.into_response())
+}
+
+async fn create(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Form(form): Form<ClassForm>,
+) -> PageResult {
+    staff(&signed_in)?;
+    let tz = state.config.time_zone;
+    match classes::create_class(&state.db, tz, &signed_in.user, &form.draft()).await {
+        Ok(class) => Ok(see_other(
+            &format!("/classes/{}?notice=created", class.id),
+            None,
+        )),
+        Err(Error::Invalid(errors)) => {
+            let page = class_form_page(&state, &signed_in, "/classes/new", &form, &errors)?;
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn edit_form(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path(id): Path<Uuid>,
+) -> PageResult {
+    staff(&signed_in)?;
+    let class = classes::get_class(&state.db, id).await?;
+    let form = ClassForm::from_class(&class, state.config.time_zone);
+    let action = format!("/classes/{id}/edit");
+    let page = class_form_page(&state, &signed_in, &action, &form, &FieldErrors::new())?;
+    Ok(page.into_response())
+}
+
+async fn update(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path(id): Path<Uuid>,
+    Form(form): Form<ClassForm>,
+) -> PageResult {
+    staff(&signed_in)?;
+    let tz = state.config.time_zone;
+    match classes::update_class(&state.db, tz, &signed_in.user, id, &form.draft()).await {
+        Ok(_) => Ok(see_other(&format!("/classes/{id}?notice=updated"), None)),
+        Err(Error::Invalid(errors)) => {
+            let action = format!("/classes/{id}/edit");
+            let page = class_form_page(&state, &signed_in, &action, &form, &errors)?;
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn delete(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path(id): Path<Uuid>,
+) -> PageResult {
+    classes::delete_class(&state.db, &signed_in.user, id).await?;
+    Ok(see_other("/classes", None))
+}
