@@ -17,11 +17,13 @@ use crate::store::classes::{self as store, NewOccurrence};
 pub const MATERIALIZE_AHEAD: TimeDelta = TimeDelta::days(14);
 /// Each materialization reaches a day further, so a class is read once a day, not every tick.
 const MATERIALIZE_SLACK: TimeDelta = TimeDelta::days(1);
-/// Classes read per materialization batch (three statements per batch).
+/// Classes read per materialization batch: a select, the inserts (at most 16 occurrences a
+/// class, 2,000 rows a statement: four at most) and one or two updates per batch.
 pub const MATERIALIZE_BATCH: i64 = 500;
-/// Far enough to mean "never again" for a class whose schedule has ended.
+/// Far enough to mean "never again" for a class whose schedule has ended. A four-digit year:
+/// SQLite compares times as RFC 3339 text, where a longer year would sort before 2026.
 fn never() -> DateTime<Utc> {
-    DateTime::<Utc>::MAX_UTC - TimeDelta::days(1)
+    DateTime::from_timestamp(253_402_214_400, 0).unwrap_or(DateTime::<Utc>::MAX_UTC) // 9999-12-31
 }
 
 fn staff_only(actor: &User) -> Result<()> {
@@ -210,8 +212,8 @@ pub async fn list_bookings(db: &Db, user: &User, request: PageRequest) -> Result
 }
 
 /// Inserts the occurrences of `classes` from `now` to the materialization horizon (existing
-/// ones are left alone) and records how far each class is done: two statements for any
-/// number of classes. Returns how many occurrences were new.
+/// ones are left alone) and records how far each class is done: a bounded number of
+/// statements, whatever the number of classes. Returns how many occurrences were new.
 pub(crate) async fn materialize(
     tx: &mut Tx,
     classes: &[Class],

@@ -201,15 +201,26 @@ pub struct NewOccurrence {
     pub capacity: i32,
 }
 
-/// Inserts occurrences in one statement; those that exist already (same class and start) are
-/// left alone. Returns how many were new.
+/// Rows per insert statement: 6 parameters each stays well under SQLite's 32,766.
+const OCCURRENCES_PER_STATEMENT: usize = 2_000;
+
+/// Inserts occurrences, up to [`OCCURRENCES_PER_STATEMENT`] per statement; those that exist
+/// already (same class and start) are left alone. Returns how many were new.
 pub async fn insert_occurrences(
     exec: &mut impl Exec,
     occurrences: &[NewOccurrence],
 ) -> sqlx::Result<u64> {
-    if occurrences.is_empty() {
-        return Ok(0);
+    let mut inserted = 0;
+    for chunk in occurrences.chunks(OCCURRENCES_PER_STATEMENT) {
+        inserted += insert_occurrence_rows(exec, chunk).await?;
     }
+    Ok(inserted)
+}
+
+async fn insert_occurrence_rows(
+    exec: &mut impl Exec,
+    occurrences: &[NewOccurrence],
+) -> sqlx::Result<u64> {
     on_conn!(exec, |c| {
         let mut query = sqlx::QueryBuilder::new(
             "insert into occurrences (id, class_id, starts_at, ends_at, capacity, booked) ",
