@@ -415,3 +415,25 @@ async fn a_restart_sends_what_the_outbox_still_holds() {
     );
     assert_eq!(status, "sent");
 }
+
+#[tokio::test]
+async fn runjob_runs_a_job_now_and_an_unknown_name_lists_the_jobs() {
+    let cli = Cli::new().await;
+    let ran = cli.run(&["runjob", "purge-expired"], &[]);
+    assert!(ran.status.success(), "{}", stderr(&ran));
+    assert!(
+        stdout(&ran).contains("purge-expired: deleted 0 sessions"),
+        "{}",
+        stdout(&ran)
+    );
+    let occurrences = cli.run(&["runjob", "process-occurrences"], &[]);
+    assert!(occurrences.status.success(), "{}", stderr(&occurrences));
+    assert!(stdout(&occurrences).contains("0 reminders queued"));
+
+    let unknown = cli.run(&["runjob", "make-coffee"], &[]);
+    assert_eq!(unknown.status.code(), Some(1));
+    assert_eq!(
+        stderr(&unknown).trim(),
+        "error: unknown job \"make-coffee\"; the jobs are process-occurrences, sweep-outbox, purge-expired"
+    );
+}

@@ -21,6 +21,8 @@ pub mod paging;
 pub mod security;
 /// Browser sessions (the cookie) and CSRF protection for the pages.
 pub mod session;
+/// API Gateway stage prefixes: removed before routing, kept for links.
+pub mod stage;
 /// What every handler can reach: configuration, database, templates.
 pub mod state;
 /// minijinja templates embedded in the binary, and the content-hashed stylesheet.
@@ -48,5 +50,7 @@ pub fn router(state: AppState) -> Router {
     if state.config.debug {
         routes = routes.merge(dev::routes());
     }
-    error::layers(routes, state)
+    // The stage comes off the path before routing (a layer inside a Router runs after it).
+    let app = error::layers(routes, state);
+    Router::new().fallback_service(tower::util::MapRequest::new(app, stage::strip))
 }

@@ -2,7 +2,8 @@
 //! [`PageRequest`](shared::pagination::PageRequest), and absolute `next` / `previous` links.
 //!
 //! Links are built from the request as the client made it: its `Host` (already checked against
-//! `ALLOWED_HOSTS`), its path and its other query parameters. The scheme comes from
+//! `ALLOWED_HOSTS`), the stage prefix it saw ([`crate::stage`]), its path and its other query
+//! parameters. The scheme comes from
 //! `X-Forwarded-Proto` only behind Lambda's front doors (API Gateway, ALB, function URLs
 //! overwrite it, so it is trusted there); the local server has no proxy and says http unless
 //! `FORCE_HTTPS` is on. `X-Forwarded-Host` is never honoured.
@@ -15,6 +16,7 @@ use serde::Serialize;
 use shared::error::Error;
 use shared::pagination::{Page, PageRequest};
 
+use crate::stage::PublicPrefix;
 use crate::{AppState, WebError};
 
 /// A list request: the page asked for, and where its neighbours are.
@@ -42,8 +44,12 @@ impl FromRequestParts<AppState> for PageQuery {
         let request = PageRequest::parse(page.as_deref(), page_size.as_deref())?;
         let host = host(&parts.headers)
             .ok_or_else(|| WebError(Error::BadRequest("the request has no Host".into())))?;
+        let prefix = parts
+            .extensions
+            .get::<PublicPrefix>()
+            .map_or("", |p| p.0.as_str());
         let base = format!(
-            "{}://{host}{}",
+            "{}://{host}{prefix}{}",
             scheme(parts, state.config.force_https),
             parts.uri.path()
         );

@@ -243,9 +243,8 @@ async fn lists_paginate_with_absolute_links_and_clear_errors_at_every_edge() {
     );
 }
 
-#[tokio::test]
-async fn behind_api_gateway_links_are_https_on_the_public_host_and_a_forged_forwarded_host_is_ignored()
- {
+/// The app as it runs behind API Gateway's default domain, with three classes.
+async fn gateway_app_with_three_classes() -> TestApp {
     let app = TestApp::with_vars(&[(
         "ALLOWED_HOSTS",
         "abc123def4.execute-api.us-east-1.amazonaws.com",
@@ -269,6 +268,38 @@ async fn behind_api_gateway_links_are_https_on_the_public_host_and_a_forged_forw
             .await
             .unwrap();
     }
+    app
+}
+
+/// Sends a Lambda event through `lambda_http`'s conversion to the router; the JSON answer.
+async fn invoke(app: &TestApp, event: &str) -> Value {
+    let request = lambda_http::request::from_str(event).unwrap();
+    let response = app.router.clone().oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    serde_json::from_slice(&body).unwrap()
+}
+
+#[tokio::test]
+async fn behind_a_rest_api_stage_the_stage_is_routed_away_and_kept_once_in_links() {
+    let app = gateway_app_with_three_classes().await;
+    let page = invoke(
+        &app,
+        include_str!("../../../events/apigw-rest-get-classes.json"),
+    )
+    .await;
+    assert_eq!(page["count"], 3);
+    let base = "https://abc123def4.execute-api.us-east-1.amazonaws.com/prod/api/classes";
+    assert_eq!(page["next"], format!("{base}?page=3&page_size=1"));
+    assert_eq!(page["previous"], format!("{base}?page=1&page_size=1"));
+}
+
+#[tokio::test]
+async fn behind_api_gateway_links_are_https_on_the_public_host_and_a_forged_forwarded_host_is_ignored()
+ {
+    let app = gateway_app_with_three_classes().await;
     let event = include_str!("../../../events/apigw-http-get-healthz.json")
         .replace("\"rawPath\": \"/healthz\"", "\"rawPath\": \"/api/classes\"")
         .replace("\"path\": \"/healthz\"", "\"path\": \"/api/classes\"")
@@ -280,13 +311,7 @@ async fn behind_api_gateway_links_are_https_on_the_public_host_and_a_forged_forw
             "\"x-forwarded-proto\": \"https\"",
             "\"x-forwarded-proto\": \"https\", \"x-forwarded-host\": \"evil.example\"",
         );
-    let request = lambda_http::request::from_str(&event).unwrap();
-    let response = app.router.clone().oneshot(request).await.unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    let body = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .unwrap();
-    let page: Value = serde_json::from_slice(&body).unwrap();
+    let page = invoke(&app, &event).await;
     assert_eq!(
         page["next"],
         "https://abc123def4.execute-api.us-east-1.amazonaws.com/api/classes?page=3&page_size=1"
