@@ -195,6 +195,8 @@ fn wants_json(path: &str, headers: &HeaderMap) -> bool {
 /// Gives every 4xx/5xx response the contract's body, as JSON or as an HTML page.
 async fn render_errors(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let json = wants_json(request.uri().path(), request.headers());
+    let name = crate::session::cookie_name(&state.config);
+    let sid = crate::session::session_token(request.headers(), name).map(str::to_owned);
     let response = next.run(request).await;
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error()) {
@@ -227,7 +229,18 @@ async fn render_errors(State(state): State<AppState>, request: Request, next: Ne
     let rendered = if json {
         json_error(status, &error)
     } else {
-        html_error(&state, status, &error)
+        // The navigation shows who is logged in, except on 5xx pages: the database may be
+        // what failed, and the page must not wait for it.
+        let visitor = match sid {
+            Some(sid) if status.is_client_error() => {
+                match shared::services::sessions::session_user(&state.db, &sid).await {
+                    Ok(Some(user)) => Some((user, crate::session::csrf_token(&state.config, &sid))),
+                    _ => None,
+                }
+            }
+            _ => None,
+        };
+        html_error(&state, status, &error, visitor)
     };
     let (rendered_parts, rendered_body) = rendered.into_parts();
     parts.headers.extend(rendered_parts.headers);
@@ -251,7 +264,12 @@ fn default_message(status: StatusCode) -> &'static str {
     }
 }
 
-fn html_error(state: &AppState, status: StatusCode, error: &ErrorBody) -> Response {
+fn html_error(
+    state: &AppState,
+    status: StatusCode,
+    error: &ErrorBody,
+    visitor: Option<(shared::domain::User, String)>,
+) -> Response {
     let title = match status.as_u16() {
         404 => "Page not found",
         s if s >= 500 => "Something went wrong",
@@ -259,7 +277,13 @@ fn html_error(state: &AppState, status: StatusCode, error: &ErrorBody) -> Respon
     };
     let page = state.templates.render_string(
         "error.html",
-        context! { status => status.as_u16(), title, message => &error.message },
+        context! {
+            status => status.as_u16(),
+            title,
+            message => &error.message,
+            user => visitor.as_ref().map(|(u, _)| context! { email => u.email.as_str(), is_staff => u.is_staff }),
+            csrf_token => visitor.as_ref().map(|(_, token)| token),
+        },
     );
     match page {
         Ok(html) => (status, Html(html)).into_response(),

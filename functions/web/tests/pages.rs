@@ -583,3 +583,17 @@ async fn a_verification_or_reset_link_without_a_token_is_a_clear_400() {
         assert!(reply.body.contains("no token"), "{path}: {}", reply.body);
     }
 }
+
+#[tokio::test]
+async fn error_pages_show_the_logged_in_navigation() {
+    let app = TestApp::new().await;
+    app.account("ada@example.com", true).await;
+    let mut browser = Browser::new(&app);
+    browser.log_in("ada@example.com", PASSWORD).await;
+    let missing = browser.get("/no-such-page").await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert!(missing.body.contains("ada@example.com"), "{}", missing.body);
+    assert!(missing.body.contains("action=\"/logout\""));
+    let anonymous = Browser::new(&app).get("/no-such-page").await;
+    assert!(anonymous.body.contains("href=\"/login\""));
+}
