@@ -403,3 +403,42 @@ async fn purge_expired_deletes_what_expired_and_keeps_the_rest() {
     assert_eq!(w.count("select count(*) from sessions").await, 1);
     assert_eq!(w.count("select count(*) from auth_throttle").await, 1);
 }
+
+#[tokio::test]
+async fn an_update_that_keeps_the_schedule_keeps_the_occurrence_ids() {
+    let w = World::new().await;
+    let class = w.class(TimeDelta::hours(30), "daily", 3).await;
+    let ids = |db: &shared::db::Db, id| {
+        let db = db.clone();
+        async move {
+            let page = classes::list_occurrences(&db, id, PageRequest::default())
+                .await
+                .unwrap();
+            page.results
+                .iter()
+                .map(|o| (o.id, o.capacity))
+                .collect::<Vec<_>>()
+        }
+    };
+    let before = ids(&w.test.db, class.id).await;
+    let retitled = ClassDraft {
+        title: Some("Hot yoga".into()),
+        capacity: Some(5),
+        ..Default::default()
+    };
+    classes::update_class(
+        &w.test.db,
+        w.config.time_zone,
+        &w.staff,
+        class.id,
+        &retitled,
+    )
+    .await
+    .unwrap();
+    let after = ids(&w.test.db, class.id).await;
+    assert_eq!(
+        after,
+        before.iter().map(|(id, _)| (*id, 5)).collect::<Vec<_>>(),
+        "same occurrences, new capacity"
+    );
+}

@@ -38,6 +38,8 @@ impl FromRequestParts<AppState> for PageQuery {
             match key.as_ref() {
                 "page" => page = Some(value.into_owned()),
                 "page_size" => page_size = Some(value.into_owned()),
+                // A page's one-time notice does not follow the reader to the next page.
+                "notice" => {}
                 _ => others.push((key.into_owned(), value.into_owned())),
             }
         }
@@ -89,6 +91,21 @@ fn scheme(parts: &Parts, force_https: bool) -> &'static str {
 }
 
 impl PageQuery {
+    /// The same page request, for the list at another path of this site (a page rendered in
+    /// answer to a POST links to the list it shows, not to the form's address).
+    pub fn at_path(mut self, path: &str) -> Self {
+        if let Some(i) = self
+            .base
+            .find("://")
+            .and_then(|i| self.base[i + 3..].find('/').map(|j| i + 3 + j))
+        {
+            self.base.truncate(i);
+        }
+        self.base.push_str(path);
+        self.others.clear();
+        self
+    }
+
     /// The absolute URL of page `n` of this list.
     pub fn url(&self, n: u32) -> String {
         let mut query = form_urlencoded::Serializer::new(String::new());

@@ -129,6 +129,19 @@ async fn patch_changes_only_what_is_sent_and_delete_removes_the_class() {
     assert_eq!(patched["starts_at"], class["starts_at"]);
 
     assert_eq!(app.get(&path).await.json()["title"], "Hot yoga");
+    let cleared = app
+        .authed(
+            Method::PATCH,
+            &path,
+            &staff,
+            Some(json!({"repeat_until": null})),
+        )
+        .await;
+    assert_eq!(
+        cleared.json()["repeat_until"],
+        Value::Null,
+        "null clears the end date"
+    );
     let deleted = app.authed(Method::DELETE, &path, &staff, None).await;
     assert_eq!(deleted.status, StatusCode::NO_CONTENT);
     let gone = app.get(&path).await;

@@ -597,3 +597,21 @@ async fn error_pages_show_the_logged_in_navigation() {
     let anonymous = Browser::new(&app).get("/no-such-page").await;
     assert!(anonymous.body.contains("href=\"/login\""));
 }
+
+#[tokio::test]
+async fn logging_in_over_a_session_ends_the_old_one() {
+    let app = TestApp::new().await;
+    app.account("ada@example.com", true).await;
+    app.account("bob@example.com", true).await;
+    let mut browser = Browser::new(&app);
+    browser.log_in("ada@example.com", PASSWORD).await;
+    browser.log_in("bob@example.com", PASSWORD).await;
+    assert_eq!(app.count("select count(*) from sessions").await, 1);
+    assert!(
+        browser
+            .get("/account")
+            .await
+            .body
+            .contains("bob@example.com")
+    );
+}

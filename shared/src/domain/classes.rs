@@ -149,8 +149,15 @@ pub struct ClassDraft {
     pub duration_minutes: Option<i64>,
     pub capacity: Option<i64>,
     pub recurrence: Option<String>,
-    /// `YYYY-MM-DD`; empty or null for no end.
+    /// `YYYY-MM-DD`; empty or null for no end (absent: unchanged).
+    #[serde(deserialize_with = "null_as_empty")]
     pub repeat_until: Option<String>,
+}
+
+/// A JSON `null` is sent on purpose (clear the value), unlike an absent field (keep it).
+fn null_as_empty<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    use serde::Deserialize as _;
+    Ok(Some(Option::<String>::deserialize(d)?.unwrap_or_default()))
 }
 
 pub const TITLE_MAX: usize = 200;

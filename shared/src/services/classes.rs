@@ -48,8 +48,9 @@ pub async fn create_class(db: &Db, tz: Tz, actor: &User, draft: &ClassDraft) -> 
     Ok(class)
 }
 
-/// Changes a class (staff). Future occurrences nobody booked follow the new schedule; booked
-/// ones stay where they are (people are coming), with the new capacity where it fits.
+/// Changes a class (staff). When the schedule changes, future occurrences nobody booked follow
+/// it and booked ones stay where they are (people are coming); otherwise occurrences keep their
+/// ids. Either way they take the new capacity where it fits their bookings.
 pub async fn update_class(
     db: &Db,
     tz: Tz,
@@ -65,7 +66,12 @@ pub async fn update_class(
     let input = draft.check(Some(&current), tz).map_err(Error::Invalid)?;
     let now = clock::now();
     store::update_class(&mut tx, id, &input, now).await?;
-    store::reset_future_occurrences(&mut tx, id, input.capacity, now).await?;
+    if input.schedule == current.schedule {
+        // Occurrences keep their ids (pages and API clients hold them); only places change.
+        store::set_future_capacity(&mut tx, id, input.capacity, now).await?;
+    } else {
+        store::reset_future_occurrences(&mut tx, id, input.capacity, now).await?;
+    }
     let class = Class {
         title: input.title,
         description: input.description,
@@ -158,8 +164,15 @@ pub async fn book(db: &Db, user: &User, occurrence_id: Uuid) -> Result<Booking> 
     let Some(occurrence) = store::find_occurrence(&mut tx, occurrence_id).await? else {
         return Err(Error::NotFound("no such occurrence".into()));
     };
-    let Some(booking_id) = store::insert_booking(&mut tx, user.id, occurrence_id, now).await?
-    else {
+    let inserted = match store::insert_booking(&mut tx, user.id, occurrence_id, now).await {
+        Ok(inserted) => inserted,
+        // Deleted since it was read (its class was rescheduled or removed).
+        Err(sqlx::Error::Database(e)) if e.is_foreign_key_violation() => {
+            return Err(Error::NotFound("no such occurrence".into()));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let Some(booking_id) = inserted else {
         return Err(Error::Conflict("you have already booked this class".into()));
     };
     if store::take_place(&mut tx, occurrence_id, now)

@@ -280,6 +280,16 @@ pub async fn reset_future_occurrences(
         .bind(class_id)
         .bind(now)
     )?;
+    set_future_capacity(exec, class_id, capacity, now).await
+}
+
+/// The new capacity for a class's future occurrences, where it still fits their bookings.
+pub async fn set_future_capacity(
+    exec: &mut impl Exec,
+    class_id: Uuid,
+    capacity: i32,
+    now: DateTime<Utc>,
+) -> sqlx::Result<()> {
     execute!(
         exec,
         sqlx::query(

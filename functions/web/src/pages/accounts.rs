@@ -220,6 +220,8 @@ async fn login(
     let next = safe_next(&form.next);
     let error = match sessions::log_in(&state.db, &form.email, &form.password, &client).await {
         Ok((_, token)) => {
+            // Logging in over another session (a shared computer) ends the old one.
+            sessions::log_out(&state.db, visitor.token()).await?;
             let to = next.unwrap_or("/account");
             return Ok(see_other(to, Some(SessionChange::Start(token))));
         }

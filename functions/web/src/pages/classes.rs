@@ -173,6 +173,7 @@ async fn book(
                 StatusCode::FORBIDDEN
             };
             let occurrence = classes::get_occurrence(&state.db, id).await?;
+            let query = query.at_path(&format!("/classes/{}", occurrence.class_id));
             let problem = e.to_string();
             let page = class_page(
                 &state,
@@ -302,7 +303,8 @@ impl ClassForm {
 }
 
 fn staff(signed_in: &SignedIn) -> Result<(), WebError> {
-    if signed_in.user.is_staff {
+    // The services check again; this spares a form to someone who cannot use it.
+    if signed_in.user.is_staff && signed_in.user.is_active {
         Ok(())
     } else {
         Err(WebError(Error::Forbidden(
@@ -391,7 +393,14 @@ async fn update(
 ) -> PageResult {
     staff(&signed_in)?;
     let tz = state.config.time_zone;
-    match classes::update_class(&state.db, tz, &signed_in.user, id, &form.draft()).await {
+    let mut draft = form.draft();
+    // The form shows the start to the minute in local time: an unchanged field must not move
+    // a start that has seconds, or falls in the repeated hour of a DST change.
+    let current = classes::get_class(&state.db, id).await?;
+    if form.starts_at.trim() == ClassForm::from_class(&current, tz).starts_at {
+        draft.starts_at = None;
+    }
+    match classes::update_class(&state.db, tz, &signed_in.user, id, &draft).await {
         Ok(_) => Ok(see_other(&format!("/classes/{id}?notice=updated"), None)),
         Err(Error::Invalid(errors)) => {
             let action = format!("/classes/{id}/edit");
