@@ -76,15 +76,12 @@ fn scheme(parts: &Parts, force_https: bool) -> &'static str {
                 | RequestContext::Alb(_)
         )
     );
-    let forwarded = parts
-        .headers
-        .get("x-forwarded-proto")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(',').next())
-        .map(|v| v.trim().eq_ignore_ascii_case("http"));
-    match (behind_lambda, forwarded) {
-        (true, Some(true)) => "http",
-        (true, _) => "https",
+    // Behind Lambda's front doors the header is theirs; a missing one means https.
+    let plain_http = parts.headers.contains_key("x-forwarded-proto")
+        && crate::security::forwarded_proto(&parts.headers) == "http";
+    match (behind_lambda, plain_http) {
+        (true, true) => "http",
+        (true, false) => "https",
         (false, _) if force_https => "https",
         (false, _) => "http",
     }

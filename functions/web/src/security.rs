@@ -16,7 +16,7 @@
 //! - **Size**: a body over `MAX_REQUEST_BYTES` gets 413.
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use shared::config::Config;
@@ -47,7 +47,7 @@ pub async fn hosts_and_https(
                 .into_response();
         }
     };
-    if config.force_https && forwarded_proto(&request) != "https" {
+    if config.force_https && forwarded_proto(request.headers()) != "https" {
         let path = request.uri().path();
         if path == "/api" || path.starts_with("/api/") {
             return WebError(Error::Forbidden(
@@ -109,9 +109,8 @@ fn request_host(request: &Request) -> Option<&str> {
 }
 
 /// The scheme the client used, as the proxy in front reports it; plain HTTP without a proxy.
-pub(crate) fn forwarded_proto(request: &Request) -> String {
-    request
-        .headers()
+pub(crate) fn forwarded_proto(headers: &HeaderMap) -> String {
+    headers
         .get("x-forwarded-proto")
         .and_then(|v| v.to_str().ok())
         // A chain of proxies appends; the first is the client's.

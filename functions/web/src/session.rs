@@ -236,7 +236,7 @@ fn check_origin(config: &Config, request: &Request) -> Result<(), String> {
     let own = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
-        .map(|host| format!("{}://{}", crate::security::forwarded_proto(request), host));
+        .map(|host| format!("{}://{}", crate::security::forwarded_proto(headers), host));
     let ours = origin == config.site_url.origin().ascii_serialization()
         || own.as_deref() == Some(origin.as_str())
         || config.cors_allowed_origins.contains(&origin);

@@ -303,6 +303,13 @@ pub async fn set_future_capacity(
     Ok(())
 }
 
+/// The columns [`OccurrenceRow`] reads.
+macro_rules! occurrence_columns {
+    () => {
+        "id, class_id, starts_at, ends_at, capacity, booked"
+    };
+}
+
 #[derive(sqlx::FromRow)]
 struct OccurrenceRow {
     id: Uuid,
@@ -351,10 +358,12 @@ pub async fn list_upcoming_occurrences(
     offset: i64,
 ) -> sqlx::Result<Vec<Occurrence>> {
     let rows: Vec<OccurrenceRow> = on_conn!(exec, |c| {
-        sqlx::query_as(
-            "select id, class_id, starts_at, ends_at, capacity, booked from occurrences \
-             where class_id = $1 and starts_at > $2 order by starts_at limit $3 offset $4",
-        )
+        sqlx::query_as(concat!(
+            "select ",
+            occurrence_columns!(),
+            " from occurrences where class_id = $1 and starts_at > $2 \
+             order by starts_at limit $3 offset $4"
+        ))
         .bind(class_id)
         .bind(now)
         .bind(limit)
@@ -396,10 +405,11 @@ pub async fn release_place(exec: &mut impl Exec, occurrence_id: Uuid) -> sqlx::R
 /// One occurrence (to tell apart "full", "started" and "unknown" when a booking fails).
 pub async fn find_occurrence(exec: &mut impl Exec, id: Uuid) -> sqlx::Result<Option<Occurrence>> {
     let row: Option<OccurrenceRow> = on_conn!(exec, |c| {
-        sqlx::query_as(
-            "select id, class_id, starts_at, ends_at, capacity, booked from occurrences \
-             where id = $1",
-        )
+        sqlx::query_as(concat!(
+            "select ",
+            occurrence_columns!(),
+            " from occurrences where id = $1"
+        ))
         .bind(id)
         .fetch_optional(&mut *c)
         .await
