@@ -470,17 +470,6 @@ impl Config {
     }
 }
 
-/// Loads the configuration or exits with its one-line error: for `main` functions.
-pub fn load_or_exit(profile: Profile) -> Config {
-    match Config::load(profile) {
-        Ok(config) => config,
-        Err(e) => {
-            eprintln!("error: {e}");
-            std::process::exit(2);
-        }
-    }
-}
-
 fn parse_bool(vars: &Vars, var: &'static str) -> Result<Option<bool>, ConfigError> {
     let Some(v) = vars.get(var) else {
         return Ok(None);

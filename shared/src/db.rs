@@ -166,12 +166,28 @@ impl Db {
         }
     }
 
-    /// Applies pending migrations; returns the versions applied by this call.
+    /// Applies pending migrations; returns the versions applied by this call. A migration
+    /// recorded in the database but unknown to this build is an error (a deleted or renamed
+    /// file): see [`Db::migrate_on_deploy`] for the one place where that is expected.
     pub async fn migrate(&self) -> anyhow::Result<Vec<i64>> {
+        self.run_migrator(&MIGRATOR).await
+    }
+
+    /// [`Db::migrate`] for the deploy hook, which also runs when CloudFormation rolls a
+    /// failed deploy back: the previous release then finds the newer release's migrations
+    /// applied and must go on without them (migrations are written to be backward compatible
+    /// with the release before them) instead of failing the rollback.
+    pub async fn migrate_on_deploy(&self) -> anyhow::Result<Vec<i64>> {
+        let mut migrator = sqlx::migrate!("../migrations");
+        migrator.set_ignore_missing(true);
+        self.run_migrator(&migrator).await
+    }
+
+    async fn run_migrator(&self, migrator: &sqlx::migrate::Migrator) -> anyhow::Result<Vec<i64>> {
         let before = self.applied_migrations().await.unwrap_or_default();
         match self {
-            Db::Sqlite(pool) => MIGRATOR.run(pool).await,
-            Db::Postgres(pool) => MIGRATOR.run(pool).await,
+            Db::Sqlite(pool) => migrator.run(pool).await,
+            Db::Postgres(pool) => migrator.run(pool).await,
         }
         .context("applying database migrations")?;
         let after = self.applied_migrations().await?;

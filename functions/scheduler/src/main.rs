@@ -2,13 +2,12 @@
 
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
-use shared::config::{self, Profile};
-
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    let config = config::load_or_exit(Profile::Lambda);
+    let config = lambda_init::config().await;
     shared::telemetry::init(&config.log);
-    let deps = scheduler::Deps::from_config(config).await?;
+    let deps = scheduler::Deps::from_config(config).await;
+    let deps = lambda_init::ready(deps, lambda_init::INIT_ERROR).await;
     let deps = &deps;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         scheduler::handle_event(deps, event.payload)

@@ -3,16 +3,16 @@
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{LambdaEvent, service_fn};
-use shared::config::{self, Profile};
 use shared::db::Db;
 use shared::mail::Mailer;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    let config = config::load_or_exit(Profile::Lambda);
+    let config = lambda_init::config().await;
     shared::telemetry::init(&config.log);
+    let db = lambda_init::ready(Db::connect_lazy(&config.database), lambda_init::INIT_ERROR).await;
     let deps = worker::Deps {
-        db: Db::connect_lazy(&config.database)?,
+        db,
         mailer: Mailer::from_config(&config).await,
     };
     let deps = &deps;

@@ -2,5 +2,6 @@
 
 pub mod accounts;
 pub mod classes;
+pub mod deploy;
 pub mod outbox;
 pub mod sessions;

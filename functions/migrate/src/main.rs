@@ -1,0 +1,25 @@
+//! The migrate Lambda: glue between the Lambda runtime and [`migrate::handle`]. The
+//! configuration is read per request (not at init) so that a bad setting fails the deploy
+//! with its message instead of leaving CloudFormation without an answer.
+
+use lambda_runtime::{LambdaEvent, service_fn};
+use serde_json::Value;
+use shared::config::{Config, LogConfig, LogFormat, Profile};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    // Logging follows the settings when they can be read; their errors are reported per request.
+    let log = Config::load(Profile::Lambda)
+        .map(|config| config.log)
+        .unwrap_or(LogConfig {
+            filter: "info".to_owned(),
+            format: LogFormat::Json,
+        });
+    shared::telemetry::init(&log);
+    lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async move {
+        let handled = migrate::handle(event.payload, || Config::load(Profile::Lambda)).await?;
+        migrate::send(&handled).await?;
+        Ok::<_, lambda_runtime::Error>(serde_json::to_value(&handled.response)?)
+    }))
+    .await
+}
