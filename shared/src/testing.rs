@@ -46,6 +46,28 @@ pub fn production_vars() -> Vec<(&'static str, &'static str)> {
     ]
 }
 
+/// The environment template.yaml gives a function, on `database_url`, with `overrides` set
+/// (an empty value removes the variable): for running the real binaries under the Runtime API
+/// emulator. AWS credentials are fake; nothing at init contacts AWS.
+pub fn lambda_env(database_url: &str, overrides: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut env: std::collections::BTreeMap<String, String> = production_vars()
+        .into_iter()
+        .chain([
+            ("DATABASE_URL", database_url),
+            ("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE"),
+            (
+                "AWS_SECRET_ACCESS_KEY",
+                "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+            ),
+            ("AWS_SESSION_TOKEN", "test"),
+        ])
+        .chain(overrides.iter().copied())
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    env.retain(|_, v| !v.is_empty());
+    env.into_iter().collect()
+}
+
 /// Logs to stderr when `TEST_LOG` is set (its value is the filter, e.g. `TEST_LOG=debug`).
 pub fn init_logs() {
     if let Ok(filter) = std::env::var("TEST_LOG") {

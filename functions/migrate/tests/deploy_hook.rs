@@ -13,7 +13,7 @@ use migrate::{PHYSICAL_RESOURCE_ID, Status};
 use runtime_api_emulator::{Emulator, Outcome};
 use serde_json::{Value, json};
 use shared::config::{Config, ConfigError, Profile, Vars};
-use shared::testing::{TestDb, production_vars};
+use shared::testing::{TestDb, lambda_env};
 use tokio::sync::{Mutex, mpsc};
 
 const ADMIN: &str = "admin@example.com";
@@ -29,16 +29,14 @@ fn event(kind: &str) -> Value {
 
 /// The production environment of template.yaml, on the test database.
 fn lambda_vars(database_url: &str) -> Vec<(String, String)> {
-    let mut vars: Vec<(String, String)> = production_vars()
-        .into_iter()
-        .filter(|(k, _)| *k != "DATABASE_URL")
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
-    vars.push(("DATABASE_URL".into(), database_url.into()));
-    vars.push(("SUPERUSER_EMAIL".into(), ADMIN.into()));
-    vars.push(("SUPERUSER_PASSWORD".into(), ADMIN_PASSWORD.into()));
-    vars.push(("AWS_LAMBDA_FUNCTION_NAME".into(), "migrate".into()));
-    vars
+    lambda_env(
+        database_url,
+        &[
+            ("SUPERUSER_EMAIL", ADMIN),
+            ("SUPERUSER_PASSWORD", ADMIN_PASSWORD),
+            ("AWS_LAMBDA_FUNCTION_NAME", "migrate"),
+        ],
+    )
 }
 
 fn config_for(database_url: &str) -> Result<Config, ConfigError> {
@@ -242,9 +240,10 @@ async fn the_binary_answers_cloudformation_for_each_request_type_and_survives_a_
     let test = TestDb::empty().await;
     let (url, mut answers) = response_url().await;
     let emulator = Emulator::start("migrate").await;
-    let vars = lambda_vars(test.config.url.expose());
-    let env: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let function = emulator.spawn(env!("CARGO_BIN_EXE_migrate"), &env);
+    let function = emulator.spawn(
+        env!("CARGO_BIN_EXE_migrate"),
+        lambda_vars(test.config.url.expose()),
+    );
 
     for (kind, superuser) in [("create", "created"), ("update", "already existed")] {
         let outcome = emulator.invoke(pointed_at(kind, &url)).await;
@@ -295,7 +294,7 @@ async fn the_binary_with_a_bad_setting_answers_failed_with_the_variable_instead_
     let emulator = Emulator::start("migrate").await;
     let mut function = emulator.spawn(
         env!("CARGO_BIN_EXE_migrate"),
-        &[("DATABASE_URL", "postgres://db.example.com/app")],
+        [("DATABASE_URL", "postgres://db.example.com/app")],
     );
     let outcome = emulator.invoke(pointed_at("create", &url)).await;
     assert!(

@@ -14,6 +14,7 @@
 #![allow(clippy::expect_used)]
 
 use std::collections::HashMap;
+use std::ffi::OsStr;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Stdio;
@@ -175,7 +176,15 @@ impl Emulator {
     /// Starts `program` as Lambda would: a clean environment with the variables the Lambda
     /// service sets (function name, memory, log group, region, `AWS_LAMBDA_RUNTIME_API`...)
     /// plus `env`. Its stdout and stderr are collected (see [`Function::output`]).
-    pub fn spawn(&self, program: impl AsRef<Path>, env: &[(&str, &str)]) -> Function {
+    pub fn spawn<K, V>(
+        &self,
+        program: impl AsRef<Path>,
+        env: impl IntoIterator<Item = (K, V)>,
+    ) -> Function
+    where
+        K: AsRef<OsStr>,
+        V: AsRef<OsStr>,
+    {
         let name = &self.function_name;
         let mut command = Command::new(program.as_ref());
         command
@@ -199,7 +208,7 @@ impl Emulator {
             .env("TZ", ":UTC")
             .env("LANG", "en_US.UTF-8")
             .env("PATH", "/usr/local/bin:/usr/bin:/bin")
-            .envs(env.iter().copied())
+            .envs(env)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

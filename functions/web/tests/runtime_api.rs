@@ -1,0 +1,175 @@
+//! The compiled `web` binary under the Runtime API emulator, on every committed HTTP event
+//! source: what Lambda would run, without AWS or Docker.
+
+use std::time::Duration;
+
+use chrono::{TimeDelta, Utc};
+use runtime_api_emulator::{Emulator, Function, Outcome};
+use serde_json::Value;
+use shared::domain::classes::ClassDraft;
+use shared::services::classes;
+use shared::testing::{TestDb, lambda_env, user};
+
+/// The hosts of the committed events: API Gateway, the load balancer, the function URL.
+const HOSTS: &str = "abc123def4.execute-api.us-east-1.amazonaws.com,\
+    app-web-1234567890.us-east-1.elb.amazonaws.com,\
+    a1b2c3d4e5f6g7h8i9j0k1l2m3n4o5p6.lambda-url.us-east-1.on.aws";
+
+fn fixture(name: &str) -> String {
+    std::fs::read_to_string(format!(
+        "{}/../../events/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+}
+
+async fn start(test: &TestDb) -> (Emulator, Function) {
+    let emulator = Emulator::start("web").await;
+    let env = lambda_env(test.config.url.expose(), &[("ALLOWED_HOSTS", HOSTS)]);
+    let function = emulator.spawn(env!("CARGO_BIN_EXE_web"), env);
+    (emulator, function)
+}
+
+async fn answer(emulator: &Emulator, function: &Function, event: String) -> Value {
+    match emulator.invoke(event).await {
+        Some(outcome @ Outcome::Response(_)) => outcome.json(),
+        other => panic!("{other:?}\n{}", function.output()),
+    }
+}
+
+fn body(response: &Value) -> Value {
+    assert_eq!(response["isBase64Encoded"], false, "{response}");
+    serde_json::from_str(response["body"].as_str().unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn every_http_event_source_is_answered_by_the_binary() {
+    let test = TestDb::new().await;
+    let staff = user(&test.db, "staff@example.com", true, true).await;
+    for title in ["Yoga", "Pilates"] {
+        let draft = ClassDraft {
+            title: Some(title.into()),
+            starts_at: Some((Utc::now() + TimeDelta::days(1)).to_rfc3339()),
+            duration_minutes: Some(60),
+            capacity: Some(10),
+            recurrence: Some("none".into()),
+            ..Default::default()
+        };
+        classes::create_class(&test.db, chrono_tz::UTC, &staff, &draft)
+            .await
+            .unwrap();
+    }
+    let (emulator, function) = start(&test).await;
+
+    // API Gateway HTTP API (payload 2.0).
+    let r = answer(&emulator, &function, fixture("apigw-http-get-healthz.json")).await;
+    assert_eq!(r["statusCode"], 200, "{r}");
+    assert_eq!(body(&r)["database"], "ok", "{r}");
+
+    // API Gateway REST API (payload 1.0) on the `prod` stage, page 2 of 2: links keep the stage.
+    let r = answer(&emulator, &function, fixture("apigw-rest-get-classes.json")).await;
+    assert_eq!(r["statusCode"], 200, "{r}");
+    let page = body(&r);
+    assert_eq!(page["count"], 2, "{page}");
+    assert_eq!(page["results"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        page["previous"],
+        "https://abc123def4.execute-api.us-east-1.amazonaws.com/prod/api/classes?page=1&page_size=1"
+    );
+
+    // Application Load Balancer: its response carries a status description.
+    let r = answer(&emulator, &function, fixture("alb-get-healthz.json")).await;
+    assert_eq!(r["statusCode"], 200, "{r}");
+    assert_eq!(r["statusDescription"], "200 OK", "{r}");
+    assert_eq!(body(&r)["database"], "ok");
+
+    // Function URL (payload 2.0 on a lambda-url host).
+    let r = answer(
+        &emulator,
+        &function,
+        fixture("function-url-get-classes.json"),
+    )
+    .await;
+    assert_eq!(r["statusCode"], 200, "{r}");
+    let page = body(&r);
+    assert_eq!(page["page_size"], 5, "{page}");
+    assert_eq!(page["results"].as_array().unwrap().len(), 2);
+    assert!(
+        page["results"][0]["starts_at"]
+            .as_str()
+            .unwrap()
+            .ends_with('Z'),
+        "{page}"
+    );
+
+    // Security headers and the host check work in the binary as in the router tests.
+    let forged = fixture("apigw-http-get-healthz.json").replace(
+        "\"host\": \"abc123def4.execute-api",
+        "\"host\": \"evil.example.com\", \"x-host\": \"abc123def4.execute-api",
+    );
+    let r = answer(&emulator, &function, forged).await;
+    assert_eq!(r["statusCode"], 400, "{r}");
+}
+
+#[tokio::test]
+async fn malformed_events_fail_alone_and_the_runtime_loop_keeps_serving() {
+    let test = TestDb::new().await;
+    let (emulator, mut function) = start(&test).await;
+    let healthz = fixture("apigw-http-get-healthz.json");
+    let malformed = [
+        healthz[..healthz.len() / 2].to_owned(), // truncated JSON
+        r#"{"version": "2.0", "rawPath": 42}"#.to_owned(), // wrong types
+        r#"{"Records": []}"#.to_owned(),         // another source's event
+        "[]".to_owned(),                         // not an object
+    ];
+    for event in malformed {
+        let outcome = emulator.invoke(event.clone()).await;
+        match &outcome {
+            Some(Outcome::Error {
+                error_type: Some(t),
+                body,
+            }) => {
+                assert!(!t.is_empty());
+                assert!(
+                    body["errorMessage"].as_str().is_some_and(|m| !m.is_empty()),
+                    "{body}"
+                );
+            }
+            other => panic!("{event}: {other:?}\n{}", function.output()),
+        }
+    }
+    // A body over the size limit is refused with 413, not a crash.
+    let mut huge: Value = serde_json::from_str(&healthz).unwrap();
+    huge["body"] = format!(r#"{{"email": "{}@example.com"}}"#, "x".repeat(5 << 20)).into();
+    huge["headers"]["content-type"] = "application/json".into();
+    huge["requestContext"]["http"]["method"] = "POST".into();
+    huge["rawPath"] = "/api/auth/signup".into();
+    huge["requestContext"]["http"]["path"] = "/api/auth/signup".into();
+    let r = answer(&emulator, &function, serde_json::to_string(&huge).unwrap()).await;
+    assert_eq!(r["statusCode"], 413, "{}", r["body"]);
+
+    let r = answer(&emulator, &function, healthz).await;
+    assert_eq!(r["statusCode"], 200, "{r}");
+    assert_eq!(function.exit_code(Duration::from_millis(50)).await, None);
+}
+
+#[tokio::test]
+async fn a_bad_setting_is_reported_to_init_error_and_the_process_exits() {
+    let test = TestDb::new().await;
+    let emulator = Emulator::start("web").await;
+    let env = lambda_env(test.config.url.expose(), &[("SECRET_KEY", "")]);
+    let mut function = emulator.spawn(env!("CARGO_BIN_EXE_web"), env);
+    let report = emulator
+        .init_error(Duration::from_secs(10))
+        .await
+        .unwrap_or_else(|| panic!("no /init/error\n{}", function.output()));
+    assert_eq!(
+        report.error_type.as_deref(),
+        Some(lambda_init::CONFIG_ERROR)
+    );
+    assert_eq!(report.body["errorType"], lambda_init::CONFIG_ERROR);
+    let message = report.body["errorMessage"].as_str().unwrap();
+    assert!(message.starts_with("SECRET_KEY must be set"), "{message}");
+    assert_eq!(function.exit_code(Duration::from_secs(5)).await, Some(2));
+    assert!(function.output().contains("error: SECRET_KEY must be set"));
+}
