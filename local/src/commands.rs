@@ -204,7 +204,7 @@ pub async fn sendtestemail(config: &Config, address: &str) -> anyhow::Result<()>
 }
 
 /// Hands what the in-process queue holds to the worker's Lambda handler, in SQS-sized batches.
-async fn run_worker_on_queued(
+pub(crate) async fn run_worker_on_queued(
     deps: &worker::Deps,
     rx: &mut tokio::sync::mpsc::UnboundedReceiver<shared::queue::LocalMessage>,
 ) -> usize {

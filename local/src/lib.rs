@@ -3,6 +3,8 @@
 
 /// `migrate`, `createsuperuser`, `check`, `sendtestemail`, `runjob`.
 mod commands;
+/// `invoke <function> <event.json>`: a Docker-free `sam local invoke`.
+mod invoke;
 /// The local web server, with the worker and the scheduled jobs beside it.
 mod server;
 /// The worker fed from the in-process queue or SQS, as Lambda's event source mapping would.
@@ -56,6 +58,15 @@ enum Command {
         /// The job's name.
         name: String,
     },
+    /// Run a function's Lambda handler on an event file (see events/) and print its result,
+    /// like `sam local invoke -e`, without Docker.
+    Invoke {
+        /// The function, as named in template.yaml.
+        #[arg(value_enum)]
+        function: invoke::Function,
+        /// The event's JSON file.
+        event: PathBuf,
+    },
 }
 
 /// The local profile: `.env` is read, and development defaults live in `<workspace>/data`.
@@ -97,6 +108,7 @@ pub fn run(cli: Cli) -> ExitCode {
             Command::Check => commands::check(&config),
             Command::Sendtestemail { address } => commands::sendtestemail(&config, &address).await,
             Command::Runjob { name } => commands::runjob(&config, &name).await,
+            Command::Invoke { function, event } => invoke::invoke(config, function, &event).await,
         }
     });
     match result {

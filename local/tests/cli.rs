@@ -437,3 +437,121 @@ async fn runjob_runs_a_job_now_and_an_unknown_name_lists_the_jobs() {
         "error: unknown job \"make-coffee\"; the jobs are process-occurrences, sweep-outbox, purge-expired"
     );
 }
+
+fn event_path(name: &str) -> String {
+    format!("{}/../events/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+fn json_stdout(o: &Output) -> serde_json::Value {
+    serde_json::from_str(&stdout(o)).unwrap_or_else(|e| panic!("{e}: {}\n{}", stdout(o), stderr(o)))
+}
+
+#[tokio::test]
+async fn invoke_runs_each_function_on_the_committed_events_and_prints_what_lambda_returns() {
+    let cli = Cli::new().await;
+    for (event, status) in [
+        ("apigw-http-get-healthz.json", 200),
+        ("alb-get-healthz.json", 200),
+        ("function-url-get-classes.json", 200),
+        // Page 2 of an empty list.
+        ("apigw-rest-get-classes.json", 404),
+    ] {
+        let out = cli.run(&["invoke", "web", &event_path(event)], &[]);
+        assert!(out.status.success(), "{event}: {}", stderr(&out));
+        let response = json_stdout(&out);
+        assert_eq!(response["statusCode"], status, "{event}: {response}");
+        assert!(
+            stderr(&out).contains("accepting the event's host"),
+            "{}",
+            stderr(&out)
+        );
+    }
+    // An explicit ALLOWED_HOSTS is kept, so the event's host is refused as in Lambda.
+    let out = cli.run(
+        &["invoke", "web", &event_path("apigw-http-get-healthz.json")],
+        &[("ALLOWED_HOSTS", "app.example.com")],
+    );
+    assert_eq!(json_stdout(&out)["statusCode"], 400);
+
+    let out = cli.run(
+        &[
+            "invoke",
+            "worker",
+            &event_path("sqs-batch-with-malformed-record.json"),
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let failures = &json_stdout(&out)["batchItemFailures"];
+    assert_eq!(
+        failures[0]["itemIdentifier"], "2e1424d4-f796-459a-8184-9c92662be6da",
+        "{failures}"
+    );
+
+    let out = cli.run(
+        &[
+            "invoke",
+            "scheduler",
+            &event_path("eventbridge-scheduler-string-detail.json"),
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(json_stdout(&out)["job"], "purge-expired");
+    assert_eq!(json_stdout(&out)["outcome"], "ran");
+
+    let out = cli.run(
+        &[
+            "invoke",
+            "migrate",
+            &event_path("cloudformation-delete.json"),
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(json_stdout(&out)["Status"], "SUCCESS");
+    assert!(stderr(&out).contains("not sent to the event's ResponseURL"));
+}
+
+#[tokio::test]
+async fn invoke_gives_one_clear_line_for_a_bad_file_or_event_and_fails() {
+    let cli = Cli::new().await;
+    let out = cli.run(&["invoke", "web", "events/missing.json"], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out).trim(),
+        "error: cannot read the event file events/missing.json: No such file or directory (os error 2)"
+    );
+
+    let bad = cli.dir.path().join("bad.json");
+    std::fs::write(&bad, "{\"Records\": [").unwrap();
+    let out = cli.run(&["invoke", "worker", bad.to_str().unwrap()], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).starts_with("error: the event file"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stderr(&out).contains("is not JSON"), "{}", stderr(&out));
+
+    // The wrong event for the function: Lambda's error report, and a failure.
+    let out = cli.run(
+        &[
+            "invoke",
+            "scheduler",
+            &event_path("sqs-batch-with-malformed-record.json"),
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        json_stdout(&out)["errorMessage"]
+            .as_str()
+            .unwrap()
+            .contains("names no job")
+    );
+
+    let out = cli.run(&["invoke", "lambda", "x.json"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("possible values: web, worker, scheduler, migrate"));
+}

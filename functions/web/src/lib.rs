@@ -13,6 +13,8 @@ mod dev;
 pub mod error;
 /// `/healthz`.
 mod health;
+/// One Lambda event in, its Lambda response out (`cargo run -- invoke web`).
+pub mod lambda;
 /// HTML pages.
 mod pages;
 /// `?page=&page_size=` and the absolute `next` / `previous` links of lists.
