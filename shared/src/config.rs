@@ -135,6 +135,40 @@ pub struct Config {
     pub data_dir: PathBuf,
 }
 
+/// Every variable the configuration reads (debug builds check each read against it). The
+/// template test holds template.yaml to it, so a misspelt variable there cannot go unnoticed.
+pub const VARIABLES: &[&str] = &[
+    "ALLOWED_HOSTS",
+    "AWS_LAMBDA_FUNCTION_NAME",
+    "AWS_LAMBDA_LOG_FORMAT",
+    "AWS_LAMBDA_LOG_LEVEL",
+    "CORS_ALLOWED_ORIGINS",
+    "DATABASE_MAX_CONNECTIONS",
+    "DATABASE_URL",
+    "DATA_DIR",
+    "DEBUG",
+    "DEFAULT_FROM_EMAIL",
+    "EMAIL_BACKEND",
+    "FORCE_HTTPS",
+    "HOST",
+    "LOG_FORMAT",
+    "LOG_LEVEL",
+    "MAX_REQUEST_BYTES",
+    "PORT",
+    "RDS_DB_NAME",
+    "RDS_HOSTNAME",
+    "RDS_PASSWORD",
+    "RDS_PORT",
+    "RDS_USERNAME",
+    "RUST_LOG",
+    "SECRET_KEY",
+    "SITE_URL",
+    "SUPERUSER_EMAIL",
+    "SUPERUSER_PASSWORD",
+    "TIME_ZONE",
+    "WORKER_QUEUE_URL",
+];
+
 /// The variables a configuration is read from: the process environment, plus `.env` locally.
 #[derive(Debug, Clone, Default)]
 pub struct Vars(HashMap<String, String>);
@@ -177,6 +211,10 @@ impl Vars {
 
     /// A set, non-blank value (a blank line in `.env` counts as unset).
     pub fn get(&self, name: &str) -> Option<&str> {
+        debug_assert!(
+            VARIABLES.contains(&name),
+            "{name} is read but missing from config::VARIABLES"
+        );
         self.0.get(name).map(|v| v.trim()).filter(|v| !v.is_empty())
     }
 }
