@@ -1,0 +1,286 @@
+//! The benchmark suite behind BENCHMARKS.md; run it with `scripts/bench.sh` (release builds,
+//! a throwaway PostgreSQL, the package sizes and the worker and scheduler benchmarks).
+
+mod lambda;
+mod load;
+mod setup;
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+use setup::Database;
+
+#[derive(Debug, Parser)]
+struct Args {
+    /// Where the release binaries are (web, worker, scheduler, local, hello).
+    #[arg(long)]
+    bin_dir: PathBuf,
+    /// A PostgreSQL server URL; its measurements are skipped without one.
+    #[arg(long)]
+    postgres: Option<String>,
+    /// Cold starts per function and database.
+    #[arg(long, default_value_t = 30)]
+    runs: usize,
+    /// Warm invocations measured per event (after 50 unmeasured).
+    #[arg(long, default_value_t = 2000)]
+    warm: usize,
+    /// Seconds of load per URL.
+    #[arg(long, default_value_t = 10)]
+    load_seconds: u64,
+    /// Package sizes, `name=bytes`, as measured by the script.
+    #[arg(long = "zip")]
+    zips: Vec<String>,
+    /// A file of lines from the worker and scheduler benchmarks, included as they are.
+    #[arg(long)]
+    include: Option<PathBuf>,
+    /// Machine, date and commit, for the report's heading.
+    #[arg(long, default_value = "")]
+    context: String,
+    /// Where to write the report (Markdown).
+    #[arg(long)]
+    out: PathBuf,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let mut databases = vec![Database::sqlite().await?];
+    if let Some(url) = &args.postgres {
+        databases.push(Database::postgres(url).await?);
+    }
+    let bin = |name: &str| args.bin_dir.join(name);
+    let mut report = String::new();
+    writeln!(report, "# Benchmarks\n")?;
+    writeln!(
+        report,
+        "Measured by `scripts/bench.sh` (release profile of Cargo.toml, x86_64 binaries on this \
+         machine; the Lambda packages are the arm64 builds). {}\n",
+        args.context
+    )?;
+
+    // 1. Cold starts.
+    writeln!(
+        report,
+        "## Cold start\n\nA new process per run under the Runtime API emulator \
+         (`tools/runtime-api-emulator`): from process start to its first `/next` (init) and to \
+         its first response. {} runs each; median and 95th percentile.\n",
+        args.runs
+    )?;
+    writeln!(
+        report,
+        "| Function | Event | Database | Init median | Init p95 | First response median | First response p95 | Target |\n|---|---|---|---|---|---|---|---|"
+    )?;
+    for database in &databases {
+        let env = setup::lambda_env(database);
+        let page = setup::http_event("/classes", "text/html");
+        let runs = args.runs;
+        let cases: Vec<(&str, &str, Vec<Vec<u8>>, &str)> = vec![
+            (
+                "web",
+                "GET /classes (HTML page, 20 classes)",
+                vec![page; runs],
+                "init <= 5 ms, first page <= 15 ms",
+            ),
+            (
+                "worker",
+                "SQS batch of 10 emails",
+                database.email_batches(10 * runs).await?,
+                "",
+            ),
+            (
+                "scheduler",
+                "purge-expired",
+                (0..runs)
+                    .map(|i| setup::job_event("purge-expired", i))
+                    .collect(),
+                "",
+            ),
+        ];
+        for (function, event, events, target) in cases {
+            let samples = lambda::cold_starts(&bin(function), function, &env, events).await?;
+            let init = stats(samples.iter().map(|s| s.init));
+            let first = stats(samples.iter().map(|s| s.first_response));
+            let verdict = if function == "web" {
+                met(init.0 <= ms(5.0) && first.0 <= ms(15.0))
+            } else {
+                String::new()
+            };
+            writeln!(
+                report,
+                "| {function} | {event} | {} | {} | {} | {} | {} | {target} {verdict} |",
+                database.label,
+                show(init.0),
+                show(init.1),
+                show(first.0),
+                show(first.1)
+            )?;
+        }
+    }
+
+    // 2. Warm cost.
+    writeln!(
+        report,
+        "\n## Warm cost\n\nOne process, 50 invocations to warm up, then {} measured one after \
+         another: CPU (user + system, from `/proc/<pid>/stat`) per invocation, invocations per \
+         second through the emulator, and the process's peak RSS (`VmHWM`). Logs at `info`, as \
+         deployed.\n",
+        args.warm
+    )?;
+    writeln!(
+        report,
+        "| Event | Database | CPU per invocation | Invocations/s | Peak RSS | Target |\n|---|---|---|---|---|---|"
+    )?;
+    for database in &databases {
+        let env = setup::lambda_env(database);
+        for (label, event, page) in [
+            (
+                "GET /classes (HTML page)",
+                setup::http_event("/classes", "text/html"),
+                true,
+            ),
+            (
+                "GET /api/classes (JSON list)",
+                setup::http_event("/api/classes", "application/json"),
+                false,
+            ),
+            (
+                "GET /healthz",
+                setup::http_event("/healthz", "application/json"),
+                false,
+            ),
+        ] {
+            let w = lambda::warm(&bin("web"), "web", &env, &event, 50, args.warm).await?;
+            let rss_mib = w.peak_rss_kib as f64 / 1024.0;
+            let target = if page {
+                format!(
+                    "<= 100 µs CPU {}, <= 16 MB RSS {}",
+                    met(w.cpu_us_per_invocation <= 100.0),
+                    met(rss_mib <= 16.0)
+                )
+            } else {
+                format!("<= 16 MB RSS {}", met(rss_mib <= 16.0))
+            };
+            writeln!(
+                report,
+                "| {label} | {} | {:.0} µs | {:.0} | {rss_mib:.1} MiB | {target} |",
+                database.label, w.cpu_us_per_invocation, w.invocations_per_second
+            )?;
+        }
+    }
+
+    // 3. The local server under load.
+    writeln!(
+        report,
+        "\n## Local server under load\n\n`wrk -t2 -c16 -d{}s` on loopback against the release \
+         `local` binary (SQLite, DEBUG off, logs at warn) and, in the same run, a hello-world \
+         axum server (`tools/bench/src/bin/hello.rs`) as the reference. wrk shares the 2 cores \
+         with the server.\n",
+        args.load_seconds
+    )?;
+    let hello_rps = {
+        let _server = load::start(&bin("hello"), &[], &[], 3999, "/")?;
+        load::wrk("http://127.0.0.1:3999/", args.load_seconds, 16)?
+    };
+    let local_db = &databases[0];
+    let data_dir = tempfile::tempdir()?;
+    let local_env: Vec<(String, String)> = [
+        ("DEBUG", "false"),
+        (
+            "SECRET_KEY",
+            "k8Jq2vX9mN4pL7rT1wY6zB3cF5hD0gS8aE2uI9oP4lK7jH1mN6bV3c",
+        ),
+        ("DATABASE_URL", local_db.url.as_str()),
+        ("ALLOWED_HOSTS", "127.0.0.1"),
+        ("SITE_URL", "http://127.0.0.1:3998"),
+        ("EMAIL_BACKEND", "console"),
+        ("DEFAULT_FROM_EMAIL", "noreply@example.com"),
+        ("LOG_LEVEL", "warn"),
+        ("DATA_DIR", data_dir.path().to_str().unwrap_or("/tmp")),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    writeln!(
+        report,
+        "| URL | Requests/s | Ratio to hello world | Target |\n|---|---|---|---|"
+    )?;
+    writeln!(report, "| hello world (axum) | {hello_rps:.0} | 1.00 | |")?;
+    {
+        let _server = load::start(&bin("local"), &["runserver"], &local_env, 3998, "/healthz")?;
+        for path in ["/classes", "/api/classes"] {
+            let rps = load::wrk(
+                &format!("http://127.0.0.1:3998{path}"),
+                args.load_seconds,
+                16,
+            )?;
+            let ratio = rps / hello_rps;
+            writeln!(
+                report,
+                "| {path} | {rps:.0} | {ratio:.2} | >= 0.5 {} |",
+                met(ratio >= 0.5)
+            )?;
+        }
+    }
+
+    // 4. Package sizes.
+    if !args.zips.is_empty() {
+        writeln!(
+            report,
+            "\n## Package size\n\nThe zip of each function's `bootstrap` as `sam build` \
+             (cargo-lambda, arm64) builds it.\n\n| Function | Zip | Target |\n|---|---|---|"
+        )?;
+        for zip in &args.zips {
+            let (name, bytes) = zip.split_once('=').unwrap_or((zip, "0"));
+            let mb = bytes.parse::<f64>()? / 1_000_000.0;
+            writeln!(
+                report,
+                "| {name} | {mb:.2} MB | <= 5 MB {} |",
+                met(mb <= 5.0)
+            )?;
+        }
+    }
+
+    // 5. The worker and scheduler benchmarks.
+    if let Some(path) = &args.include {
+        writeln!(
+            report,
+            "\n## Worker and scheduler\n\nFrom `cargo bench -p worker` and `cargo bench -p scheduler` (release, in-process).\n"
+        )?;
+        for line in std::fs::read_to_string(path)?
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+        {
+            writeln!(report, "- {line}")?;
+        }
+    }
+
+    std::fs::write(&args.out, &report)?;
+    print!("{report}");
+    Ok(())
+}
+
+fn ms(v: f64) -> Duration {
+    Duration::from_secs_f64(v / 1000.0)
+}
+
+/// Median and 95th percentile (nearest rank).
+fn stats(samples: impl Iterator<Item = Duration>) -> (Duration, Duration) {
+    let mut v: Vec<Duration> = samples.collect();
+    v.sort();
+    let rank = |p: f64| v[((p * v.len() as f64).ceil() as usize).clamp(1, v.len()) - 1];
+    (rank(0.5), rank(0.95))
+}
+
+fn show(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
+}
+
+fn met(ok: bool) -> String {
+    if ok {
+        "(met)".into()
+    } else {
+        "(**missed**)".into()
+    }
+}
