@@ -2,6 +2,10 @@
 //! configuration is read per request (not at init) so that a bad setting fails the deploy
 //! with its message instead of leaving CloudFormation without an answer.
 
+// The handler's future (config, migrations, the superuser, the HTTPS answer) nests deep enough
+// that proving it `Send` exceeds rustc's default query depth in release builds for aarch64.
+#![recursion_limit = "256"]
+
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
 use shared::config::{Config, LogConfig, LogFormat, Profile};
