@@ -58,22 +58,11 @@ for url in "" "$TEST_DATABASE_URL"; do
 done
 
 # Package sizes: the bootstraps `sam build` made (built here when missing).
-zips=()
 if [[ ! -f .aws-sam/build/WebFunction/bootstrap ]]; then
     eval "$(scripts/sam-tools.sh)"
     CARGO_TARGET_DIR="$HOME/.cache/starter/target-lambda" sam build >&2
 fi
-for fn in WebFunction WorkerFunction SchedulerFunction MigrateFunction; do
-    bytes=$(python3 - "$fn" <<'PY'
-import io, sys, zipfile
-buf = io.BytesIO()
-with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as z:
-    z.write(f".aws-sam/build/{sys.argv[1]}/bootstrap", "bootstrap")
-print(len(buf.getvalue()))
-PY
-)
-    zips+=(--zip "${fn%Function}=$bytes")
-done
+read -r -a zips <<<"$(scripts/package-sizes.py --bench-args)"
 
 "$CARGO_TARGET_DIR/release/bench" --bin-dir "$CARGO_TARGET_DIR/release" \
     --postgres "$TEST_DATABASE_URL" "${zips[@]}" --include "$work/include.txt" \
