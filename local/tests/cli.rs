@@ -395,7 +395,9 @@ async fn a_restart_sends_what_the_outbox_still_holds() {
     tx.commit().await.unwrap();
 
     let server = cli.serve();
-    let printed = wait_for_output(&server.log, "Subject: Left behind");
+    wait_for_output(&server.log, "Subject: Left behind");
+    // The start-up sweep may send it before the banner is printed: wait for both.
+    let printed = wait_for_output(&server.log, "Worker: in-process queue, console mailer");
     let deadline = Instant::now() + Duration::from_secs(30);
     let status = loop {
         let mut conn = cli.db.db.acquire().await.unwrap();
@@ -413,6 +415,7 @@ async fn a_restart_sends_what_the_outbox_still_holds() {
         printed.contains("Worker: in-process queue, console mailer"),
         "{printed}"
     );
+    assert!(printed.contains("Subject: Left behind"), "{printed}");
     assert_eq!(status, "sent");
 }
 

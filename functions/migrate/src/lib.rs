@@ -62,45 +62,23 @@ pub async fn handle(
     event: Value,
     load_config: impl FnOnce() -> Result<Config, ConfigError>,
 ) -> anyhow::Result<Handled> {
-    let request = serde_json::from_value::<Request>(event.clone()).map_err(|e| {
-        anyhow::anyhow!("not a CloudFormation custom resource request ({e}); the function only runs from the stack's Custom::DatabaseMigrations resource")
-    });
-    let request = match request {
+    let ids = Ids::from_event(&event).ok_or_else(|| {
+        anyhow::anyhow!(
+            "not a CloudFormation custom resource request (no ResponseURL, StackId, RequestId and LogicalResourceId); the function only runs from the stack's Custom::DatabaseMigrations resource"
+        )
+    })?;
+    let request = match serde_json::from_value::<Request>(event) {
         Ok(request) => request,
-        // Answer FAILED when the request says where to, so the stack does not wait for us.
-        Err(e) => return malformed(&event, &e).ok_or(e),
+        // Answered FAILED: it says where, and the stack must not wait for us.
+        Err(e) => {
+            let reason = format!("not a CloudFormation custom resource request: {e}");
+            return Ok(ids.answer(Status::Failed, cut(&reason), BTreeMap::new()));
+        }
     };
-    let (ids, work) = match &request {
-        Request::Create(r) => (
-            Ids::new(
-                &r.response_url,
-                &r.stack_id,
-                &r.request_id,
-                &r.logical_resource_id,
-                PHYSICAL_RESOURCE_ID,
-            ),
-            Some("Create"),
-        ),
-        Request::Update(r) => (
-            Ids::new(
-                &r.response_url,
-                &r.stack_id,
-                &r.request_id,
-                &r.logical_resource_id,
-                &r.physical_resource_id,
-            ),
-            Some("Update"),
-        ),
-        Request::Delete(r) => (
-            Ids::new(
-                &r.response_url,
-                &r.stack_id,
-                &r.request_id,
-                &r.logical_resource_id,
-                &r.physical_resource_id,
-            ),
-            None,
-        ),
+    let work = match request {
+        Request::Create(_) => Some("Create"),
+        Request::Update(_) => Some("Update"),
+        Request::Delete(_) => None,
         _ => anyhow::bail!("unknown CloudFormation request type"),
     };
     let (status, reason, data) = match work {
@@ -187,14 +165,17 @@ struct Ids {
 }
 
 impl Ids {
-    fn new(url: &str, stack: &str, request: &str, logical: &str, physical: &str) -> Self {
-        Self {
-            response_url: url.to_owned(),
-            stack_id: stack.to_owned(),
-            request_id: request.to_owned(),
-            logical_resource_id: logical.to_owned(),
-            physical_resource_id: physical.to_owned(),
-        }
+    /// The fields every request carries; a Create has no physical id yet, so it gets ours.
+    fn from_event(event: &Value) -> Option<Self> {
+        let field = |name: &str| event.get(name).and_then(Value::as_str).map(str::to_owned);
+        Some(Self {
+            response_url: field("ResponseURL")?,
+            stack_id: field("StackId")?,
+            request_id: field("RequestId")?,
+            logical_resource_id: field("LogicalResourceId")?,
+            physical_resource_id: field("PhysicalResourceId")
+                .unwrap_or_else(|| PHYSICAL_RESOURCE_ID.to_owned()),
+        })
     }
 
     fn answer(self, status: Status, reason: String, data: BTreeMap<String, String>) -> Handled {
@@ -211,19 +192,6 @@ impl Ids {
             },
         }
     }
-}
-
-/// A FAILED answer for a request that could not be read but says where to answer.
-fn malformed(event: &Value, error: &anyhow::Error) -> Option<Handled> {
-    let field = |name: &str| event.get(name).and_then(Value::as_str);
-    let ids = Ids::new(
-        field("ResponseURL")?,
-        field("StackId")?,
-        field("RequestId")?,
-        field("LogicalResourceId")?,
-        field("PhysicalResourceId").unwrap_or(PHYSICAL_RESOURCE_ID),
-    );
-    Some(ids.answer(Status::Failed, cut(&error.to_string()), BTreeMap::new()))
 }
 
 /// PUTs the answer to the pre-signed URL (S3 in AWS), with a few retries: CloudFormation
