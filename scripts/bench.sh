@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The benchmark suite behind BENCHMARKS.md (tools/bench):
 #
-#   scripts/bench.sh           # the full run on release builds: writes BENCHMARKS.md (~15 min)
+#   scripts/bench.sh           # the full run on release builds: writes BENCHMARKS.md (~5 min warm)
 #   scripts/bench.sh --smoke   # seconds on the debug build: proves the suite still runs (CI)
 #
 # Cold starts and warm cost run the function binaries under the Runtime API emulator, on
