@@ -11,24 +11,8 @@ use shared::mail::{FailureKind, FakeMailer, Mailer, OutgoingEmail, Rendered, Ses
 use shared::queue::{Message, Queue};
 use shared::services::outbox;
 use shared::store::emails;
-use shared::testing::TestDb;
+use shared::testing::{TestDb, aws_emulator as emulator};
 use uuid::Uuid;
-
-/// The emulator's URL, or `None` (locally, without it) after saying why the test does nothing.
-fn emulator() -> Option<String> {
-    match std::env::var("AWS_EMULATOR_URL") {
-        Ok(url) => Some(url),
-        Err(_) if std::env::var_os("CI").is_some() => {
-            panic!("CI must run the AWS emulator: start it with scripts/aws-emulator.sh")
-        }
-        Err(_) => {
-            eprintln!(
-                "AWS_EMULATOR_URL is not set: start scripts/aws-emulator.sh to run this test"
-            );
-            None
-        }
-    }
-}
 
 async fn sdk() -> aws_config::SdkConfig {
     shared::aws::sdk_config().await

@@ -35,11 +35,12 @@ use axum::middleware;
 use axum::routing::get;
 
 pub use error::WebError;
+pub use pages::admin::{AdminRoute, route_list as admin_routes};
 pub use state::AppState;
 
 /// The whole application.
 pub fn router(state: AppState) -> Router {
-    let pages = pages::routes().layer(middleware::from_fn_with_state(
+    let pages = pages::routes(&state).layer(middleware::from_fn_with_state(
         state.clone(),
         session::layer,
     ));

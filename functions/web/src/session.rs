@@ -292,19 +292,23 @@ impl FromRequestParts<AppState> for SignedIn {
             .map_err(IntoResponse::into_response)?
         {
             Some(user) => Ok(Self { visitor, user }),
-            None => {
-                let back = if parts.method == Method::GET {
-                    parts.uri.path_and_query().map_or("/", |p| p.as_str())
-                } else {
-                    "/account"
-                };
-                let target = url::form_urlencoded::Serializer::new(String::new())
-                    .append_pair("next", back)
-                    .finish();
-                Err(Redirect::to(&format!("/login?{target}")).into_response())
-            }
+            None => Err(login_redirect(&parts.method, &parts.uri, "/account")),
         }
     }
+}
+
+/// Sends a visitor who is not signed in to the login page, and back here afterwards: to this
+/// page for a GET, to `after_post` for a form (which cannot be replayed).
+pub fn login_redirect(method: &Method, uri: &axum::http::Uri, after_post: &str) -> Response {
+    let back = if method == Method::GET {
+        uri.path_and_query().map_or("/", |p| p.as_str())
+    } else {
+        after_post
+    };
+    let target = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("next", back)
+        .finish();
+    Redirect::to(&format!("/login?{target}")).into_response()
 }
 
 /// A redirect after a form (303, so the browser follows with GET), optionally changing the

@@ -36,6 +36,19 @@ const TEMPLATES: &[(&str, &str)] = templates![
     "class.html",
     "class_form.html",
     "bookings.html",
+    "admin/base.html",
+    "admin/_admin.html",
+    "admin/dashboard.html",
+    "admin/log.html",
+    "admin/users.html",
+    "admin/user.html",
+    "admin/emails.html",
+    "admin/email.html",
+    "admin/classes.html",
+    "admin/class.html",
+    "admin/jobs.html",
+    "admin/job.html",
+    "admin/dead_letters.html",
 ];
 
 /// Built by Tailwind from the templates (`npm --prefix assets run build`); committed.

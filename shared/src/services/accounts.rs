@@ -175,7 +175,7 @@ pub async fn signup(db: &Db, mailing: &Mailing<'_>, email: &str, password: &str)
 }
 
 /// Writes a verification token and its email in `tx`; returns the outbox id to notify.
-async fn send_verification(
+pub(crate) async fn send_verification(
     tx: &mut Tx,
     config: &Config,
     user: &User,
@@ -215,7 +215,7 @@ pub(crate) fn link(config: &Config, path: &str, token: Option<&str>) -> Result<S
 }
 
 /// At most one verification email per address in this window.
-const RESEND_VERIFICATION_EVERY: TimeDelta = TimeDelta::minutes(5);
+pub(crate) const RESEND_VERIFICATION_EVERY: TimeDelta = TimeDelta::minutes(5);
 
 /// Sends a new verification link to an unverified account, at most once per
 /// [`RESEND_VERIFICATION_EVERY`]. Returns whether a link was sent; callers that must not reveal

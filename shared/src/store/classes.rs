@@ -587,3 +587,72 @@ pub async fn claim_due_reminders(
         query.build_query_as().fetch_all(&mut *c).await
     })
 }
+
+/// Changes an occurrence's capacity, never below its bookings. `None`: no such occurrence;
+/// `Some(false)`: it has more bookings than `capacity`.
+pub async fn set_occurrence_capacity(
+    exec: &mut impl Exec,
+    id: Uuid,
+    capacity: i32,
+) -> sqlx::Result<Option<bool>> {
+    let updated = execute!(
+        exec,
+        sqlx::query("update occurrences set capacity = $2 where id = $1 and booked <= $2")
+            .bind(id)
+            .bind(capacity)
+    )?;
+    if updated > 0 {
+        return Ok(Some(true));
+    }
+    Ok(find_occurrence(exec, id).await?.map(|_| false))
+}
+
+/// Deletes an occurrence and its bookings (cascade); returns how many bookings went, or
+/// `None` when there was no such occurrence.
+pub async fn delete_occurrence(exec: &mut impl Exec, id: Uuid) -> sqlx::Result<Option<i64>> {
+    let bookings: i64 = on_conn!(exec, |c| {
+        sqlx::query_scalar("select count(*) from bookings where occurrence_id = $1")
+            .bind(id)
+            .fetch_one(&mut *c)
+            .await
+    })?;
+    let deleted = execute!(
+        exec,
+        sqlx::query("delete from occurrences where id = $1").bind(id)
+    )?;
+    Ok((deleted > 0).then_some(bookings))
+}
+
+/// Classes whose title matches `title_like` (a
+/// [`contains_pattern`](crate::store::admin::contains_pattern)), counted.
+pub async fn count_classes_titled(exec: &mut impl Exec, title_like: &str) -> sqlx::Result<i64> {
+    on_conn!(exec, |c| {
+        sqlx::query_scalar("select count(*) from classes where lower(title) like $1 escape '\\'")
+            .bind(title_like)
+            .fetch_one(&mut *c)
+            .await
+    })
+}
+
+/// A page of the classes whose title matches `title_like`, in the public list's order.
+pub async fn list_classes_titled(
+    exec: &mut impl Exec,
+    title_like: &str,
+    limit: i64,
+    offset: i64,
+) -> sqlx::Result<Vec<Class>> {
+    let rows: Vec<ClassRow> = on_conn!(exec, |c| {
+        sqlx::query_as(concat!(
+            "select ",
+            class_columns!(),
+            " from classes where lower(title) like $1 escape '\\' \
+             order by starts_at, id limit $2 offset $3"
+        ))
+        .bind(title_like)
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(&mut *c)
+        .await
+    })?;
+    Ok(rows.into_iter().map(Class::from).collect())
+}

@@ -240,3 +240,81 @@ pub async fn insert_emails(
     })?;
     Ok(ids)
 }
+
+/// The admin's outbox filter: a status (any when `None`) and a pattern on the address from
+/// [`contains_pattern`](crate::store::admin::contains_pattern).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EmailFilter {
+    pub status: Option<EmailStatus>,
+    pub to_like: String,
+}
+
+macro_rules! email_filter {
+    () => {
+        " from emails where ($1 is null or status = $1) and lower(to_address) like $2 escape '\\'"
+    };
+}
+
+pub async fn count_filtered_emails(
+    exec: &mut impl Exec,
+    filter: &EmailFilter,
+) -> sqlx::Result<i64> {
+    on_conn!(exec, |c| {
+        sqlx::query_scalar(concat!("select count(*)", email_filter!()))
+            .bind(filter.status.map(EmailStatus::as_str))
+            .bind(&filter.to_like)
+            .fetch_one(&mut *c)
+            .await
+    })
+}
+
+/// Newest first.
+pub async fn list_filtered_emails(
+    exec: &mut impl Exec,
+    filter: &EmailFilter,
+    limit: i64,
+    offset: i64,
+) -> sqlx::Result<Vec<EmailRow>> {
+    on_conn!(exec, |c| {
+        sqlx::query_as(concat!(
+            "select ",
+            columns!(),
+            email_filter!(),
+            " order by created_at desc, id desc limit $3 offset $4"
+        ))
+        .bind(filter.status.map(EmailStatus::as_str))
+        .bind(&filter.to_like)
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(&mut *c)
+        .await
+    })
+}
+
+/// How many rows are in each status (statuses with none are absent).
+pub async fn count_by_status(exec: &mut impl Exec) -> sqlx::Result<Vec<(String, i64)>> {
+    on_conn!(exec, |c| {
+        sqlx::query_as("select status, count(*) from emails group by status order by status")
+            .fetch_all(&mut *c)
+            .await
+    })
+}
+
+/// Gives a `failed` row a fresh set of attempts: back to `pending`, attempts 0. The last error
+/// stays until the next attempt replaces it. True when the row was `failed`.
+pub async fn retry_failed_email(
+    exec: &mut impl Exec,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> sqlx::Result<bool> {
+    let updated = execute!(
+        exec,
+        sqlx::query(
+            "update emails set status = 'pending', attempts = 0, locked_until = null, \
+             updated_at = $2 where id = $1 and status = 'failed'",
+        )
+        .bind(id)
+        .bind(now)
+    )?;
+    Ok(updated > 0)
+}

@@ -2,6 +2,7 @@
 //! [`Exec`](crate::db::Exec) (a transaction or a pooled connection) and is written once for
 //! both backends with [`on_conn!`](crate::on_conn).
 
+pub mod admin;
 pub mod classes;
 pub mod emails;
 pub mod jobs;

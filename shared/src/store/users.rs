@@ -217,3 +217,112 @@ pub async fn record_login(exec: &mut impl Exec, id: Uuid, now: DateTime<Utc>) ->
     )?;
     Ok(())
 }
+
+/// The admin's user search. `email_like` is a pattern from
+/// [`contains_pattern`](crate::store::admin::contains_pattern); a `None` flag matches either.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserFilter {
+    pub email_like: String,
+    pub verified: Option<bool>,
+    pub staff: Option<bool>,
+    pub active: Option<bool>,
+}
+
+macro_rules! user_filter {
+    () => {
+        " from users where lower(email) like $1 escape '\\' \
+          and ($2 is null or is_verified = $2) and ($3 is null or is_staff = $3) \
+          and ($4 is null or is_active = $4)"
+    };
+}
+
+pub async fn count_filtered_users(exec: &mut impl Exec, filter: &UserFilter) -> sqlx::Result<i64> {
+    on_conn!(exec, |c| {
+        sqlx::query_scalar(concat!("select count(*)", user_filter!()))
+            .bind(&filter.email_like)
+            .bind(filter.verified)
+            .bind(filter.staff)
+            .bind(filter.active)
+            .fetch_one(&mut *c)
+            .await
+    })
+}
+
+/// Newest accounts first.
+pub async fn list_filtered_users(
+    exec: &mut impl Exec,
+    filter: &UserFilter,
+    limit: i64,
+    offset: i64,
+) -> sqlx::Result<Vec<User>> {
+    let rows: Vec<UserRow> = on_conn!(exec, |c| {
+        sqlx::query_as(concat!(
+            "select ",
+            columns!(),
+            user_filter!(),
+            " order by created_at desc, id desc limit $5 offset $6"
+        ))
+        .bind(&filter.email_like)
+        .bind(filter.verified)
+        .bind(filter.staff)
+        .bind(filter.active)
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(&mut *c)
+        .await
+    })?;
+    Ok(rows.into_iter().map(User::from).collect())
+}
+
+/// Sets `is_active`; true when the account exists.
+pub async fn set_user_active(
+    exec: &mut impl Exec,
+    id: Uuid,
+    active: bool,
+    now: DateTime<Utc>,
+) -> sqlx::Result<bool> {
+    let updated = execute!(
+        exec,
+        sqlx::query("update users set is_active = $2, updated_at = $3 where id = $1")
+            .bind(id)
+            .bind(active)
+            .bind(now)
+    )?;
+    Ok(updated > 0)
+}
+
+/// Sets `is_staff`; true when the account exists.
+pub async fn set_user_staff(
+    exec: &mut impl Exec,
+    id: Uuid,
+    staff: bool,
+    now: DateTime<Utc>,
+) -> sqlx::Result<bool> {
+    let updated = execute!(
+        exec,
+        sqlx::query("update users set is_staff = $2, updated_at = $3 where id = $1")
+            .bind(id)
+            .bind(staff)
+            .bind(now)
+    )?;
+    Ok(updated > 0)
+}
+
+/// A user's live sessions and API tokens, counted.
+pub async fn count_credentials(
+    exec: &mut impl Exec,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> sqlx::Result<(i64, i64)> {
+    on_conn!(exec, |c| {
+        sqlx::query_as(
+            "select (select count(*) from sessions where user_id = $1 and expires_at > $2), \
+                    (select count(*) from api_tokens where user_id = $1 \
+                        and (expires_at is null or expires_at > $2))",
+        )
+        .bind(id)
+        .bind(now)
+        .fetch_one(&mut *c)
+        .await
+    })
+}

@@ -6,18 +6,17 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use chrono_tz::Tz;
 use minijinja::{Value, context};
 use serde::Deserialize;
 use shared::domain::User;
 use shared::domain::classes::{Class, ClassDraft};
 use shared::error::{Error, FieldErrors};
-use shared::pagination::Page;
 use shared::services::classes;
 use uuid::Uuid;
 
-use super::render;
+use super::{local, pager, render};
 use crate::paging::PageQuery;
 use crate::session::{SignedIn, Visitor, safe_next, see_other};
 use crate::{AppState, WebError};
@@ -35,23 +34,6 @@ pub fn routes() -> Router<AppState> {
 }
 
 type PageResult = Result<Response, WebError>;
-
-fn local(t: DateTime<Utc>, tz: Tz) -> String {
-    t.with_timezone(&tz)
-        .format("%a %-d %b %Y, %H:%M %Z")
-        .to_string()
-}
-
-/// The pager a list template shows.
-fn pager<T>(query: &PageQuery, page: &Page<T>) -> Value {
-    context! {
-        page => page.page,
-        total_pages => page.total_pages,
-        count => page.count,
-        next => page.has_next().then(|| query.url(page.page + 1)),
-        previous => page.has_previous().then(|| query.url(page.page - 1)),
-    }
-}
 
 fn class_view(class: &Class, tz: Tz) -> Value {
     context! {
@@ -249,7 +231,7 @@ async fn bookings(
 /// error, not a rejected request.
 #[derive(Deserialize, Default, Clone, serde::Serialize)]
 #[serde(default)]
-struct ClassForm {
+pub(super) struct ClassForm {
     title: String,
     description: String,
     location: String,
@@ -261,7 +243,7 @@ struct ClassForm {
 }
 
 impl ClassForm {
-    fn draft(&self) -> ClassDraft {
+    pub(super) fn draft(&self) -> ClassDraft {
         // Not a number: 0, which the check refuses with the field's range.
         let number = |raw: &str| -> Option<i64> {
             let raw = raw.trim();
@@ -279,7 +261,23 @@ impl ClassForm {
         }
     }
 
-    fn from_class(class: &Class, tz: Tz) -> Self {
+    /// The draft of an edit: an unchanged start stays as stored. The form shows the start to
+    /// the minute in local time, so re-reading it would move a start that has seconds, or falls
+    /// in the repeated hour of a DST change.
+    pub(super) async fn update_draft(
+        &self,
+        state: &AppState,
+        id: Uuid,
+    ) -> Result<ClassDraft, WebError> {
+        let mut draft = self.draft();
+        let current = classes::get_class(&state.db, id).await?;
+        if self.starts_at.trim() == Self::from_class(&current, state.config.time_zone).starts_at {
+            draft.starts_at = None;
+        }
+        Ok(draft)
+    }
+
+    pub(super) fn from_class(class: &Class, tz: Tz) -> Self {
         Self {
             title: class.title.clone(),
             description: class.description.clone(),
@@ -313,9 +311,10 @@ fn staff(signed_in: &SignedIn) -> Result<(), WebError> {
     }
 }
 
-fn class_form_page(
+pub(super) fn class_form_page(
     state: &AppState,
-    signed_in: &SignedIn,
+    visitor: &Visitor,
+    user: &User,
     action: &str,
     form: &ClassForm,
     errors: &FieldErrors,
@@ -326,13 +325,7 @@ fn class_form_page(
         errors,
         time_zone => state.config.time_zone.name(),
     };
-    render(
-        state,
-        &signed_in.visitor,
-        Some(&signed_in.user),
-        "class_form.html",
-        ctx,
-    )
+    render(state, visitor, Some(user), "class_form.html", ctx)
 }
 
 async fn new_form(State(state): State<AppState>, signed_in: SignedIn) -> PageResult {
@@ -344,7 +337,8 @@ async fn new_form(State(state): State<AppState>, signed_in: SignedIn) -> PageRes
     };
     let page = class_form_page(
         &state,
-        &signed_in,
+        &signed_in.visitor,
+        &signed_in.user,
         "/classes/new",
         &form,
         &FieldErrors::new(),
@@ -365,7 +359,14 @@ async fn create(
             None,
         )),
         Err(Error::Invalid(errors)) => {
-            let page = class_form_page(&state, &signed_in, "/classes/new", &form, &errors)?;
+            let page = class_form_page(
+                &state,
+                &signed_in.visitor,
+                &signed_in.user,
+                "/classes/new",
+                &form,
+                &errors,
+            )?;
             Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
         }
         Err(e) => Err(e.into()),
@@ -381,7 +382,14 @@ async fn edit_form(
     let class = classes::get_class(&state.db, id).await?;
     let form = ClassForm::from_class(&class, state.config.time_zone);
     let action = format!("/classes/{id}/edit");
-    let page = class_form_page(&state, &signed_in, &action, &form, &FieldErrors::new())?;
+    let page = class_form_page(
+        &state,
+        &signed_in.visitor,
+        &signed_in.user,
+        &action,
+        &form,
+        &FieldErrors::new(),
+    )?;
     Ok(page.into_response())
 }
 
@@ -393,18 +401,19 @@ async fn update(
 ) -> PageResult {
     staff(&signed_in)?;
     let tz = state.config.time_zone;
-    let mut draft = form.draft();
-    // The form shows the start to the minute in local time: an unchanged field must not move
-    // a start that has seconds, or falls in the repeated hour of a DST change.
-    let current = classes::get_class(&state.db, id).await?;
-    if form.starts_at.trim() == ClassForm::from_class(&current, tz).starts_at {
-        draft.starts_at = None;
-    }
+    let draft = form.update_draft(&state, id).await?;
     match classes::update_class(&state.db, tz, &signed_in.user, id, &draft).await {
         Ok(_) => Ok(see_other(&format!("/classes/{id}?notice=updated"), None)),
         Err(Error::Invalid(errors)) => {
             let action = format!("/classes/{id}/edit");
-            let page = class_form_page(&state, &signed_in, &action, &form, &errors)?;
+            let page = class_form_page(
+                &state,
+                &signed_in.visitor,
+                &signed_in.user,
+                &action,
+                &form,
+                &errors,
+            )?;
             Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
         }
         Err(e) => Err(e.into()),

@@ -2,25 +2,31 @@
 //! a [`Visitor`] and its forms are CSRF-checked before the handler runs.
 
 mod accounts;
-mod classes;
+pub mod admin;
+pub(crate) mod classes;
 
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
 use minijinja::{Value, context};
 use shared::config::DatabaseKind;
 use shared::domain::User;
+use shared::pagination::Page;
 
+use crate::paging::PageQuery;
 use crate::session::Visitor;
 use crate::{AppState, WebError};
 
-pub fn routes() -> Router<AppState> {
+pub fn routes(state: &AppState) -> Router<AppState> {
     Router::new()
         .route("/", get(home))
         .merge(accounts::routes())
         .merge(classes::routes())
+        .merge(admin::routes(state))
 }
 
 /// Renders a page with what every page shows: the signed-in user (for the navigation) and the
@@ -44,6 +50,24 @@ fn render(
         name,
         context! { csrf_token => &visitor.csrf_token, user, ..ctx },
     )
+}
+
+/// A time as pages show it, in the site's time zone.
+fn local(t: DateTime<Utc>, tz: Tz) -> String {
+    t.with_timezone(&tz)
+        .format("%a %-d %b %Y, %H:%M %Z")
+        .to_string()
+}
+
+/// The pager a list template shows (`_pager.html`).
+fn pager<T>(query: &PageQuery, page: &Page<T>) -> Value {
+    context! {
+        page => page.page,
+        total_pages => page.total_pages,
+        count => page.count,
+        next => page.has_next().then(|| query.url(page.page + 1)),
+        previous => page.has_previous().then(|| query.url(page.page - 1)),
+    }
 }
 
 /// A page with a status other than 200 (a form shown again with its errors, ...).

@@ -15,8 +15,8 @@ use tower::ServiceExt as _;
 
 pub struct TestApp {
     pub router: Router,
-    /// The messages the app queued for the worker.
-    pub queued: UnboundedReceiver<LocalMessage>,
+    /// The messages the app queued for the worker (see [`TestApp::drain_queued`]).
+    queued: std::sync::Mutex<UnboundedReceiver<LocalMessage>>,
     pub db: Option<TestDb>,
     pub dir: tempfile::TempDir,
 }
@@ -85,12 +85,23 @@ impl TestApp {
     }
 
     pub async fn with_config(config: Config, dir: tempfile::TempDir) -> Self {
-        let db = TestDb::new().await;
         let (queue, queued) = Queue::local();
+        Self::with_queue(config, dir, queue, queued).await
+    }
+
+    /// With this queue for the worker (an SQS queue on the AWS emulator); `queued` receives
+    /// what a local queue gets.
+    pub async fn with_queue(
+        config: Config,
+        dir: tempfile::TempDir,
+        queue: Queue,
+        queued: UnboundedReceiver<LocalMessage>,
+    ) -> Self {
+        let db = TestDb::new().await;
         let state = web::AppState::new(config, db.db.clone(), queue).unwrap();
         Self {
             router: web::router(state),
-            queued,
+            queued: std::sync::Mutex::new(queued),
             db: Some(db),
             dir,
         }
@@ -109,7 +120,7 @@ impl TestApp {
         let state = web::AppState::new(local_config(dir.path()), db, queue).unwrap();
         Self {
             router: web::router(state),
-            queued,
+            queued: std::sync::Mutex::new(queued),
             db: None,
             dir,
         }
@@ -190,6 +201,14 @@ impl TestApp {
             sqlx::query_scalar(sql).fetch_one(&mut *c).await
         })
         .unwrap()
+    }
+
+    /// The bodies of the messages queued for the worker since the last call.
+    pub fn drain_queued(&self) -> Vec<String> {
+        let mut queued = self.queued.lock().unwrap();
+        std::iter::from_fn(|| queued.try_recv().ok())
+            .map(|m| m.body)
+            .collect()
     }
 
     pub fn database(&self) -> &Db {

@@ -1,0 +1,576 @@
+//! The admin as an operator uses it, on the database under test: who may enter, every list and
+//! action, the action log; the dead-letter queue against the AWS emulator.
+
+mod common;
+
+use axum::http::{Method, StatusCode};
+use chrono::{TimeDelta, Utc};
+use common::{Browser, PASSWORD, Reply, TestApp, location};
+use shared::domain::classes::ClassDraft;
+use shared::domain::{EmailAddress, User};
+use shared::services::classes;
+use shared::store::users;
+use uuid::Uuid;
+
+const ROOT: &str = "root@example.com";
+
+fn assert_redirect(reply: &Reply, to: &str) {
+    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
+    assert_eq!(location(reply), to);
+}
+
+async fn find_user(app: &TestApp, email: &str) -> User {
+    let mut conn = app.database().acquire().await.unwrap();
+    users::find_user_by_email(&mut conn, &EmailAddress::parse(email).unwrap())
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+/// A browser signed in as `email`, holding the CSRF token of its session (the login page's
+/// token belongs to the session before login).
+async fn signed_in<'a>(app: &'a TestApp, email: &str) -> Browser<'a> {
+    let mut browser = Browser::new(app);
+    let reply = browser.log_in(email, PASSWORD).await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
+    browser.get("/account").await;
+    browser
+}
+
+async fn superuser(app: &TestApp) -> Browser<'_> {
+    app.staff(ROOT).await;
+    signed_in(app, ROOT).await
+}
+
+async fn admin_actions(app: &TestApp) -> i64 {
+    app.count("select count(*) from admin_actions").await
+}
+
+/// A class starting tomorrow, repeating daily, made by `actor`.
+async fn class(app: &TestApp, actor: &User, title: &str) -> shared::domain::classes::Class {
+    let draft = ClassDraft {
+        title: Some(title.into()),
+        starts_at: Some((Utc::now() + TimeDelta::days(1)).to_rfc3339()),
+        duration_minutes: Some(60),
+        capacity: Some(10),
+        recurrence: Some("daily".into()),
+        ..Default::default()
+    };
+    classes::create_class(app.database(), chrono_tz::UTC, actor, &draft)
+        .await
+        .unwrap()
+}
+
+/// A route's path with its parameters filled: `{id}` with `id`, `{name}` with a job's name,
+/// `{message_id}` with a made-up message id.
+fn fill(path: &str, id: Uuid) -> String {
+    path.replace("{id}", &id.to_string())
+        .replace("{name}", "sweep-outbox")
+        .replace("{message_id}", "00000000-message")
+}
+
+#[tokio::test]
+async fn every_admin_route_refuses_visitors_and_users_who_are_not_superusers() {
+    let app = TestApp::new().await;
+    app.account("user@example.com", true).await;
+    app.account("staff@example.com", true).await;
+    let mut conn = app.database().acquire().await.unwrap();
+    shared::execute!(
+        &mut conn,
+        sqlx::query("update users set is_staff = true where email = 'staff@example.com'")
+    )
+    .unwrap();
+    drop(conn);
+    let target = find_user(&app, "user@example.com").await;
+    let routes = web::admin_routes();
+    // The list comes from the router's own builder; these must be in it.
+    for (method, path) in [
+        (Method::GET, "/admin"),
+        (Method::GET, "/admin/users"),
+        (Method::POST, "/admin/users/{id}/deactivate"),
+        (Method::POST, "/admin/emails/{id}/retry"),
+        (Method::POST, "/admin/classes/{id}/delete"),
+        (Method::POST, "/admin/jobs/{name}/run"),
+        (Method::POST, "/admin/dead-letters/redrive"),
+    ] {
+        assert!(
+            routes.iter().any(|r| r.method == method && r.path == path),
+            "{method} {path} is not an admin route"
+        );
+    }
+    assert!(routes.len() >= 25, "{} routes", routes.len());
+
+    let mut visitor = Browser::new(&app);
+    visitor.get("/login").await; // a cookie and a CSRF token, as a real visitor has
+    let mut user = signed_in(&app, "user@example.com").await;
+    let mut staff = signed_in(&app, "staff@example.com").await;
+    for route in &routes {
+        let path = fill(route.path, target.id);
+        let what = format!("{} {path}", route.method);
+        let anonymous = if route.method == Method::GET {
+            visitor.get(&path).await
+        } else {
+            visitor.post(&path, &[("staff", "yes")]).await
+        };
+        assert_eq!(
+            anonymous.status,
+            StatusCode::SEE_OTHER,
+            "{what}: {}",
+            anonymous.body
+        );
+        let expected = if route.method == Method::GET {
+            format!(
+                "/login?{}",
+                url::form_urlencoded::Serializer::new(String::new())
+                    .append_pair("next", &path)
+                    .finish()
+            )
+        } else {
+            "/login?next=%2Fadmin".to_owned()
+        };
+        assert_eq!(location(&anonymous), expected, "{what}");
+        for browser in [&mut user, &mut staff] {
+            let reply = if route.method == Method::GET {
+                browser.get(&path).await
+            } else {
+                browser.post(&path, &[("staff", "yes")]).await
+            };
+            assert_eq!(
+                reply.status,
+                StatusCode::FORBIDDEN,
+                "{what}: {}",
+                reply.body
+            );
+            // Refused by the admin's guard, not by a missing CSRF token.
+            assert!(
+                reply.body.contains("superusers only"),
+                "{what}: {}",
+                reply.body
+            );
+        }
+    }
+    assert_eq!(admin_actions(&app).await, 0);
+    assert_eq!(app.count("select count(*) from job_runs").await, 0);
+    let after = find_user(&app, "user@example.com").await;
+    assert!(after.is_active && !after.is_staff);
+    // A page outside the admin does not show the menu entry to them.
+    assert!(!user.get("/").await.body.contains("href=\"/admin\""));
+}
+
+#[tokio::test]
+async fn a_superuser_opens_every_admin_page() {
+    let app = TestApp::new().await;
+    let mut root = superuser(&app).await;
+    assert!(root.get("/").await.body.contains("href=\"/admin\""));
+    let actor = find_user(&app, ROOT).await;
+    app.account("someone@example.com", true).await;
+    let user = find_user(&app, "someone@example.com").await;
+    let email = app.outbox().await.pop().unwrap();
+    let class = class(&app, &actor, "Yoga").await;
+    for route in web::admin_routes() {
+        if route.method != Method::GET {
+            continue;
+        }
+        let id = if route.path.starts_with("/admin/users") {
+            user.id
+        } else if route.path.starts_with("/admin/emails") {
+            email.id
+        } else {
+            class.id
+        };
+        let path = fill(route.path, id);
+        let reply = root.get(&path).await;
+        assert_eq!(reply.status, StatusCode::OK, "GET {path}: {}", reply.body);
+    }
+}
+
+#[tokio::test]
+async fn users_are_searched_filtered_and_paginated() {
+    let app = TestApp::new().await;
+    let mut root = superuser(&app).await;
+    for i in 0..22 {
+        shared::testing::user(
+            app.database(),
+            &format!("member{i:02}@example.com"),
+            i % 2 == 0,
+            false,
+        )
+        .await;
+    }
+    shared::testing::user(app.database(), "ann_o@example.org", true, true).await;
+    // 24 accounts: page 2 of the default 20 has 4, page 3 does not exist.
+    let first = root.get("/admin/users").await;
+    assert!(first.body.contains("Page 1 of 2"), "{}", first.body);
+    assert!(first.body.contains("users?page=2\""), "{}", first.body);
+    let second = root.get("/admin/users?page=2").await;
+    assert_eq!(second.status, StatusCode::OK);
+    assert_eq!(
+        root.get("/admin/users?page=3").await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        root.get("/admin/users?page=0").await.status,
+        StatusCode::BAD_REQUEST
+    );
+
+    let search = root.get("/admin/users?q=ANN_").await;
+    assert!(search.body.contains("ann_o@example.org"));
+    assert!(
+        !search.body.contains("member00@"),
+        "the _ matches only itself"
+    );
+    let staff = root.get("/admin/users?staff=yes").await;
+    assert!(staff.body.contains("ann_o@example.org") && staff.body.contains(ROOT));
+    assert!(!staff.body.contains("member"));
+    let unverified = root.get("/admin/users?verified=no&q=member").await;
+    assert!(unverified.body.contains("member01@") && !unverified.body.contains("member00@"));
+    // The filters follow the reader to the next page.
+    let many = root.get("/admin/users?q=member&page_size=5").await;
+    assert!(
+        many.body.contains("q=member&amp;page=2&amp;page_size=5"),
+        "{}",
+        many.body
+    );
+    let bad = root.get("/admin/users?active=maybe").await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(bad.body.contains("active must be yes, no or empty"));
+}
+
+#[tokio::test]
+async fn deactivating_ends_every_session_and_token_and_reactivating_lets_them_back() {
+    let app = TestApp::new().await;
+    let mut root = superuser(&app).await;
+    app.account("member@example.com", true).await;
+    let token = app.api_token("member@example.com", PASSWORD).await;
+    let mut member = signed_in(&app, "member@example.com").await;
+    let id = find_user(&app, "member@example.com").await.id;
+    let page = format!("/admin/users/{id}");
+
+    root.get(&page).await;
+    let reply = root.post(&format!("{page}/deactivate"), &[]).await;
+    assert_redirect(&reply, &format!("{page}?notice=deactivated"));
+    let shown = root.get(location(&reply)).await;
+    assert!(shown.body.contains("sessions and API tokens have ended"));
+    assert!(shown.body.contains("inactive"));
+
+    assert_redirect(&member.get("/account").await, "/login?next=%2Faccount");
+    let me = app.authed(Method::GET, "/api/me", &token, None).await;
+    assert_eq!(me.status, StatusCode::UNAUTHORIZED);
+    let login = Browser::new(&app)
+        .log_in("member@example.com", PASSWORD)
+        .await;
+    assert_ne!(
+        login.status,
+        StatusCode::SEE_OTHER,
+        "a deactivated account cannot log in"
+    );
+
+    let reply = root.post(&format!("{page}/reactivate"), &[]).await;
+    assert_redirect(&reply, &format!("{page}?notice=reactivated"));
+    let login = Browser::new(&app)
+        .log_in("member@example.com", PASSWORD)
+        .await;
+    assert_eq!(login.status, StatusCode::SEE_OTHER);
+
+    // Logged with the acting superuser.
+    let log = root.get("/admin/log").await;
+    assert!(log.body.contains("user.deactivate") && log.body.contains("user.reactivate"));
+    assert!(log.body.contains(ROOT));
+    assert!(
+        log.body.contains("2 sessions and API tokens ended"),
+        "{}",
+        log.body
+    );
+    assert_eq!(admin_actions(&app).await, 2);
+}
+
+#[tokio::test]
+async fn staff_status_and_verification_emails_are_managed_and_a_superuser_cannot_lock_themselves_out()
+ {
+    let app = TestApp::new().await;
+    let mut root = superuser(&app).await;
+    app.account("new@example.com", false).await;
+    let id = find_user(&app, "new@example.com").await.id;
+    let page = format!("/admin/users/{id}");
+    root.get(&page).await;
+
+    let reply = root
+        .post(&format!("{page}/staff"), &[("staff", "yes")])
+        .await;
+    assert_redirect(&reply, &format!("{page}?notice=staff_granted"));
+    assert!(find_user(&app, "new@example.com").await.is_staff);
+    let reply = root
+        .post(&format!("{page}/staff"), &[("staff", "no")])
+        .await;
+    assert_redirect(&reply, &format!("{page}?notice=staff_removed"));
+    assert!(!find_user(&app, "new@example.com").await.is_staff);
+    let bad = root.post(&format!("{page}/staff"), &[("staff", "")]).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+
+    // Signup sent one link a moment ago: a second within five minutes is refused.
+    let before = app.outbox().await.len();
+    let again = root.post(&format!("{page}/resend-verification"), &[]).await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.body);
+    assert!(again.body.contains("less than 5 minutes ago"));
+    app.set_time(
+        "update emails set created_at = $1",
+        Utc::now() - TimeDelta::minutes(6),
+    )
+    .await;
+    let reply = root.post(&format!("{page}/resend-verification"), &[]).await;
+    assert_redirect(&reply, &format!("{page}?notice=verification_sent"));
+    let outbox = app.outbox().await;
+    assert_eq!(outbox.len(), before + 1);
+    assert_eq!(outbox.last().unwrap().kind, "verify_email");
+    assert_eq!(outbox.last().unwrap().to_address, "new@example.com");
+
+    let me = find_user(&app, ROOT).await.id;
+    let mine = format!("/admin/users/{me}");
+    let refused = root.post(&format!("{mine}/deactivate"), &[]).await;
+    assert_eq!(refused.status, StatusCode::CONFLICT);
+    assert!(refused.body.contains("lock yourself out"));
+    let refused = root
+        .post(&format!("{mine}/staff"), &[("staff", "no")])
+        .await;
+    assert_eq!(refused.status, StatusCode::CONFLICT);
+    let root_now = find_user(&app, ROOT).await;
+    assert!(root_now.is_active && root_now.is_staff);
+
+    // An action without the CSRF token changes nothing.
+    let forged = root
+        .post_raw(
+            &format!("{page}/staff"),
+            &[("staff", "yes")],
+            &[("origin", "http://localhost")],
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    assert!(!find_user(&app, "new@example.com").await.is_staff);
+    assert_eq!(admin_actions(&app).await, 3);
+}
+
+#[tokio::test]
+async fn the_outbox_is_counted_filtered_viewed_and_a_failed_email_retried() {
+    let app = TestApp::new().await;
+    let mut root = superuser(&app).await;
+    app.account("a@example.com", false).await;
+    app.account("b@example.com", false).await;
+    let outbox = app.outbox().await;
+    let failed = &outbox[0];
+    let mut conn = app.database().acquire().await.unwrap();
+    shared::execute!(
+        &mut conn,
+        sqlx::query(
+            "update emails set status = 'failed', attempts = 10, \
+             last_error = 'MessageRejected: address is on the suppression list' where id = $1"
+        )
+        .bind(failed.id)
+    )
+    .unwrap();
+    drop(conn);
+
+    let list = root.get("/admin/emails").await;
+    assert!(
+        list.body
+            .contains("failed <span class=\"font-semibold\">1</span>"),
+        "{}",
+        list.body
+    );
+    assert!(
+        list.body
+            .contains("pending <span class=\"font-semibold\">1</span>")
+    );
+    let only_failed = root.get("/admin/emails?status=failed").await;
+    assert!(
+        only_failed.body.contains("a@example.com") && !only_failed.body.contains("b@example.com")
+    );
+    let by_address = root.get("/admin/emails?to=B@EXAMPLE").await;
+    assert!(
+        by_address.body.contains("b@example.com") && !by_address.body.contains("a@example.com")
+    );
+    assert_eq!(
+        root.get("/admin/emails?status=lost").await.status,
+        StatusCode::BAD_REQUEST
+    );
+
+    let page = format!("/admin/emails/{}", failed.id);
+    let shown = root.get(&page).await;
+    assert!(shown.body.contains("suppression list"));
+    assert!(
+        shown.body.contains("verify-email?token="),
+        "the text body is shown"
+    );
+    let html = root.get(&format!("{page}/html")).await;
+    assert_eq!(html.status, StatusCode::OK);
+    let csp = html.headers["content-security-policy"].to_str().unwrap();
+    assert!(csp.starts_with("sandbox; default-src 'none'"), "{csp}");
+    assert_eq!(html.headers["x-frame-options"], "SAMEORIGIN");
+    assert_eq!(root.get("/").await.headers["x-frame-options"], "DENY");
+
+    app.drain_queued();
+    let reply = root.post(&format!("{page}/retry"), &[]).await;
+    assert_redirect(&reply, &format!("{page}?notice=retried"));
+    let row = app
+        .outbox()
+        .await
+        .into_iter()
+        .find(|r| r.id == failed.id)
+        .unwrap();
+    assert_eq!((row.status.as_str(), row.attempts), ("pending", 0));
+    assert!(
+        app.drain_queued()
+            .iter()
+            .any(|b| b.contains(&failed.id.to_string()))
+    );
+    // Only a failed one can be retried.
+    let again = root.post(&format!("{page}/retry"), &[]).await;
+    assert_eq!(again.status, StatusCode::CONFLICT);
+    assert!(again.body.contains("this one is pending"));
+    let log = root.get("/admin/log").await;
+    assert!(log.body.contains("email.retry") && log.body.contains("after 10 attempts"));
+}
+
+#[tokio::test]
+async fn classes_and_occurrences_are_edited_and_deleted() {
+    let app = TestApp::new().await;
+    let mut root = superuser(&app).await;
+    let actor = find_user(&app, ROOT).await;
+    let yoga = class(&app, &actor, "Morning yoga").await;
+    class(&app, &actor, "Evening run").await;
+    let search = root.get("/admin/classes?q=YOGA").await;
+    assert!(search.body.contains("Morning yoga") && !search.body.contains("Evening run"));
+
+    let page = format!("/admin/classes/{}", yoga.id);
+    root.get(&format!("{page}/edit")).await;
+    let start = (yoga.schedule.starts_at)
+        .format("%Y-%m-%dT%H:%M")
+        .to_string();
+    let fields = [
+        ("title", "Sunrise yoga"),
+        ("description", ""),
+        ("location", "Studio 2"),
+        ("starts_at", start.as_str()),
+        ("duration_minutes", "45"),
+        ("capacity", "12"),
+        ("recurrence", "daily"),
+        ("repeat_until", ""),
+    ];
+    let reply = root.post(&format!("{page}/edit"), &fields).await;
+    assert_redirect(&reply, &format!("{page}?notice=class_saved"));
+    let saved = classes::get_class(app.database(), yoga.id).await.unwrap();
+    assert_eq!((saved.title.as_str(), saved.capacity), ("Sunrise yoga", 12));
+    let mut invalid = fields;
+    invalid[0] = ("title", "");
+    let reply = root.post(&format!("{page}/edit"), &invalid).await;
+    assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    // One occurrence with two bookings: its capacity cannot go below 2.
+    let occurrences = classes::list_occurrences(app.database(), yoga.id, Default::default())
+        .await
+        .unwrap();
+    let first = occurrences.results[0].id;
+    for email in ["x@example.com", "y@example.com"] {
+        app.account(email, true).await;
+        classes::book(app.database(), &find_user(&app, email).await, first)
+            .await
+            .unwrap();
+    }
+    root.get(&page).await;
+    let low = root
+        .post(
+            &format!("/admin/occurrences/{first}/capacity"),
+            &[("capacity", "1")],
+        )
+        .await;
+    assert_eq!(low.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(low.body.contains("2 places are booked"), "{}", low.body);
+    let nonsense = root
+        .post(
+            &format!("/admin/occurrences/{first}/capacity"),
+            &[("capacity", "lots")],
+        )
+        .await;
+    assert_eq!(nonsense.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let ok = root
+        .post(
+            &format!("/admin/occurrences/{first}/capacity"),
+            &[("capacity", "2")],
+        )
+        .await;
+    assert_redirect(&ok, &format!("{page}?notice=capacity_saved"));
+    assert_eq!(
+        classes::get_occurrence(app.database(), first)
+            .await
+            .unwrap()
+            .capacity,
+        2
+    );
+
+    let deleted = root
+        .post(&format!("/admin/occurrences/{first}/delete"), &[])
+        .await;
+    assert_redirect(&deleted, &format!("{page}?notice=occurrence_deleted"));
+    assert_eq!(app.count("select count(*) from bookings").await, 0);
+    assert!(
+        classes::get_occurrence(app.database(), first)
+            .await
+            .is_err()
+    );
+
+    let gone = root.post(&format!("{page}/delete"), &[]).await;
+    assert_redirect(&gone, "/admin/classes?notice=class_deleted");
+    assert_eq!(root.get(&page).await.status, StatusCode::NOT_FOUND);
+    let log = root.get("/admin/log").await;
+    for action in [
+        "class.update",
+        "occurrence.capacity",
+        "occurrence.delete",
+        "class.delete",
+    ] {
+        assert!(log.body.contains(action), "{action}");
+    }
+    assert!(log.body.contains("with 2 bookings"));
+}
+
+#[tokio::test]
+async fn job_runs_are_listed_and_a_job_runs_now() {
+    let app = TestApp::new().await;
+    let mut root = superuser(&app).await;
+    let overview = root.get("/admin/jobs").await;
+    for job in shared::jobs::JOBS {
+        assert!(overview.body.contains(job.name), "{}", job.name);
+    }
+    assert!(overview.body.contains("Never ran."));
+
+    let reply = root.post("/admin/jobs/purge-expired/run", &[]).await;
+    assert_redirect(&reply, "/admin/jobs/purge-expired?notice=job_ran");
+    let runs = root.get(location(&reply)).await;
+    assert!(runs.body.contains("succeeded"), "{}", runs.body);
+    assert!(runs.body.contains(" ms") || runs.body.contains(" s<"));
+    assert_eq!(
+        app.count("select count(*) from job_runs where job = 'purge-expired'")
+            .await,
+        1
+    );
+    let unknown = root.post("/admin/jobs/launch-rockets/run", &[]).await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        root.get("/admin/jobs/launch-rockets").await.status,
+        StatusCode::NOT_FOUND
+    );
+    let log = root.get("/admin/log").await;
+    assert!(log.body.contains("job.run") && log.body.contains("job purge-expired"));
+}
+
+#[tokio::test]
+async fn without_an_sqs_queue_the_dead_letter_page_says_why_and_its_actions_are_refused() {
+    let app = TestApp::new().await;
+    let mut root = superuser(&app).await;
+    let page = root.get("/admin/dead-letters").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("WORKER_QUEUE_URL</code> is not set"));
+    let reply = root.post("/admin/dead-letters/redrive", &[]).await;
+    assert_eq!(reply.status, StatusCode::CONFLICT);
+    assert!(reply.body.contains("no dead-letter queue"));
+    assert_eq!(admin_actions(&app).await, 0);
+}

@@ -1,0 +1,535 @@
+//! The admin's use cases (the old Django admin): for superusers only.
+//!
+//! Every function takes the acting user and refuses anyone but an active superuser, whatever
+//! the caller checked before. Every change is written to `admin_actions` with the actor (in the
+//! same transaction as the change where there is one) and logged at info.
+
+use chrono::Utc;
+use chrono_tz::Tz;
+use uuid::Uuid;
+
+use crate::clock;
+use crate::db::{Db, Exec};
+use crate::domain::classes::{CAPACITY_MAX, Class, ClassDraft, Occurrence};
+use crate::domain::{EmailStatus, User};
+use crate::error::{Error, Result};
+use crate::jobs::{self, JOBS, Job, Outcome};
+use crate::pagination::{Page, PageRequest};
+use crate::queue::Queue;
+use crate::services::accounts::{self, Mailing};
+use crate::services::{classes, outbox};
+use crate::store::admin::{self as store, AdminAction};
+use crate::store::classes as class_store;
+use crate::store::emails::{self, EmailFilter, EmailRow};
+use crate::store::jobs::{self as job_store, JobRun};
+use crate::store::users::{self, UserFilter};
+
+/// Refuses anyone but an active superuser (403).
+pub fn require_superuser(actor: &User) -> Result<()> {
+    if actor.is_superuser && actor.is_active {
+        Ok(())
+    } else {
+        Err(Error::Forbidden("the admin is for superusers only".into()))
+    }
+}
+
+/// Records an action by `actor` in `admin_actions` (on `exec`, so inside the caller's
+/// transaction when it has one) and in the logs.
+pub(crate) async fn record(
+    exec: &mut impl Exec,
+    actor: &User,
+    action: &str,
+    target: &str,
+    detail: &str,
+) -> Result<()> {
+    store::insert_action(
+        exec,
+        actor.id,
+        actor.email.as_str(),
+        action,
+        target,
+        detail,
+        clock::now(),
+    )
+    .await?;
+    tracing::info!(
+        actor = actor.email.as_str(),
+        actor_id = %actor.id,
+        action,
+        target,
+        detail,
+        "admin action"
+    );
+    Ok(())
+}
+
+/// The log of admin actions, newest first.
+pub async fn list_actions(
+    db: &Db,
+    actor: &User,
+    request: PageRequest,
+) -> Result<Page<AdminAction>> {
+    require_superuser(actor)?;
+    let mut conn = db.acquire().await?;
+    let count = store::count_actions(&mut conn).await?;
+    request.check(count)?;
+    let rows = store::list_actions(&mut conn, request.limit(), request.offset()).await?;
+    Ok(Page::new(request, count, rows))
+}
+
+// ---- Users ---------------------------------------------------------------------------------
+
+pub async fn list_users(
+    db: &Db,
+    actor: &User,
+    filter: &UserFilter,
+    request: PageRequest,
+) -> Result<Page<User>> {
+    require_superuser(actor)?;
+    let mut conn = db.acquire().await?;
+    let count = users::count_filtered_users(&mut conn, filter).await?;
+    request.check(count)?;
+    let rows =
+        users::list_filtered_users(&mut conn, filter, request.limit(), request.offset()).await?;
+    Ok(Page::new(request, count, rows))
+}
+
+/// An account with its live sessions and API tokens counted.
+#[derive(Debug, Clone)]
+pub struct UserDetail {
+    pub user: User,
+    pub sessions: i64,
+    pub api_tokens: i64,
+}
+
+pub async fn get_user(db: &Db, actor: &User, id: Uuid) -> Result<UserDetail> {
+    require_superuser(actor)?;
+    let mut conn = db.acquire().await?;
+    let user = find_user(&mut conn, id).await?;
+    let (sessions, api_tokens) = users::count_credentials(&mut conn, id, clock::now()).await?;
+    Ok(UserDetail {
+        user,
+        sessions,
+        api_tokens,
+    })
+}
+
+async fn find_user(exec: &mut impl Exec, id: Uuid) -> Result<User> {
+    users::find_user_by_id(exec, id)
+        .await?
+        .ok_or_else(|| Error::NotFound("no such user".into()))
+}
+
+fn not_yourself(actor: &User, id: Uuid, what: &str) -> Result<()> {
+    if actor.id == id {
+        Err(Error::Conflict(format!(
+            "you cannot {what} your own account here (you would lock yourself out); ask another superuser"
+        )))
+    } else {
+        Ok(())
+    }
+}
+
+/// Deactivates an account: it can no longer log in, and every session and API token it holds
+/// ends now. Returns how many sessions and tokens ended.
+pub async fn deactivate_user(db: &Db, actor: &User, id: Uuid) -> Result<u64> {
+    require_superuser(actor)?;
+    not_yourself(actor, id, "deactivate")?;
+    let mut tx = db.begin().await?;
+    let user = find_user(&mut tx, id).await?;
+    users::set_user_active(&mut tx, id, false, clock::now()).await?;
+    let ended = users::revoke_credentials(&mut tx, id, None).await?;
+    let detail = format!(
+        "{} deactivated; {ended} sessions and API tokens ended",
+        user.email
+    );
+    record(
+        &mut tx,
+        actor,
+        "user.deactivate",
+        &target_user(&user),
+        &detail,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(ended)
+}
+
+pub async fn reactivate_user(db: &Db, actor: &User, id: Uuid) -> Result<()> {
+    require_superuser(actor)?;
+    let mut tx = db.begin().await?;
+    let user = find_user(&mut tx, id).await?;
+    users::set_user_active(&mut tx, id, true, clock::now()).await?;
+    let detail = format!("{} reactivated", user.email);
+    record(
+        &mut tx,
+        actor,
+        "user.reactivate",
+        &target_user(&user),
+        &detail,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Grants (`true`) or removes staff status.
+pub async fn set_staff(db: &Db, actor: &User, id: Uuid, staff: bool) -> Result<()> {
+    require_superuser(actor)?;
+    if !staff {
+        not_yourself(actor, id, "remove staff status from")?;
+    }
+    let mut tx = db.begin().await?;
+    let user = find_user(&mut tx, id).await?;
+    users::set_user_staff(&mut tx, id, staff, clock::now()).await?;
+    let (action, detail) = if staff {
+        ("user.grant_staff", format!("{} is now staff", user.email))
+    } else {
+        (
+            "user.remove_staff",
+            format!("{} is no longer staff", user.email),
+        )
+    };
+    record(&mut tx, actor, action, &target_user(&user), &detail).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Sends a new verification link to an unverified, active account, at most once per
+/// [`accounts::RESEND_VERIFICATION_EVERY`] (as the public resend).
+pub async fn resend_verification(
+    db: &Db,
+    mailing: &Mailing<'_>,
+    actor: &User,
+    id: Uuid,
+) -> Result<()> {
+    require_superuser(actor)?;
+    let now = clock::now();
+    let mut tx = db.begin().await?;
+    let user = find_user(&mut tx, id).await?;
+    if user.is_verified {
+        return Err(Error::Conflict(format!(
+            "{} is already verified",
+            user.email
+        )));
+    }
+    if !user.is_active {
+        return Err(Error::Conflict(format!(
+            "{} is deactivated; reactivate the account first",
+            user.email
+        )));
+    }
+    let since = now - accounts::RESEND_VERIFICATION_EVERY;
+    if users::recent_email_exists(&mut tx, user.email.as_str(), "verify_email", since).await? {
+        return Err(Error::Conflict(format!(
+            "a verification email went to {} less than {} minutes ago",
+            user.email,
+            accounts::RESEND_VERIFICATION_EVERY.num_minutes()
+        )));
+    }
+    let email_id = accounts::send_verification(&mut tx, mailing.config, &user, now).await?;
+    let detail = format!("verification email {email_id} queued for {}", user.email);
+    record(
+        &mut tx,
+        actor,
+        "user.resend_verification",
+        &target_user(&user),
+        &detail,
+    )
+    .await?;
+    tx.commit().await?;
+    outbox::notify(mailing.queue, &[email_id]).await;
+    Ok(())
+}
+
+fn target_user(user: &User) -> String {
+    format!("user {}", user.id)
+}
+
+// ---- Email outbox --------------------------------------------------------------------------
+
+/// How many outbox rows are in each status, every status listed.
+pub async fn email_counts(db: &Db, actor: &User) -> Result<Vec<(EmailStatus, i64)>> {
+    require_superuser(actor)?;
+    let mut conn = db.acquire().await?;
+    let counted = emails::count_by_status(&mut conn).await?;
+    Ok(EmailStatus::ALL
+        .into_iter()
+        .map(|status| {
+            let n = counted
+                .iter()
+                .find(|(s, _)| s == status.as_str())
+                .map_or(0, |(_, n)| *n);
+            (status, n)
+        })
+        .collect())
+}
+
+pub async fn list_emails(
+    db: &Db,
+    actor: &User,
+    filter: &EmailFilter,
+    request: PageRequest,
+) -> Result<Page<EmailRow>> {
+    require_superuser(actor)?;
+    let mut conn = db.acquire().await?;
+    let count = emails::count_filtered_emails(&mut conn, filter).await?;
+    request.check(count)?;
+    let rows =
+        emails::list_filtered_emails(&mut conn, filter, request.limit(), request.offset()).await?;
+    Ok(Page::new(request, count, rows))
+}
+
+pub async fn get_email(db: &Db, actor: &User, id: Uuid) -> Result<EmailRow> {
+    require_superuser(actor)?;
+    let mut conn = db.acquire().await?;
+    emails::find_email(&mut conn, id)
+        .await?
+        .ok_or_else(|| Error::NotFound("no such email".into()))
+}
+
+/// Retries a `failed` email: it gets a fresh set of attempts and goes to the worker again.
+pub async fn retry_email(db: &Db, queue: &Queue, actor: &User, id: Uuid) -> Result<()> {
+    require_superuser(actor)?;
+    let mut tx = db.begin().await?;
+    let row = emails::find_email(&mut tx, id)
+        .await?
+        .ok_or_else(|| Error::NotFound("no such email".into()))?;
+    if !emails::retry_failed_email(&mut tx, id, clock::now()).await? {
+        return Err(Error::Conflict(format!(
+            "only a failed email can be retried; this one is {}",
+            row.status
+        )));
+    }
+    let detail = format!(
+        "{} to {} queued again after {} attempts (last error: {})",
+        row.kind,
+        row.to_address,
+        row.attempts,
+        row.last_error.as_deref().unwrap_or("none recorded")
+    );
+    record(
+        &mut tx,
+        actor,
+        "email.retry",
+        &format!("email {id}"),
+        &detail,
+    )
+    .await?;
+    tx.commit().await?;
+    // If the queue is down the row is `pending` and the outbox sweep sends it.
+    outbox::notify(queue, &[id]).await;
+    Ok(())
+}
+
+// ---- Classes and occurrences ---------------------------------------------------------------
+
+/// Classes whose title contains `q` (all for an empty `q`).
+pub async fn list_classes(
+    db: &Db,
+    actor: &User,
+    q: &str,
+    request: PageRequest,
+) -> Result<Page<Class>> {
+    require_superuser(actor)?;
+    let like = store::contains_pattern(q);
+    let mut conn = db.acquire().await?;
+    let count = class_store::count_classes_titled(&mut conn, &like).await?;
+    request.check(count)?;
+    let rows =
+        class_store::list_classes_titled(&mut conn, &like, request.limit(), request.offset())
+            .await?;
+    Ok(Page::new(request, count, rows))
+}
+
+/// Changes a class through the same use case as the staff form, and logs it.
+pub async fn update_class(
+    db: &Db,
+    tz: Tz,
+    actor: &User,
+    id: Uuid,
+    draft: &ClassDraft,
+) -> Result<Class> {
+    require_superuser(actor)?;
+    let class = classes::update_class(db, tz, actor, id, draft).await?;
+    let mut conn = db.acquire().await?;
+    let detail = format!("{:?} saved", class.title);
+    record(
+        &mut conn,
+        actor,
+        "class.update",
+        &format!("class {id}"),
+        &detail,
+    )
+    .await?;
+    Ok(class)
+}
+
+/// Deletes a class with its occurrences and bookings, and logs it.
+pub async fn delete_class(db: &Db, actor: &User, id: Uuid) -> Result<()> {
+    require_superuser(actor)?;
+    let class = classes::get_class(db, id).await?;
+    classes::delete_class(db, actor, id).await?;
+    let mut conn = db.acquire().await?;
+    let detail = format!(
+        "{:?} deleted with its occurrences and bookings",
+        class.title
+    );
+    record(
+        &mut conn,
+        actor,
+        "class.delete",
+        &format!("class {id}"),
+        &detail,
+    )
+    .await?;
+    Ok(())
+}
+
+/// Sets one occurrence's capacity (a different room this week), never below its bookings.
+pub async fn set_occurrence_capacity(
+    db: &Db,
+    actor: &User,
+    id: Uuid,
+    raw: &str,
+) -> Result<Occurrence> {
+    require_superuser(actor)?;
+    let capacity = match raw.trim().parse::<i32>() {
+        Ok(n) if (1..=CAPACITY_MAX).contains(&i64::from(n)) => n,
+        _ => {
+            return Err(Error::invalid(
+                "capacity",
+                format!("enter a number of places between 1 and {CAPACITY_MAX}"),
+            ));
+        }
+    };
+    let mut tx = db.begin().await?;
+    let before = class_store::find_occurrence(&mut tx, id)
+        .await?
+        .ok_or_else(|| Error::NotFound("no such occurrence".into()))?;
+    if class_store::set_occurrence_capacity(&mut tx, id, capacity).await? != Some(true) {
+        return Err(Error::invalid(
+            "capacity",
+            format!(
+                "{} places are booked; the capacity cannot be lower",
+                before.booked
+            ),
+        ));
+    }
+    let detail = format!(
+        "capacity of the occurrence at {} changed from {} to {capacity}",
+        before.starts_at.to_rfc3339(),
+        before.capacity
+    );
+    record(
+        &mut tx,
+        actor,
+        "occurrence.capacity",
+        &format!("occurrence {id}"),
+        &detail,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Occurrence { capacity, ..before })
+}
+
+/// Deletes one occurrence (a cancelled session) with its bookings; returns the occurrence as
+/// it was and how many bookings went.
+pub async fn delete_occurrence(db: &Db, actor: &User, id: Uuid) -> Result<(Occurrence, i64)> {
+    require_superuser(actor)?;
+    let mut tx = db.begin().await?;
+    let before = class_store::find_occurrence(&mut tx, id)
+        .await?
+        .ok_or_else(|| Error::NotFound("no such occurrence".into()))?;
+    let bookings = class_store::delete_occurrence(&mut tx, id)
+        .await?
+        .unwrap_or_default();
+    let detail = format!(
+        "occurrence at {} of class {} deleted with {bookings} bookings",
+        before.starts_at.to_rfc3339(),
+        before.class_id
+    );
+    record(
+        &mut tx,
+        actor,
+        "occurrence.delete",
+        &format!("occurrence {id}"),
+        &detail,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok((before, bookings))
+}
+
+// ---- Job runs ------------------------------------------------------------------------------
+
+/// A job with its most recent runs.
+#[derive(Clone)]
+pub struct JobSummary {
+    pub job: &'static Job,
+    pub runs: Vec<JobRun>,
+    pub total_runs: i64,
+}
+
+/// Runs shown per job on the overview.
+pub const RECENT_RUNS: i64 = 5;
+
+/// Every job in the registry with its last [`RECENT_RUNS`] runs.
+pub async fn job_summaries(db: &Db, actor: &User) -> Result<Vec<JobSummary>> {
+    require_superuser(actor)?;
+    let mut conn = db.acquire().await?;
+    let mut summaries = Vec::with_capacity(JOBS.len());
+    for job in JOBS {
+        let total_runs = job_store::count_runs(&mut conn, job.name).await?;
+        let runs = job_store::list_runs(&mut conn, job.name, RECENT_RUNS, 0).await?;
+        summaries.push(JobSummary {
+            job,
+            runs,
+            total_runs,
+        });
+    }
+    Ok(summaries)
+}
+
+fn find_job(name: &str) -> Result<&'static Job> {
+    jobs::find(name).ok_or_else(|| Error::NotFound(format!("no job named {name:?}")))
+}
+
+/// One job's runs, newest first.
+pub async fn list_runs(
+    db: &Db,
+    actor: &User,
+    name: &str,
+    request: PageRequest,
+) -> Result<(&'static Job, Page<JobRun>)> {
+    require_superuser(actor)?;
+    let job = find_job(name)?;
+    let mut conn = db.acquire().await?;
+    let count = job_store::count_runs(&mut conn, job.name).await?;
+    request.check(count)?;
+    let runs = job_store::list_runs(&mut conn, job.name, request.limit(), request.offset()).await?;
+    Ok((job, Page::new(request, count, runs)))
+}
+
+/// "Run now": runs the job at once as a tick of its own (recorded in `job_runs` like a
+/// scheduled one). A failing job is recorded as failed and returned as the error.
+pub async fn run_job_now(deps: &jobs::Deps<'_>, actor: &User, name: &str) -> Result<Outcome> {
+    require_superuser(actor)?;
+    let job = find_job(name)?;
+    let result = jobs::run(deps, job.name, Utc::now()).await;
+    let detail = match &result {
+        Ok(Outcome::Ran(detail)) => detail.clone(),
+        Ok(Outcome::AlreadyDone) => "already ran this instant; nothing done".to_owned(),
+        Err(e) => format!("failed: {e}"),
+    };
+    let mut conn = deps.db.acquire().await?;
+    record(
+        &mut conn,
+        actor,
+        "job.run",
+        &format!("job {}", job.name),
+        &detail,
+    )
+    .await?;
+    result
+}
