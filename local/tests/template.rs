@@ -646,3 +646,71 @@ fn the_http_api_sends_payload_2_0_to_the_web_function_on_the_default_stage() {
     assert_eq!(props["PayloadFormatVersion"].as_str(), Some("2.0"));
     assert!(format!("{:?}", props["IntegrationUri"]).contains("WebFunction"));
 }
+
+/// (action, the logical id of the resource) for every statement of a role's inline policies
+/// whose resource is a `GetAtt <Resource>.Arn`.
+fn role_grants(template: &Yaml, role: &str) -> Vec<(String, String)> {
+    let mut grants = Vec::new();
+    let policies = template["Resources"][role]["Properties"]["Policies"]
+        .as_sequence()
+        .unwrap();
+    for policy in policies {
+        for statement in policy["PolicyDocument"]["Statement"].as_sequence().unwrap() {
+            let Some((f, Yaml::String(path))) = intrinsic(&statement["Resource"]) else {
+                continue;
+            };
+            assert_eq!(f, "Fn::GetAtt");
+            let resource = path.split('.').next().unwrap().to_owned();
+            let actions = match &statement["Action"] {
+                Yaml::String(a) => vec![a.clone()],
+                other => other
+                    .as_sequence()
+                    .unwrap()
+                    .iter()
+                    .map(|a| a.as_str().unwrap().to_owned())
+                    .collect(),
+            };
+            grants.extend(actions.into_iter().map(|a| (a, resource.clone())));
+        }
+    }
+    grants
+}
+
+#[test]
+fn the_web_role_may_queue_work_and_manage_the_dead_letter_queue_from_the_admin() {
+    let template = template();
+    let (_, web) = functions(&template)
+        .into_iter()
+        .find(|(_, f)| f["Metadata"]["BuildProperties"]["Binary"].as_str() == Some("web"))
+        .unwrap();
+    let role = match intrinsic(property(&template, web, "Role")).unwrap() {
+        (_, Yaml::String(path)) => path.split('.').next().unwrap().to_owned(),
+        other => panic!("{other:?}"),
+    };
+    let grants = role_grants(&template, &role);
+    // What shared::queue (signup, reset, "run now") and shared::services::dead_letters call.
+    let needed = [
+        ("sqs:SendMessage", "WorkerQueue"),
+        ("sqs:GetQueueAttributes", "WorkerQueue"),
+        ("sqs:GetQueueUrl", "WorkerDeadLetterQueue"),
+        ("sqs:GetQueueAttributes", "WorkerDeadLetterQueue"),
+        ("sqs:ReceiveMessage", "WorkerDeadLetterQueue"),
+        ("sqs:ChangeMessageVisibility", "WorkerDeadLetterQueue"),
+        ("sqs:DeleteMessage", "WorkerDeadLetterQueue"),
+    ];
+    for (action, resource) in needed {
+        assert!(
+            grants.iter().any(|(a, r)| a == action && r == resource),
+            "{role} lacks {action} on {resource}: {grants:?}"
+        );
+    }
+    // And nothing else on the queues: no receiving from the worker's own queue.
+    for (action, resource) in &grants {
+        if action.starts_with("sqs:") {
+            assert!(
+                needed.iter().any(|(a, r)| a == action && r == resource),
+                "{role} has {action} on {resource}, which nothing in web calls"
+            );
+        }
+    }
+}

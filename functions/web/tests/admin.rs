@@ -574,3 +574,182 @@ async fn without_an_sqs_queue_the_dead_letter_page_says_why_and_its_actions_are_
     assert!(reply.body.contains("no dead-letter queue"));
     assert_eq!(admin_actions(&app).await, 0);
 }
+
+/// Receives what `url` holds right now (long polling for a second).
+async fn receive_all(client: &aws_sdk_sqs::Client, url: &str) -> Vec<aws_sdk_sqs::types::Message> {
+    let mut all = Vec::new();
+    loop {
+        let batch = client
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .unwrap()
+            .messages
+            .unwrap_or_default();
+        if batch.is_empty() {
+            return all;
+        }
+        for m in &batch {
+            client
+                .delete_message()
+                .queue_url(url)
+                .receipt_handle(m.receipt_handle().unwrap())
+                .send()
+                .await
+                .unwrap();
+        }
+        all.extend(batch);
+    }
+}
+
+async fn send(client: &aws_sdk_sqs::Client, url: &str, body: &str) -> String {
+    client
+        .send_message()
+        .queue_url(url)
+        .message_body(body)
+        .send()
+        .await
+        .unwrap()
+        .message_id
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_dead_letter_is_listed_redriven_to_the_worker_queue_and_delivered_by_the_worker() {
+    use aws_sdk_sqs::types::QueueAttributeName;
+    if shared::testing::aws_emulator().is_none() {
+        return;
+    }
+    // A worker queue whose redrive policy names a dead-letter queue, as template.yaml has it.
+    let client = aws_sdk_sqs::Client::new(&shared::aws::sdk_config().await);
+    let suffix = Uuid::now_v7().simple();
+    let dlq_url = client
+        .create_queue()
+        .queue_name(format!("dlq-{suffix}"))
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let dlq_arn = client
+        .get_queue_attributes()
+        .queue_url(&dlq_url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap()[&QueueAttributeName::QueueArn]
+        .clone();
+    let policy = serde_json::json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 5});
+    let worker_url = client
+        .create_queue()
+        .queue_name(format!("worker-{suffix}"))
+        .attributes(QueueAttributeName::RedrivePolicy, policy.to_string())
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = common::local_config(dir.path());
+    let (_, unused) = shared::queue::Queue::local();
+    let queue = shared::queue::Queue::Sqs {
+        client: client.clone(),
+        url: worker_url.clone(),
+    };
+    let app = TestApp::with_queue(config, dir, queue, unused).await;
+    let mut root = superuser(&app).await;
+
+    // A signup's email whose message the worker failed five times: SQS moved it to the
+    // dead-letter queue, and its row is still pending.
+    app.account("late@example.com", false).await;
+    let row = app.outbox().await.pop().unwrap();
+    let message = receive_all(&client, &worker_url).await.pop().unwrap();
+    let dead = send(&client, &dlq_url, message.body().unwrap()).await;
+    let garbage = send(&client, &dlq_url, "{\"v\":1,\"kind\":\"launch_rockets\"}").await;
+
+    let page = root.get("/admin/dead-letters").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(
+        page.body.contains(&dead) && page.body.contains(&garbage),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains(&row.id.to_string()), "links the email");
+    assert!(page.body.contains("unknown message kind"));
+    // Listing released what it received: the message can be taken at once.
+    let reply = root
+        .post(&format!("/admin/dead-letters/{dead}/redrive"), &[])
+        .await;
+    assert_redirect(&reply, "/admin/dead-letters?notice=redriven");
+    let missing = root
+        .post(&format!("/admin/dead-letters/{dead}/redrive"), &[])
+        .await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+
+    // The worker takes it from its queue and the email goes out.
+    let moved = receive_all(&client, &worker_url).await;
+    assert_eq!(moved.len(), 1);
+    assert_eq!(moved[0].body(), message.body());
+    let mailer = shared::mail::FakeMailer::new();
+    let deps = worker::Deps {
+        db: app.database().clone(),
+        mailer: shared::mail::Mailer::Fake(mailer.clone()),
+    };
+    let event = worker::event_for(moved.iter().map(|m| {
+        (
+            m.message_id().unwrap().to_owned(),
+            m.body().unwrap().to_owned(),
+            1,
+        )
+    }));
+    let response = worker::handle_batch(&deps, event).await;
+    assert!(response.batch_item_failures.is_empty());
+    let sent = app
+        .outbox()
+        .await
+        .into_iter()
+        .find(|r| r.id == row.id)
+        .unwrap();
+    assert_eq!(sent.status, "sent");
+    assert_eq!(mailer.sent().len(), 1);
+    assert_eq!(mailer.sent()[0].to, "late@example.com");
+
+    // The unreadable one is deleted; then three more are redriven at once.
+    let reply = root
+        .post(&format!("/admin/dead-letters/{garbage}/delete"), &[])
+        .await;
+    assert_redirect(&reply, "/admin/dead-letters?notice=dead_letter_deleted");
+    assert!(
+        root.get("/admin/dead-letters")
+            .await
+            .body
+            .contains("is empty")
+    );
+    for i in 0..3 {
+        send(&client, &dlq_url, &format!("message {i}")).await;
+    }
+    root.get("/admin/dead-letters").await;
+    let reply = root.post("/admin/dead-letters/redrive", &[]).await;
+    assert_redirect(&reply, "/admin/dead-letters?notice=redriven_all");
+    assert_eq!(receive_all(&client, &worker_url).await.len(), 3);
+    assert!(receive_all(&client, &dlq_url).await.is_empty());
+
+    let log = root.get("/admin/log").await;
+    for action in [
+        "dead_letter.redrive",
+        "dead_letter.delete",
+        "dead_letter.redrive_all",
+    ] {
+        assert!(log.body.contains(action), "{action}");
+    }
+    assert!(log.body.contains("3 messages moved to the worker queue"));
+    assert!(
+        root.get("/admin").await.body.contains(">0</dd>"),
+        "the dashboard counts them"
+    );
+}
