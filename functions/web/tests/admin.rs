@@ -167,6 +167,13 @@ async fn a_superuser_opens_every_admin_page() {
     let user = find_user(&app, "someone@example.com").await;
     let email = app.outbox().await.pop().unwrap();
     let class = class(&app, &actor, "Yoga").await;
+    let overview = root.get("/admin").await;
+    let users_tile = overview.body.split("Users</dt>").nth(1).unwrap();
+    assert!(
+        users_tile.starts_with("<dd class=\"text-2xl font-semibold\">2</dd>"),
+        "{}",
+        overview.body
+    );
     for route in web::admin_routes() {
         if route.method != Method::GET {
             continue;

@@ -243,10 +243,20 @@ pub async fn insert_emails(
 
 /// The admin's outbox filter: a status (any when `None`) and a pattern on the address from
 /// [`contains_pattern`](crate::store::admin::contains_pattern).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EmailFilter {
     pub status: Option<EmailStatus>,
     pub to_like: String,
+}
+
+/// Every email.
+impl Default for EmailFilter {
+    fn default() -> Self {
+        Self {
+            status: None,
+            to_like: "%".into(),
+        }
+    }
 }
 
 macro_rules! email_filter {

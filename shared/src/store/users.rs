@@ -220,12 +220,24 @@ pub async fn record_login(exec: &mut impl Exec, id: Uuid, now: DateTime<Utc>) ->
 
 /// The admin's user search. `email_like` is a pattern from
 /// [`contains_pattern`](crate::store::admin::contains_pattern); a `None` flag matches either.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserFilter {
     pub email_like: String,
     pub verified: Option<bool>,
     pub staff: Option<bool>,
     pub active: Option<bool>,
+}
+
+/// Every user.
+impl Default for UserFilter {
+    fn default() -> Self {
+        Self {
+            email_like: "%".into(),
+            verified: None,
+            staff: None,
+            active: None,
+        }
+    }
 }
 
 macro_rules! user_filter {
