@@ -33,7 +33,7 @@ pub fn routes() -> Router<AppState> {
         .route("/bookings", get(bookings))
 }
 
-type PageResult = Result<Response, WebError>;
+pub(super) type PageResult = Result<Response, WebError>;
 
 fn class_view(class: &Class, tz: Tz) -> Value {
     context! {
@@ -379,17 +379,21 @@ async fn edit_form(
     Path(id): Path<Uuid>,
 ) -> PageResult {
     staff(&signed_in)?;
+    let action = format!("/classes/{id}/edit");
+    edit_page(&state, &signed_in.visitor, &signed_in.user, id, &action).await
+}
+
+/// The form filled with class `id`, posting to `action`.
+pub(super) async fn edit_page(
+    state: &AppState,
+    visitor: &Visitor,
+    user: &User,
+    id: Uuid,
+    action: &str,
+) -> PageResult {
     let class = classes::get_class(&state.db, id).await?;
     let form = ClassForm::from_class(&class, state.config.time_zone);
-    let action = format!("/classes/{id}/edit");
-    let page = class_form_page(
-        &state,
-        &signed_in.visitor,
-        &signed_in.user,
-        &action,
-        &form,
-        &FieldErrors::new(),
-    )?;
+    let page = class_form_page(state, visitor, user, action, &form, &FieldErrors::new())?;
     Ok(page.into_response())
 }
 

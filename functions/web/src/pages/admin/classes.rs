@@ -7,13 +7,13 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use minijinja::{Value, context};
 use serde::Deserialize;
-use shared::error::{Error, FieldErrors};
+use shared::error::Error;
 use shared::services::{admin, classes};
 use uuid::Uuid;
 
 use super::{Admin, Notice, PageResult, done, notice, pager, when};
 use crate::AppState;
-use crate::pages::classes::{ClassForm, class_form_page};
+use crate::pages::classes::{ClassForm, class_form_page, edit_page};
 use crate::paging::PageQuery;
 
 #[derive(Deserialize, Default, serde::Serialize)]
@@ -116,18 +116,8 @@ pub(super) async fn edit_form(
     admin: Admin,
     Path(id): Path<Uuid>,
 ) -> PageResult {
-    let class = classes::get_class(&state.db, id).await?;
-    let form = ClassForm::from_class(&class, state.config.time_zone);
     let action = format!("/admin/classes/{id}/edit");
-    let page = class_form_page(
-        &state,
-        &admin.visitor,
-        &admin.user,
-        &action,
-        &form,
-        &FieldErrors::new(),
-    )?;
-    Ok(page.into_response())
+    edit_page(&state, &admin.visitor, &admin.user, id, &action).await
 }
 
 pub(super) async fn update(
