@@ -142,6 +142,19 @@ async fn patch_changes_only_what_is_sent_and_delete_removes_the_class() {
         Value::Null,
         "null clears the end date"
     );
+    // In any other field null is not "absent": it is refused and nothing changes.
+    for field in ["title", "starts_at", "capacity", "recurrence"] {
+        let refused = app
+            .authed(Method::PATCH, &path, &staff, Some(json!({ field: null })))
+            .await;
+        assert!(
+            refused.status.is_client_error(),
+            "{field}: null gave {}",
+            refused.status
+        );
+        assert!(refused.json()["error"]["code"].is_string());
+    }
+    assert_eq!(app.get(&path).await.json()["title"], "Hot yoga");
     let deleted = app.authed(Method::DELETE, &path, &staff, None).await;
     assert_eq!(deleted.status, StatusCode::NO_CONTENT);
     let gone = app.get(&path).await;

@@ -137,21 +137,39 @@ pub struct ClassInput {
 
 /// The raw fields of a class form or JSON body, before checking. Every field is optional so
 /// that `PATCH` can send only what changes; [`ClassDraft::check`] fills the rest from `current`.
+/// Only `repeat_until` may be `null`; in any other field `null` is refused (the schema says
+/// so), not read as "absent".
 #[derive(Debug, Clone, Default, serde::Deserialize)]
 #[serde(default)]
 pub struct ClassDraft {
+    #[serde(deserialize_with = "present")]
     pub title: Option<String>,
+    #[serde(deserialize_with = "present")]
     pub description: Option<String>,
+    #[serde(deserialize_with = "present")]
     pub location: Option<String>,
     /// RFC 3339 (`2026-12-01T09:30:00Z`), or a local `2026-12-01T09:30` in the display zone
     /// (what an HTML `datetime-local` input sends).
+    #[serde(deserialize_with = "present")]
     pub starts_at: Option<String>,
+    #[serde(deserialize_with = "present")]
     pub duration_minutes: Option<i64>,
+    #[serde(deserialize_with = "present")]
     pub capacity: Option<i64>,
+    #[serde(deserialize_with = "present")]
     pub recurrence: Option<String>,
     /// `YYYY-MM-DD`; empty or null for no end (absent: unchanged).
     #[serde(deserialize_with = "null_as_empty")]
     pub repeat_until: Option<String>,
+}
+
+/// A field that is there has a value: `null` is an error (absent is `None`, by `default`).
+fn present<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    T::deserialize(d).map(Some)
 }
 
 /// A JSON `null` is sent on purpose (clear the value), unlike an absent field (keep it).
