@@ -20,7 +20,7 @@ use crate::config::{DatabaseConfig, DatabaseKind};
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
 
 /// How long a request waits for a connection before answering 503 instead of hanging.
-const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A pool for one of the two backends. Cheap to clone.
 #[derive(Clone, Debug)]

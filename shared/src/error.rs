@@ -73,9 +73,15 @@ pub fn is_unavailable(e: &sqlx::Error) -> bool {
             | sqlx::Error::Io(_)
             | sqlx::Error::Tls(_)
             | sqlx::Error::WorkerCrashed
-    ) || matches!(e, sqlx::Error::Database(db) if db.code().as_deref().is_some_and(|c|
-        // PostgreSQL: cannot connect now / too many connections / admin shutdown.
-        matches!(c, "57P03" | "53300" | "57P01")))
+    ) || matches!(e, sqlx::Error::Database(db) if db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>().is_some()
+        && db.code().as_deref().is_some_and(|c|
+            // PostgreSQL: cannot connect now / too many connections / admin shutdown.
+            matches!(c, "57P03" | "53300" | "57P01")))
+        || matches!(e, sqlx::Error::Database(db) if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some()
+            && db.code().and_then(|c| c.parse::<i32>().ok()).is_some_and(|c|
+                // SQLite: the database is locked by another writer past the busy timeout
+                // (SQLITE_BUSY, SQLITE_LOCKED and their extended codes).
+                matches!(c & 0xff, 5 | 6)))
 }
 
 /// True for a unique-constraint violation, which callers turn into 409 or 422.

@@ -153,6 +153,9 @@ pub fn layers(routes: Router<AppState>, state: AppState) -> Router {
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(RequestBodyLimitLayer::new(state.config.max_request_bytes))
         .layer(crate::security::cors(&state.config))
+        .layer(middleware::map_response(
+            crate::security::cors_for_allowed_origins_only,
+        ))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             crate::security::hosts_and_https,

@@ -37,41 +37,11 @@ pub async fn hosts_and_https(
     next: Next,
 ) -> Response {
     let config = &state.config;
-    let host = match request_host(&request) {
-        Some(raw) => match validate_host(raw, &config.allowed_hosts) {
-            Ok(host) => host,
-            Err(message) => return WebError(Error::BadRequest(message)).into_response(),
-        },
-        None => {
-            return WebError(Error::BadRequest("the request has no Host header".into()))
-                .into_response();
-        }
+    // Refusals and redirects carry the security headers too.
+    let mut response = match refusal(config, &request) {
+        Some(response) => response,
+        None => next.run(request).await,
     };
-    if config.force_https && forwarded_proto(request.headers()) != "https" {
-        let path = request.uri().path();
-        if path == "/api" || path.starts_with("/api/") {
-            return WebError(Error::Forbidden(
-                "this API is served over HTTPS only; use https://".into(),
-            ))
-            .into_response();
-        }
-        let target = format!(
-            "https://{host}{}",
-            request.uri().path_and_query().map_or("/", |p| p.as_str())
-        );
-        return match HeaderValue::from_str(&target) {
-            Ok(location) => (
-                StatusCode::MOVED_PERMANENTLY,
-                [(header::LOCATION, location)],
-            )
-                .into_response(),
-            Err(_) => WebError(Error::BadRequest(
-                "the request URL cannot be redirected".into(),
-            ))
-            .into_response(),
-        };
-    }
-    let mut response = next.run(request).await;
     let headers = response.headers_mut();
     if config.force_https {
         headers.insert(
@@ -99,6 +69,50 @@ pub async fn hosts_and_https(
         HeaderValue::from_static("same-origin"),
     );
     response
+}
+
+/// The answer to a request refused before routing: a host outside `ALLOWED_HOSTS` (400), plain
+/// HTTP to the API under `FORCE_HTTPS` (403) or to a page (301 to https); `None` to go on.
+fn refusal(config: &Config, request: &Request) -> Option<Response> {
+    let host = match request_host(&request) {
+        Some(raw) => match validate_host(raw, &config.allowed_hosts) {
+            Ok(host) => host,
+            Err(message) => return Some(WebError(Error::BadRequest(message)).into_response()),
+        },
+        None => {
+            return Some(
+                WebError(Error::BadRequest("the request has no Host header".into()))
+                    .into_response(),
+            );
+        }
+    };
+    if config.force_https && forwarded_proto(request.headers()) != "https" {
+        let path = request.uri().path();
+        if path == "/api" || path.starts_with("/api/") {
+            return Some(
+                WebError(Error::Forbidden(
+                    "this API is served over HTTPS only; use https://".into(),
+                ))
+                .into_response(),
+            );
+        }
+        let target = format!(
+            "https://{host}{}",
+            request.uri().path_and_query().map_or("/", |p| p.as_str())
+        );
+        return Some(match HeaderValue::from_str(&target) {
+            Ok(location) => (
+                StatusCode::MOVED_PERMANENTLY,
+                [(header::LOCATION, location)],
+            )
+                .into_response(),
+            Err(_) => WebError(Error::BadRequest(
+                "the request URL cannot be redirected".into(),
+            ))
+            .into_response(),
+        });
+    }
+    None
 }
 
 /// The host the client asked for: the `Host` header (HTTP/1.1, and what lambda_http builds from
@@ -175,6 +189,25 @@ pub fn validate_host(raw: &str, allowed: &[String]) -> Result<String, String> {
 }
 
 /// CORS for the configured origins only; none at all when the list is empty.
+/// Removes every `Access-Control-*` header from an answer that allows no origin: CORS headers
+/// go to allowed origins only (tower-http's layer adds the preflight's methods, headers and
+/// max age whatever the origin; browsers ignore them without an allowed origin, and an
+/// unlisted origin learns nothing from us either).
+pub async fn cors_for_allowed_origins_only(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    if !headers.contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN) {
+        let cors: Vec<HeaderName> = headers
+            .keys()
+            .filter(|name| name.as_str().starts_with("access-control-"))
+            .cloned()
+            .collect();
+        for name in cors {
+            headers.remove(name);
+        }
+    }
+    response
+}
+
 pub fn cors(config: &Config) -> CorsLayer {
     let origins: Vec<HeaderValue> = config
         .cors_allowed_origins

@@ -358,6 +358,27 @@ fn check_names_every_insecure_setting() {
 }
 
 #[test]
+fn check_holds_the_secret_key_to_50_characters_and_5_distinct_at_the_boundaries() {
+    let many = "k8Jq2vX9mN4pL7rT1wY6zB3cF5hD0gS8aE2uI9oP4lK7jH1mN6bV3c";
+    let cases: [(String, bool); 5] = [
+        (many[..49].to_owned(), true),
+        (many[..50].to_owned(), false),
+        ("abcde".repeat(10), false),
+        ("abcd".repeat(15), true),
+        ("abcd".repeat(12) + "ab", true),
+    ];
+    for (key, weak) in cases {
+        let value: &'static str = Box::leak(key.clone().into_boxed_str());
+        let config = load(&Profile::Lambda, &with("SECRET_KEY", value)).unwrap();
+        let flagged = config
+            .deploy_problems()
+            .iter()
+            .any(|p| p.var == "SECRET_KEY");
+        assert_eq!(flagged, weak, "{} characters: {key}", key.len());
+    }
+}
+
+#[test]
 fn secrets_are_redacted_in_debug_output() {
     let config = load(&Profile::Lambda, &production()).unwrap();
     let shown = format!("{config:?}");
