@@ -74,7 +74,7 @@ pub async fn hosts_and_https(
 /// The answer to a request refused before routing: a host outside `ALLOWED_HOSTS` (400), plain
 /// HTTP to the API under `FORCE_HTTPS` (403) or to a page (301 to https); `None` to go on.
 fn refusal(config: &Config, request: &Request) -> Option<Response> {
-    let host = match request_host(&request) {
+    let host = match request_host(request) {
         Some(raw) => match validate_host(raw, &config.allowed_hosts) {
             Ok(host) => host,
             Err(message) => return Some(WebError(Error::BadRequest(message)).into_response()),
