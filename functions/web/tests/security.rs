@@ -125,7 +125,8 @@ fn assert_security_headers(reply: &common::Reply, what: &str) {
 #[tokio::test]
 async fn under_force_https_every_answer_has_hsts_and_the_security_headers_even_refusals() {
     let app = TestApp::with_vars(&[]).await; // the production set: FORCE_HTTPS on
-    let cases: [(&str, &[(&str, &str)], StatusCode); 6] = [
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], StatusCode);
+    let cases: [Case; 6] = [
         ("/", &[HOST, HTTPS], StatusCode::OK),
         ("/api/missing", &[HOST, HTTPS], StatusCode::NOT_FOUND),
         ("/healthz", &[HOST, HTTPS], StatusCode::OK),
