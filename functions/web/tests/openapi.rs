@@ -91,3 +91,50 @@ fn every_reference_in_the_document_resolves() {
         assert!(doc.pointer(&pointer).is_some(), "dangling $ref {pointer}");
     }
 }
+
+#[tokio::test]
+async fn every_operation_that_declares_security_refuses_requests_without_valid_credentials() {
+    let app = TestApp::new().await;
+    let doc: serde_json::Value = serde_json::from_str(web::api::OPENAPI).unwrap();
+    let id = uuid::Uuid::now_v7().to_string();
+    let mut secured = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            if operation.get("security").is_none() {
+                continue;
+            }
+            secured += 1;
+            let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let path = path.replace("{id}", &id);
+            for authorization in [
+                None,
+                Some("Bearer "),
+                Some(format!("Bearer {}", "0".repeat(64)).as_str()),
+                Some(format!("Token {}", "f".repeat(64)).as_str()),
+                Some("Basic YWRtaW46YWRtaW4="),
+                Some("bearer"),
+            ] {
+                let mut headers = vec![("content-type", "application/json")];
+                if let Some(value) = authorization {
+                    headers.push(("authorization", value));
+                }
+                let reply = app
+                    .send(
+                        method.clone(),
+                        &path,
+                        &headers,
+                        axum::body::Body::from("{}"),
+                    )
+                    .await;
+                assert_eq!(
+                    reply.status,
+                    StatusCode::UNAUTHORIZED,
+                    "{method} {path} with {authorization:?}: {}",
+                    reply.body
+                );
+                assert_eq!(reply.json()["error"]["code"], "unauthenticated");
+            }
+        }
+    }
+    assert!(secured >= 9, "{secured} secured operations");
+}
