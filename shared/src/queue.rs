@@ -5,6 +5,10 @@
 //! `WORKER_QUEUE_URL`; locally (no queue URL) to an in-process channel that the local runner
 //! drains into the same worker handler.
 
+use std::time::Duration;
+
+use aws_sdk_sqs::config::retry::RetryConfig;
+use aws_sdk_sqs::config::timeout::TimeoutConfig;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use uuid::Uuid;
@@ -72,6 +76,15 @@ impl Message {
     }
 }
 
+/// The longest a message send to SQS may take, retry included. A request that must send mail
+/// (a signup) waits for this after its commit; if SQS is unreachable the row stays `pending`
+/// and the outbox sweep queues it later, so there is nothing to gain by holding the request.
+pub const SQS_SEND_TIMEOUT: Duration = Duration::from_secs(3);
+/// Connecting to SQS in its region takes milliseconds; longer means it is unreachable.
+const SQS_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// One retry for a blip; more would only hold the request longer (the sweep is the real retry).
+const SQS_SEND_ATTEMPTS: u32 = 2;
+
 /// A message in the local runner's in-process queue, with SQS's receive count.
 #[derive(Debug, Clone)]
 pub struct LocalMessage {
@@ -111,10 +124,25 @@ impl Queue {
         let body = message.encode();
         match self {
             Queue::Sqs { client, url } => {
+                // Bounded for sends only: the same client also long-polls (the local runner's
+                // receive loop waits up to 20 s), which this timeout would cut short.
                 client
                     .send_message()
                     .queue_url(url)
                     .message_body(body)
+                    .customize()
+                    .config_override(
+                        aws_sdk_sqs::config::Config::builder()
+                            .retry_config(
+                                RetryConfig::standard().with_max_attempts(SQS_SEND_ATTEMPTS),
+                            )
+                            .timeout_config(
+                                TimeoutConfig::builder()
+                                    .connect_timeout(SQS_CONNECT_TIMEOUT)
+                                    .operation_timeout(SQS_SEND_TIMEOUT)
+                                    .build(),
+                            ),
+                    )
                     .send()
                     .await
                     .map_err(|e| {

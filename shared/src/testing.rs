@@ -191,3 +191,66 @@ pub fn aws_emulator() -> Option<String> {
         }
     }
 }
+
+/// Fault points: named places in the production code where a test can make a run stop dead,
+/// as if its Lambda crashed or timed out there. A point is written as
+///
+/// ```ignore
+/// #[cfg(any(test, feature = "testing"))]
+/// crate::testing::faults::point("materialize: batch committed").await;
+/// ```
+///
+/// so it does not exist in a build without the `testing` feature. A point is armed only inside
+/// the future a test wraps with [`faults::Fault::run`] (a task-local, so tests running at the
+/// same time in one binary never trip each other's points).
+pub mod faults {
+    use std::future::Future;
+    use std::sync::Arc;
+
+    use tokio::sync::Notify;
+
+    tokio::task_local! {
+        static ARMED: Fault;
+    }
+
+    /// A crash armed at the point `name`.
+    #[derive(Clone)]
+    pub struct Fault {
+        name: &'static str,
+        reached: Arc<Notify>,
+    }
+
+    impl Fault {
+        pub fn new(name: &'static str) -> Self {
+            Self {
+                name,
+                reached: Arc::new(Notify::new()),
+            }
+        }
+
+        /// Runs `future` with this fault armed: on reaching the point it never resumes. The
+        /// test then drops (or aborts) it, which is the crash.
+        pub async fn run<F: Future>(&self, future: F) -> F::Output {
+            ARMED.scope(self.clone(), future).await
+        }
+
+        /// Resolves once the armed future has reached the point.
+        pub async fn reached(&self) {
+            self.reached.notified().await;
+        }
+    }
+
+    /// The fault point `name`: parks forever if a test armed it for this task, else nothing.
+    pub async fn point(name: &'static str) {
+        let armed = ARMED
+            .try_with(|fault| (fault.name == name).then(|| fault.reached.clone()))
+            .ok()
+            .flatten();
+        if let Some(reached) = armed {
+            tracing::info!(point = name, "fault point reached: the run stops here");
+            // A stored permit: the test may start waiting after the point was reached.
+            reached.notify_one();
+            std::future::pending::<()>().await;
+        }
+    }
+}

@@ -6,9 +6,11 @@ use shared::domain::User;
 use shared::domain::classes::{Class, ClassDraft};
 use shared::error::Error;
 use shared::jobs::{self, Outcome};
+use shared::mail::{FakeMailer, Mailer};
 use shared::pagination::PageRequest;
-use shared::queue::Queue;
-use shared::services::classes;
+use shared::queue::{LocalMessage, Message, Queue};
+use shared::services::{classes, outbox};
+use shared::testing::faults::Fault;
 use shared::testing::{TestDb, local_config, user};
 
 struct World {
@@ -441,4 +443,219 @@ async fn an_update_that_keeps_the_schedule_keeps_the_occurrence_ids() {
         before.iter().map(|(id, _)| (*id, 5)).collect::<Vec<_>>(),
         "same occurrences, new capacity"
     );
+}
+
+/// Runs `process-occurrences` for `tick` until it reaches the fault point `point`, and drops it
+/// there: the run's Lambda crashed (or timed out) at that point.
+async fn crash_at(deps: &jobs::Deps<'_>, tick: DateTime<Utc>, point: &'static str) {
+    let fault = Fault::new(point);
+    let run = fault.run(jobs::run(deps, "process-occurrences", tick));
+    tokio::time::timeout(std::time::Duration::from_secs(120), async {
+        tokio::select! {
+            outcome = run => panic!("the run ended instead of reaching {point:?}: {outcome:?}"),
+            () = fault.reached() => {}
+        }
+    })
+    .await
+    .expect("the fault point is reached");
+}
+
+/// Moves the start of every unfinished run back past [`jobs::ABANDONED_AFTER`], as time does.
+async fn abandon_running_runs(w: &World) {
+    let long_ago = Utc::now() - jobs::ABANDONED_AFTER - TimeDelta::minutes(1);
+    let mut conn = w.test.db.acquire().await.unwrap();
+    let moved = shared::execute!(
+        &mut conn,
+        sqlx::query("update job_runs set started_at = $1 where status = 'running'").bind(long_ago)
+    )
+    .unwrap();
+    assert_eq!(moved, 1, "one run was left running");
+}
+
+#[tokio::test]
+async fn a_run_interrupted_after_its_first_materialize_batch_is_completed_once_by_the_next() {
+    let w = World::new().await;
+    // One class more than a batch holds, one occurrence each, none materialized yet.
+    let classes_count = classes::MATERIALIZE_BATCH + 1;
+    for _ in 0..classes_count {
+        w.class(TimeDelta::days(2), "none", 10).await;
+    }
+    let mut conn = w.test.db.acquire().await.unwrap();
+    shared::execute!(&mut conn, sqlx::query("delete from occurrences")).unwrap();
+    shared::execute!(
+        &mut conn,
+        sqlx::query("update classes set materialized_until = null")
+    )
+    .unwrap();
+    drop(conn);
+    let deps = w.deps();
+    let tick: DateTime<Utc> = jobs::find("process-occurrences")
+        .unwrap()
+        .tick_of(Utc::now());
+
+    crash_at(&deps, tick, "materialize: batch committed").await;
+    assert_eq!(
+        w.count("select count(*) from occurrences").await,
+        classes::MATERIALIZE_BATCH,
+        "the first batch is committed, the rest not"
+    );
+    assert_eq!(
+        w.count("select count(*) from job_runs where status = 'running'")
+            .await,
+        1
+    );
+    // Until the run is deemed abandoned, a redelivery of its tick leaves it alone.
+    assert_eq!(
+        jobs::run(&deps, "process-occurrences", tick).await.unwrap(),
+        Outcome::AlreadyDone
+    );
+
+    abandon_running_runs(&w).await;
+    let outcome = jobs::run(&deps, "process-occurrences", tick).await.unwrap();
+    assert!(
+        matches!(outcome, Outcome::Ran(ref d) if d.starts_with("1 occurrences created for 1 classes")),
+        "{outcome:?} ({})",
+        shared::testing::backend()
+    );
+    let next = jobs::run(&deps, "process-occurrences", tick + TimeDelta::minutes(15))
+        .await
+        .unwrap();
+    assert!(
+        matches!(next, Outcome::Ran(ref d) if d.starts_with("0 occurrences created for 0 classes")),
+        "{next:?}"
+    );
+    assert_eq!(
+        w.count("select count(*) from occurrences").await,
+        classes_count
+    );
+    assert_eq!(
+        w.count(
+            "select count(*) from (select class_id from occurrences group by class_id \
+             having count(*) = 1) one_each"
+        )
+        .await,
+        classes_count,
+        "one occurrence for each class"
+    );
+    assert_eq!(
+        w.count(
+            "select count(*) from job_runs where status = 'succeeded' \
+             and cast(attempts as bigint) = 2"
+        )
+        .await,
+        1,
+        "the interrupted tick succeeded once, on its second attempt"
+    );
+    assert_eq!(
+        w.count("select count(*) from job_runs where status = 'succeeded'")
+            .await,
+        2
+    );
+}
+
+#[tokio::test]
+async fn a_run_interrupted_around_the_reminder_commit_queues_one_reminder_per_booking() {
+    let w = World::new().await;
+    booked(&w, TimeDelta::minutes(30), "soon1@example.com").await;
+    booked(&w, TimeDelta::minutes(50), "soon2@example.com").await;
+    booked(&w, TimeDelta::hours(3), "later@example.com").await;
+    // A queue the test reads (the world's own is closed).
+    let (queue, mut queued) = Queue::local();
+    let deps = jobs::Deps {
+        db: &w.test.db,
+        config: &w.config,
+        queue: &queue,
+    };
+    let tick: DateTime<Utc> = jobs::find("process-occurrences")
+        .unwrap()
+        .tick_of(Utc::now());
+    let reminders = "select count(*) from emails where kind = 'reminder'";
+
+    // Crash before the commit: nothing of it remains, the bookings are not marked reminded.
+    crash_at(&deps, tick, "reminders: written, not committed").await;
+    assert_eq!(
+        w.count(reminders).await,
+        0,
+        "{}",
+        shared::testing::backend()
+    );
+    assert_eq!(
+        w.count("select count(*) from bookings where reminded_at is not null")
+            .await,
+        0
+    );
+
+    // Crash after the commit, before the worker is told: the emails wait in the outbox.
+    abandon_running_runs(&w).await;
+    crash_at(&deps, tick, "reminders: committed, not notified").await;
+    assert_eq!(w.count(reminders).await, 2);
+    assert!(queued.try_recv().is_err(), "nothing was queued");
+
+    // The takeover and the next tick find nothing left to claim.
+    abandon_running_runs(&w).await;
+    let outcome = jobs::run(&deps, "process-occurrences", tick).await.unwrap();
+    assert!(
+        matches!(outcome, Outcome::Ran(ref d) if d.ends_with("; 0 reminders queued")),
+        "{outcome:?}"
+    );
+    jobs::run(&deps, "process-occurrences", tick + TimeDelta::minutes(15))
+        .await
+        .unwrap();
+    assert_eq!(w.count(reminders).await, 2);
+    assert_eq!(
+        w.count(
+            "select count(*) from job_runs where job = 'process-occurrences' \
+             and status = 'succeeded'"
+        )
+        .await,
+        2
+    );
+    assert_eq!(
+        w.count(
+            "select count(*) from job_runs where scheduled_at = (select min(scheduled_at) \
+             from job_runs) and cast(attempts as bigint) = 3"
+        )
+        .await,
+        1,
+        "the interrupted tick succeeded once, on its third attempt"
+    );
+
+    // Once stale, `sweep-outbox` queues the un-notified reminders, and they are sent once.
+    let mut conn = w.test.db.acquire().await.unwrap();
+    shared::execute!(
+        &mut conn,
+        sqlx::query("update emails set updated_at = $1")
+            .bind(Utc::now() - shared::services::outbox::STALE_AFTER - TimeDelta::minutes(1))
+    )
+    .unwrap();
+    drop(conn);
+    let mailer = FakeMailer::new();
+    let send_queued = |queued: &mut tokio::sync::mpsc::UnboundedReceiver<LocalMessage>| {
+        let mut ids = Vec::new();
+        while let Ok(LocalMessage { body, .. }) = queued.try_recv() {
+            let Message::SendEmail { email_id } = Message::decode(&body).unwrap();
+            ids.push(email_id);
+        }
+        ids
+    };
+    let sweep_tick = jobs::find("sweep-outbox").unwrap().tick_of(Utc::now());
+    jobs::run(&deps, "sweep-outbox", sweep_tick).await.unwrap();
+    let ids = send_queued(&mut queued);
+    assert_eq!(ids.len(), 2);
+    for id in ids {
+        let delivery = outbox::deliver(&w.test.db, &Mailer::Fake(mailer.clone()), id)
+            .await
+            .unwrap();
+        assert!(
+            matches!(delivery, outbox::Delivery::Sent { .. }),
+            "{delivery:?}"
+        );
+    }
+    jobs::run(&deps, "sweep-outbox", sweep_tick + TimeDelta::minutes(5))
+        .await
+        .unwrap();
+    assert!(send_queued(&mut queued).is_empty(), "nothing left to queue");
+    let mut to: Vec<String> = mailer.sent().into_iter().map(|m| m.to).collect();
+    to.sort();
+    assert_eq!(to, ["soon1@example.com", "soon2@example.com"]);
 }

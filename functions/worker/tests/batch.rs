@@ -442,3 +442,76 @@ async fn the_committed_sqs_event_decodes_and_fails_only_its_malformed_record() {
         serde_json::json!({"batchItemFailures": [{"itemIdentifier": "2e1424d4-f796-459a-8184-9c92662be6da"}]})
     );
 }
+
+/// Moves a row's claim into the past, as if its lease had run out (tests move time with SQL).
+async fn expire_claim(db: &Db, id: Uuid) {
+    let past = clock::now() - chrono::TimeDelta::minutes(1);
+    let mut conn = db.acquire().await.unwrap();
+    let moved = shared::execute!(
+        &mut conn,
+        sqlx::query("update emails set locked_until = $1 where id = $2 and status = 'sending'")
+            .bind(past)
+            .bind(id)
+    )
+    .unwrap();
+    assert_eq!(moved, 1, "the row is still claimed");
+}
+
+#[tokio::test]
+async fn a_worker_dying_between_send_and_mark_sent_causes_at_most_one_duplicate() {
+    let mut h = Harness::new().await;
+    let id = h.queue_email("ada@example.com", "Crash after send").await;
+    let messages = h.take_messages();
+
+    // The provider accepts the message, then the worker dies before it records `sent`.
+    h.mailer.hang_after_next_sends(1);
+    let (db, mailer) = (h.db.clone(), h.deps.mailer.clone());
+    let crashed = tokio::spawn(async move { outbox::deliver(&db, &mailer, id).await });
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while h.mailer.sent().is_empty() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("the send is recorded");
+    crashed.abort();
+    assert!(crashed.await.unwrap_err().is_cancelled());
+    let row = h.row(id).await;
+    assert_eq!((row.status.as_str(), row.attempts), ("sending", 1));
+
+    // SQS redelivers while the claim lease still holds: acknowledged, nothing sent.
+    let during = outbox::deliver(&h.db, &h.deps.mailer, id).await.unwrap();
+    assert_eq!(during, outbox::Delivery::ClaimedElsewhere, "{}", backend());
+    assert!(h.deliver(&messages).await.batch_item_failures.is_empty());
+    assert_eq!(h.mailer.sent().len(), 1);
+    // The sweep leaves a row whose lease holds alone.
+    let early = outbox::sweep(&h.db, &h.queue, clock::now()).await.unwrap();
+    assert_eq!(early.requeued, 0);
+
+    // The lease runs out: the sweep queues it and the worker sends it again (the one
+    // duplicate at-least-once delivery allows), and records it.
+    expire_claim(&h.db, id).await;
+    let report = outbox::sweep(&h.db, &h.queue, clock::now()).await.unwrap();
+    assert_eq!(report.requeued, 1);
+    let swept = h.take_messages();
+    assert!(h.deliver(&swept).await.batch_item_failures.is_empty());
+    let row = h.row(id).await;
+    assert_eq!((row.status.as_str(), row.attempts), ("sent", 2));
+    assert_eq!(h.mailer.sent().len(), 2, "exactly one duplicate");
+
+    // Later redeliveries, of either message, send nothing.
+    assert!(h.deliver(&messages).await.batch_item_failures.is_empty());
+    assert!(h.deliver(&swept).await.batch_item_failures.is_empty());
+    assert_eq!(
+        outbox::deliver(&h.db, &h.deps.mailer, id).await.unwrap(),
+        outbox::Delivery::AlreadySent
+    );
+    assert_eq!(
+        outbox::sweep(&h.db, &h.queue, clock::now())
+            .await
+            .unwrap()
+            .requeued,
+        0
+    );
+    assert_eq!(h.mailer.sent().len(), 2);
+}

@@ -88,7 +88,13 @@ async fn queue_reminders(deps: &Deps<'_>) -> Result<usize> {
             })
             .collect();
         let ids = insert_emails(&mut tx, &new, now).await?;
+        // Tests crash a run here: reminders claimed and written, nothing committed.
+        #[cfg(any(test, feature = "testing"))]
+        crate::testing::faults::point("reminders: written, not committed").await;
         tx.commit().await?;
+        // And here: the emails committed, the worker not told (the outbox sweep tells it).
+        #[cfg(any(test, feature = "testing"))]
+        crate::testing::faults::point("reminders: committed, not notified").await;
         outbox::notify(deps.queue, &ids).await;
         total += due.len();
         if (due.len() as i64) < REMINDER_BATCH {

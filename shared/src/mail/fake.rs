@@ -17,6 +17,7 @@ struct State {
     sent: Vec<OutgoingEmail>,
     attempts: usize,
     delay: Duration,
+    hang_after: usize,
 }
 
 impl FakeMailer {
@@ -35,6 +36,12 @@ impl FakeMailer {
         self.lock().delay = delay;
     }
 
+    /// The next `n` successful sends are recorded and then never return: the provider took the
+    /// message but the worker died before it could record `sent` (the test aborts the task).
+    pub fn hang_after_next_sends(&self, n: usize) {
+        self.lock().hang_after += n;
+    }
+
     /// Messages sent successfully, in order.
     pub fn sent(&self) -> Vec<OutgoingEmail> {
         self.lock().sent.clone()
@@ -50,20 +57,38 @@ impl FakeMailer {
         if !delay.is_zero() {
             tokio::time::sleep(delay).await;
         }
-        let mut state = self.lock();
-        state.attempts += 1;
-        match state.failures.pop_front() {
-            Some(FailureKind::Transient) => {
-                Err(SendError::transient("fake: throttled (retry later)"))
+        // The guard must be gone before any await (the future stays `Send`).
+        let (result, hang) = {
+            let mut state = self.lock();
+            state.attempts += 1;
+            match state.failures.pop_front() {
+                Some(FailureKind::Transient) => (
+                    Err(SendError::transient("fake: throttled (retry later)")),
+                    false,
+                ),
+                Some(FailureKind::Permanent) => {
+                    (Err(SendError::permanent("fake: address rejected")), false)
+                }
+                None => {
+                    state.sent.push(email.clone());
+                    let hang = state.hang_after > 0;
+                    if hang {
+                        state.hang_after -= 1;
+                    }
+                    let id = format!("fake-{}", state.sent.len());
+                    (
+                        Ok(SentEmail {
+                            provider_message_id: id,
+                        }),
+                        hang,
+                    )
+                }
             }
-            Some(FailureKind::Permanent) => Err(SendError::permanent("fake: address rejected")),
-            None => {
-                state.sent.push(email.clone());
-                Ok(SentEmail {
-                    provider_message_id: format!("fake-{}", state.sent.len()),
-                })
-            }
+        };
+        if hang {
+            std::future::pending::<()>().await;
         }
+        result
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {

@@ -22,7 +22,7 @@ use crate::config::{Config, EmailBackend};
 pub use console::ConsoleMailer;
 #[cfg(any(test, feature = "testing"))]
 pub use fake::FakeMailer;
-pub use ses::SesMailer;
+pub use ses::{SEND_TIMEOUT as SES_SEND_TIMEOUT, SesMailer};
 
 /// (kind, subject, text body, HTML body) for each folder in `assets/emails/`, embedded at
 /// compile time.

@@ -1,7 +1,11 @@
 //! Amazon SES v2 `SendEmail`.
 
+use std::time::Duration;
+
 use aws_config::SdkConfig;
 use aws_sdk_sesv2::Client;
+use aws_sdk_sesv2::config::retry::RetryConfig;
+use aws_sdk_sesv2::config::timeout::TimeoutConfig;
 use aws_sdk_sesv2::error::{ProvideErrorMetadata as _, SdkError};
 use aws_sdk_sesv2::operation::send_email::SendEmailError;
 use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
@@ -14,10 +18,31 @@ pub struct SesMailer {
     from: String,
 }
 
+/// The longest one `SendEmail` call may take, connecting included. A batch sends its records
+/// concurrently, so this bounds the whole batch's sending well inside the worker's 30 s Lambda
+/// timeout; a call cut short is a transient failure, retried by SQS like any other.
+pub const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+
 impl SesMailer {
+    /// A client for `sdk`'s region, credentials and endpoint, making one attempt per send.
+    ///
+    /// The SDK's own retries are off (for SES only; SQS keeps the shared configuration): the
+    /// outbox and SQS redelivery are the retry mechanism. Each worker attempt is then exactly
+    /// one call to SES, so a row's `attempts` counts what SES saw, SQS's backoff (the
+    /// visibility timeout) spaces the retries instead of the SDK's sub-second backoff inside
+    /// one invocation, and a throttled send gives its Lambda back at once instead of sleeping
+    /// through three attempts.
     pub fn new(sdk: &SdkConfig, from: &str) -> Self {
+        let config = aws_sdk_sesv2::config::Builder::from(sdk)
+            .retry_config(RetryConfig::disabled())
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .operation_timeout(SEND_TIMEOUT)
+                    .build(),
+            )
+            .build();
         Self {
-            client: Client::new(sdk),
+            client: Client::from_conf(config),
             from: from.to_owned(),
         }
     }

@@ -287,6 +287,9 @@ pub async fn materialize_all(db: &Db, tz: Tz, now: DateTime<Utc>) -> Result<Mate
         after = Some(last.id);
         done.occurrences += materialize(&mut tx, &classes, tz, now).await?;
         tx.commit().await?;
+        // Tests crash a run here: a batch is committed, the rest not yet done.
+        #[cfg(any(test, feature = "testing"))]
+        crate::testing::faults::point("materialize: batch committed").await;
         done.classes += classes.len() as u64;
         done.batches += 1;
         if (classes.len() as i64) < MATERIALIZE_BATCH {
