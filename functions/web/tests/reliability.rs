@@ -1,6 +1,7 @@
 //! Faults and load through the whole router, on the database under test: a database that is
 //! down, saturated or locked answers 503 with the error body without hanging, and recovers
-//! without a restart; 200 concurrent sign-ups lose nothing.
+//! without a restart. (The 200-sign-up load tests are in `load.rs`: their 400 password hashes
+//! would queue in front of these requests in the same process.)
 //!
 //! "Quick" is guarded, never timed: each request runs inside a `tokio::time::timeout` of three
 //! times the pool's acquire timeout, so a request that hangs fails the test instead of the CI
@@ -13,7 +14,6 @@ use std::future::Future;
 use axum::http::{Method, StatusCode};
 use common::{Reply, TestApp};
 use shared::db::ACQUIRE_TIMEOUT;
-use shared::mail::{FakeMailer, Mailer};
 
 /// Runs a request, failing the test if it has not answered well after the pool gave up.
 async fn without_hanging(what: &str, request: impl Future<Output = Reply>) -> Reply {
@@ -101,13 +101,18 @@ async fn with_every_pooled_connection_taken_requests_get_503_and_then_recover() 
     assert_unavailable(&page, false, "GET /classes with the pool exhausted");
     drop(held);
     // Same app, same pool: no restart.
-    for (what, _, reply) in each_kind_of_request(&app).await {
+    for path in ["/api/classes", "/classes", "/healthz"] {
+        let reply = app.get(path).await;
         assert!(
             reply.status.is_success(),
-            "{what} after recovery: {}",
+            "{path} after recovery: {}",
             reply.status
         );
     }
+    let signup =
+        serde_json::json!({"email": "ada@example.com", "password": "correct horse battery"});
+    let reply = app.post_json("/api/auth/signup", signup).await;
+    assert_eq!(reply.status, StatusCode::ACCEPTED, "signup after recovery");
 }
 
 #[tokio::test]
@@ -133,88 +138,4 @@ async fn a_database_locked_by_another_writer_gets_503_then_recovers() {
     let reply = app.post_json("/api/auth/signup", signup).await;
     assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.body);
     assert_eq!(app.count("select count(*) from users").await, 1);
-}
-
-/// Hands every queued message to the worker's handler in SQS-sized batches until nothing is
-/// left; returns how many messages it handled.
-async fn drain_through_the_worker(app: &TestApp, mailer: &FakeMailer) -> usize {
-    let deps = worker::Deps {
-        db: app.database().clone(),
-        mailer: Mailer::Fake(mailer.clone()),
-    };
-    let mut handled = 0;
-    loop {
-        let bodies = app.drain_queued();
-        if bodies.is_empty() {
-            return handled;
-        }
-        for chunk in bodies.chunks(10) {
-            let event = worker::event_for(
-                chunk
-                    .iter()
-                    .enumerate()
-                    .map(|(i, body)| (format!("m-{handled}-{i}"), body.clone(), 1)),
-            );
-            let response = worker::handle_batch(&deps, event).await;
-            assert!(response.batch_item_failures.is_empty(), "a record failed");
-            handled += chunk.len();
-        }
-    }
-}
-
-#[tokio::test]
-async fn two_hundred_concurrent_signups_make_two_hundred_users_and_two_hundred_emails() {
-    let app = TestApp::new().await;
-    let replies = futures_util::future::join_all((0..200).map(|i| {
-        app.post_json(
-            "/api/auth/signup",
-            serde_json::json!({"email": format!("user{i}@example.com"), "password": "correct horse battery"}),
-        )
-    }))
-    .await;
-    for reply in &replies {
-        assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.body);
-    }
-    assert_eq!(app.count("select count(*) from users").await, 200);
-    let mailer = FakeMailer::new();
-    assert_eq!(drain_through_the_worker(&app, &mailer).await, 200);
-    assert_eq!(
-        app.count("select count(*) from emails where status = 'sent'")
-            .await,
-        200
-    );
-    let mut to: Vec<String> = mailer.sent().into_iter().map(|m| m.to).collect();
-    to.sort();
-    to.dedup();
-    assert_eq!(to.len(), 200, "one email to each address");
-}
-
-#[tokio::test]
-async fn two_hundred_concurrent_signups_with_one_address_make_one_user_and_one_verification() {
-    let app = TestApp::new().await;
-    let replies = futures_util::future::join_all((0..200).map(|_| {
-        app.post_json(
-            "/api/auth/signup",
-            serde_json::json!({"email": "ada@example.com", "password": "correct horse battery"}),
-        )
-    }))
-    .await;
-    for reply in &replies {
-        assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.body);
-    }
-    assert_eq!(app.count("select count(*) from users").await, 1);
-    let mailer = FakeMailer::new();
-    drain_through_the_worker(&app, &mailer).await;
-    let verifications = mailer
-        .sent()
-        .iter()
-        .filter(|m| m.text.contains("verify-email?token="))
-        .count();
-    assert_eq!(verifications, 1, "{}", shared::testing::backend());
-    // The owner may also be told once that someone tried to sign up with their address.
-    assert!(
-        mailer.sent().len() <= 2,
-        "{} emails to one address",
-        mailer.sent().len()
-    );
 }
