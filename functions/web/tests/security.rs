@@ -169,24 +169,7 @@ async fn every_response_carries_the_security_headers() {
     let app = TestApp::new().await;
     for path in ["/", "/healthz", "/missing", "/api/missing"] {
         let reply = app.get(path).await;
-        let csp = reply.headers[header::CONTENT_SECURITY_POLICY]
-            .to_str()
-            .unwrap();
-        assert!(
-            csp.contains("default-src 'self'") && csp.contains("frame-ancestors 'none'"),
-            "{path}"
-        );
-        assert_eq!(
-            reply.headers[header::X_CONTENT_TYPE_OPTIONS],
-            "nosniff",
-            "{path}"
-        );
-        assert_eq!(reply.headers[header::X_FRAME_OPTIONS], "DENY", "{path}");
-        assert_eq!(
-            reply.headers[header::REFERRER_POLICY],
-            "same-origin",
-            "{path}"
-        );
+        assert_security_headers(&reply, path);
     }
     // The development mailbox shows inline-styled email HTML: its own, wider style policy.
     let mailbox = app.get("/_dev/mail").await;

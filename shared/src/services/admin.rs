@@ -63,6 +63,15 @@ pub(crate) async fn record(
     Ok(())
 }
 
+/// How many users and classes there are, for the overview.
+pub async fn counts(db: &Db, actor: &User) -> Result<(i64, i64)> {
+    require_superuser(actor)?;
+    let mut conn = db.acquire().await?;
+    let users = users::count_users(&mut conn).await?;
+    let classes = class_store::count_classes(&mut conn).await?;
+    Ok((users, classes))
+}
+
 /// The log of admin actions, newest first.
 pub async fn list_actions(
     db: &Db,

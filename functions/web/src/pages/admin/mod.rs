@@ -224,10 +224,8 @@ fn when(state: &AppState, t: chrono::DateTime<chrono::Utc>) -> String {
 
 async fn dashboard(State(state): State<AppState>, admin: Admin) -> PageResult {
     let actor = &admin.user;
-    let first = PageRequest::default();
-    let users = admin::list_users(&state.db, actor, &Default::default(), first).await?;
+    let (users, classes) = admin::counts(&state.db, actor).await?;
     let emails = admin::email_counts(&state.db, actor).await?;
-    let classes = admin::list_classes(&state.db, actor, "", first).await?;
     let jobs = admin::job_summaries(&state.db, actor).await?;
     let dead_letters = match dlq::locate(&state.queue).await {
         Ok(dlq::Located::Found(queue)) => Some(queue.approximate_count),
@@ -238,11 +236,11 @@ async fn dashboard(State(state): State<AppState>, admin: Admin) -> PageResult {
             None
         }
     };
-    let actions = admin::list_actions(&state.db, actor, first).await?;
+    let actions = admin::list_actions(&state.db, actor, PageRequest::default()).await?;
     let ctx = context! {
-        users => users.count,
+        users,
         emails => emails.iter().map(|(s, n)| context! { status => s.as_str(), count => n }).collect::<Vec<_>>(),
-        classes => classes.count,
+        classes,
         jobs => jobs.iter().map(|j| context! {
             name => j.job.name,
             last => j.runs.first().map(|r| jobs::run_view(&state, r)),
