@@ -5,8 +5,10 @@
 //! `WORKER_QUEUE_URL`; locally (no queue URL) to an in-process channel that the local runner
 //! drains into the same worker handler.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
-use tokio::sync::mpsc;
+use tokio::sync::{OnceCell, mpsc};
 use uuid::Uuid;
 
 /// The message format version this build writes and reads.
@@ -86,6 +88,11 @@ pub enum Queue {
         client: aws_sdk_sqs::Client,
         url: String,
     },
+    /// SQS, with the client built at the first send ([`Queue::sqs_on_first_send`]).
+    SqsOnFirstSend {
+        client: Arc<OnceCell<aws_sdk_sqs::Client>>,
+        url: String,
+    },
     /// The local runner's channel (`cargo run`, tests).
     Local(mpsc::UnboundedSender<LocalMessage>),
 }
@@ -101,6 +108,19 @@ impl Queue {
         })
     }
 
+    /// Like [`Queue::sqs_from_config`], but the AWS SDK configuration and the SQS client are
+    /// made at the first send instead of now. For the web function: most requests never send
+    /// a message, and loading the SDK's configuration (its credential chain builds an STS
+    /// client, whose HTTPS setup parses the system's root certificates) was about a quarter
+    /// of the instance's init CPU. The first request that sends mail pays it once instead.
+    pub fn sqs_on_first_send(config: &crate::config::Config) -> Option<Self> {
+        let url = config.worker_queue_url.as_ref()?;
+        Some(Self::SqsOnFirstSend {
+            client: Arc::new(OnceCell::new()),
+            url: url.to_string(),
+        })
+    }
+
     /// An in-process queue and the receiving end the local worker loop drains.
     pub fn local() -> (Self, mpsc::UnboundedReceiver<LocalMessage>) {
         let (tx, rx) = mpsc::unbounded_channel();
@@ -109,28 +129,37 @@ impl Queue {
 
     pub async fn send(&self, message: &Message) -> anyhow::Result<()> {
         let body = message.encode();
-        match self {
-            Queue::Sqs { client, url } => {
-                client
-                    .send_message()
-                    .queue_url(url)
-                    .message_body(body)
-                    .send()
-                    .await
-                    .map_err(|e| {
-                        anyhow::anyhow!(
-                            "sending to SQS: {}",
-                            aws_sdk_sqs::error::DisplayErrorContext(e)
-                        )
-                    })?;
+        let (client, url) = match self {
+            Queue::Sqs { client, url } => (client, url),
+            Queue::SqsOnFirstSend { client, url } => {
+                let client = client
+                    .get_or_init(|| async {
+                        aws_sdk_sqs::Client::new(&crate::aws::sdk_config().await)
+                    })
+                    .await;
+                (client, url)
             }
-            Queue::Local(tx) => tx
-                .send(LocalMessage {
-                    body,
-                    receive_count: 0,
-                })
-                .map_err(|_| anyhow::anyhow!("the local worker queue is closed"))?,
-        }
+            Queue::Local(tx) => {
+                return tx
+                    .send(LocalMessage {
+                        body,
+                        receive_count: 0,
+                    })
+                    .map_err(|_| anyhow::anyhow!("the local worker queue is closed"));
+            }
+        };
+        client
+            .send_message()
+            .queue_url(url)
+            .message_body(body)
+            .send()
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "sending to SQS: {}",
+                    aws_sdk_sqs::error::DisplayErrorContext(e)
+                )
+            })?;
         Ok(())
     }
 }
