@@ -139,6 +139,10 @@ impl Db {
                 let pool = SqlitePoolOptions::new()
                     .max_connections(config.max_connections)
                     .acquire_timeout(ACQUIRE_TIMEOUT)
+                    // sqlx pings a connection at every acquire by default (a round trip to the
+                    // connection's worker thread per request); a file opened by this process
+                    // cannot be closed under it by a server, so there is nothing to detect.
+                    .test_before_acquire(false)
                     .connect_lazy_with(options);
                 Ok(Self::Sqlite(pool))
             }

@@ -5,12 +5,13 @@
 //! `WORKER_QUEUE_URL`; locally (no queue URL) to an in-process channel that the local runner
 //! drains into the same worker handler.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_sqs::config::retry::RetryConfig;
 use aws_sdk_sqs::config::timeout::TimeoutConfig;
 use serde::{Deserialize, Serialize};
-use tokio::sync::mpsc;
+use tokio::sync::{OnceCell, mpsc};
 use uuid::Uuid;
 
 /// The message format version this build writes and reads.
@@ -99,6 +100,11 @@ pub enum Queue {
         client: aws_sdk_sqs::Client,
         url: String,
     },
+    /// SQS, with the client built at the first send ([`Queue::sqs_on_first_send`]).
+    SqsOnFirstSend {
+        client: Arc<OnceCell<aws_sdk_sqs::Client>>,
+        url: String,
+    },
     /// The local runner's channel (`cargo run`, tests).
     Local(mpsc::UnboundedSender<LocalMessage>),
 }
@@ -114,51 +120,78 @@ impl Queue {
         })
     }
 
+    /// Like [`Queue::sqs_from_config`], but the AWS SDK configuration and the SQS client are
+    /// made at the first send instead of now. For the web function: most requests never send
+    /// a message, and loading the SDK's configuration (its credential chain builds an STS
+    /// client, whose HTTPS setup parses the system's root certificates) was about a quarter
+    /// of the instance's init CPU. The first request that sends mail pays it once instead.
+    pub fn sqs_on_first_send(config: &crate::config::Config) -> Option<Self> {
+        let url = config.worker_queue_url.as_ref()?;
+        Some(Self::SqsOnFirstSend {
+            client: Arc::new(OnceCell::new()),
+            url: url.to_string(),
+        })
+    }
+
     /// An in-process queue and the receiving end the local worker loop drains.
     pub fn local() -> (Self, mpsc::UnboundedReceiver<LocalMessage>) {
         let (tx, rx) = mpsc::unbounded_channel();
         (Self::Local(tx), rx)
     }
 
+    /// The SQS client and queue URL (making the client now for [`Queue::SqsOnFirstSend`]), or
+    /// `None` for the local queue.
+    pub async fn sqs(&self) -> Option<(&aws_sdk_sqs::Client, &str)> {
+        match self {
+            Queue::Sqs { client, url } => Some((client, url)),
+            Queue::SqsOnFirstSend { client, url } => {
+                let client = client
+                    .get_or_init(|| async {
+                        aws_sdk_sqs::Client::new(&crate::aws::sdk_config().await)
+                    })
+                    .await;
+                Some((client, url))
+            }
+            Queue::Local(_) => None,
+        }
+    }
+
     pub async fn send(&self, message: &Message) -> anyhow::Result<()> {
         let body = message.encode();
-        match self {
-            Queue::Sqs { client, url } => {
-                // Bounded for sends only: the same client also long-polls (the local runner's
-                // receive loop waits up to 20 s), which this timeout would cut short.
-                client
-                    .send_message()
-                    .queue_url(url)
-                    .message_body(body)
-                    .customize()
-                    .config_override(
-                        aws_sdk_sqs::config::Config::builder()
-                            .retry_config(
-                                RetryConfig::standard().with_max_attempts(SQS_SEND_ATTEMPTS),
-                            )
-                            .timeout_config(
-                                TimeoutConfig::builder()
-                                    .connect_timeout(SQS_CONNECT_TIMEOUT)
-                                    .operation_timeout(SQS_SEND_TIMEOUT)
-                                    .build(),
-                            ),
-                    )
-                    .send()
-                    .await
-                    .map_err(|e| {
-                        anyhow::anyhow!(
-                            "sending to SQS: {}",
-                            aws_sdk_sqs::error::DisplayErrorContext(e)
-                        )
-                    })?;
-            }
-            Queue::Local(tx) => tx
+        if let Queue::Local(tx) = self {
+            return tx
                 .send(LocalMessage {
                     body,
                     receive_count: 0,
                 })
-                .map_err(|_| anyhow::anyhow!("the local worker queue is closed"))?,
+                .map_err(|_| anyhow::anyhow!("the local worker queue is closed"));
         }
+        let (client, url) = self.sqs().await.expect("every other queue is SQS");
+        // Bounded for sends only: the same client also long-polls (the local runner's
+        // receive loop waits up to 20 s), which this timeout would cut short.
+        client
+            .send_message()
+            .queue_url(url)
+            .message_body(body)
+            .customize()
+            .config_override(
+                aws_sdk_sqs::config::Config::builder()
+                    .retry_config(RetryConfig::standard().with_max_attempts(SQS_SEND_ATTEMPTS))
+                    .timeout_config(
+                        TimeoutConfig::builder()
+                            .connect_timeout(SQS_CONNECT_TIMEOUT)
+                            .operation_timeout(SQS_SEND_TIMEOUT)
+                            .build(),
+                    ),
+            )
+            .send()
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "sending to SQS: {}",
+                    aws_sdk_sqs::error::DisplayErrorContext(e)
+                )
+            })?;
         Ok(())
     }
 }

@@ -1,7 +1,14 @@
 //! The web Lambda: configuration, pool and router built once per instance, then lambda_http
 //! turns each API Gateway / ALB / function URL event into a request for the router.
+//!
+//! One thread runs everything (`current_thread`): Lambda hands an instance one event at a
+//! time, so worker threads have nothing to run in parallel, and with them every invocation
+//! bounced between threads (the Runtime API client's connection task on a worker, the handler
+//! on the main thread), which profiling showed as a large share of the per-request CPU (futex
+//! wake-ups and epoll parks). Blocking work (password hashing) still goes to tokio's blocking
+//! pool.
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     let config = lambda_init::config().await;
     shared::telemetry::init(&config.log);

@@ -43,6 +43,8 @@ const CSRF_HEADER: &str = "x-csrf-token";
 #[derive(Clone)]
 pub struct Visitor {
     sid: String,
+    /// The token was made for this request (the browser sent none): no session can match it.
+    fresh: bool,
     pub csrf_token: String,
 }
 
@@ -125,6 +127,7 @@ pub async fn layer(State(state): State<AppState>, request: Request, next: Next) 
     request.extensions_mut().insert(Visitor {
         csrf_token: csrf_token(config, &sid),
         sid: sid.clone(),
+        fresh,
     });
 
     let mut response = next.run(request).await;
@@ -267,8 +270,13 @@ impl Visitor {
         &self.sid
     }
 
-    /// The signed-in user, if the token opens a live session.
+    /// The signed-in user, if the token opens a live session. A token made for this request
+    /// opens none, so a first-time visitor costs no database round trip (the lookup also
+    /// slides a session's expiry: an `update` on every page).
     pub async fn user(&self, state: &AppState) -> Result<Option<User>, WebError> {
+        if self.fresh {
+            return Ok(None);
+        }
         Ok(sessions::session_user(&state.db, &self.sid).await?)
     }
 }

@@ -26,11 +26,11 @@ impl AppState {
         }
     }
 
-    /// For Lambda: the pool (lazily: no connection yet), the SQS queue, the templates.
+    /// For Lambda: the pool (lazily: no connection yet), the SQS queue (its client made at
+    /// the first send: most requests send nothing), the templates.
     pub async fn from_config(config: Config) -> anyhow::Result<Self> {
         let db = Db::connect_lazy(&config.database)?;
-        let queue = Queue::sqs_from_config(&config)
-            .await
+        let queue = Queue::sqs_on_first_send(&config)
             .ok_or_else(|| anyhow::anyhow!("WORKER_QUEUE_URL must be set in Lambda"))?;
         Self::new(config, db, queue)
     }

@@ -662,12 +662,11 @@ async fn a_dead_letter_is_listed_redriven_to_the_worker_queue_and_delivered_by_t
         .queue_url
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let config = common::local_config(dir.path());
+    let mut config = common::local_config(dir.path());
+    config.worker_queue_url = Some(worker_url.parse().unwrap());
     let (_, unused) = shared::queue::Queue::local();
-    let queue = shared::queue::Queue::Sqs {
-        client: client.clone(),
-        url: worker_url.clone(),
-    };
+    // The queue the web function makes in Lambda: its SQS client is built at first use.
+    let queue = shared::queue::Queue::sqs_on_first_send(&config).unwrap();
     let app = TestApp::with_queue(config, dir, queue, unused).await;
     let mut root = superuser(&app).await;
 

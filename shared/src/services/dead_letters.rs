@@ -74,7 +74,7 @@ fn sqs_error(doing: &str, e: impl std::error::Error + Send + Sync + 'static) -> 
 
 /// Finds the worker queue's dead-letter queue through its redrive policy.
 pub async fn locate(queue: &Queue) -> Result<Located> {
-    let Queue::Sqs { client, url } = queue else {
+    let Some((client, url)) = queue.sqs().await else {
         return Ok(Located::LocalQueue);
     };
     let attributes = client
@@ -129,7 +129,7 @@ pub async fn locate(queue: &Queue) -> Result<Located> {
     Ok(Located::Found(DeadLetterQueue {
         client: client.clone(),
         url: dlq_url,
-        source_url: url.clone(),
+        source_url: url.to_owned(),
         approximate_count,
     }))
 }

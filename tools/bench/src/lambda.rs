@@ -48,7 +48,9 @@ pub struct Warm {
     pub peak_rss_kib: u64,
 }
 
-/// Invokes one process `warmup` times, then `count` times while measuring.
+/// Invokes one process `warmup` times, then `count` times while measuring; with `perf_out`,
+/// the measured invocations are recorded there by `perf record -g` (for profiling, not for
+/// the report: perf's sampling adds its own cost).
 pub async fn warm(
     program: &Path,
     name: &str,
@@ -56,6 +58,7 @@ pub async fn warm(
     event: &[u8],
     warmup: usize,
     count: usize,
+    perf_out: Option<&Path>,
 ) -> anyhow::Result<Warm> {
     let emulator = Emulator::start(name).await;
     let function = emulator.spawn(program, env.iter().cloned());
@@ -63,6 +66,10 @@ pub async fn warm(
     for _ in 0..warmup {
         check(&emulator.invoke(event.to_vec()).await, &function)?;
     }
+    let perf = match perf_out {
+        Some(out) => Some(PerfRecord::attach(pid, out).await?),
+        None => None,
+    };
     let cpu_before = cpu_ticks(pid)?;
     let started = Instant::now();
     for _ in 0..count {
@@ -70,12 +77,42 @@ pub async fn warm(
     }
     let elapsed = started.elapsed();
     let cpu = cpu_ticks(pid)? - cpu_before;
+    if let Some(perf) = perf {
+        perf.finish()?;
+    }
     let tick_us = 1_000_000.0 / clock_ticks_per_second()? as f64;
     Ok(Warm {
         cpu_us_per_invocation: cpu as f64 * tick_us / count as f64,
         invocations_per_second: count as f64 / elapsed.as_secs_f64(),
         peak_rss_kib: peak_rss_kib(pid)?,
     })
+}
+
+/// `perf record -g` attached to a running process until [`PerfRecord::finish`].
+struct PerfRecord(std::process::Child);
+
+impl PerfRecord {
+    async fn attach(pid: u32, out: &Path) -> anyhow::Result<Self> {
+        let child = std::process::Command::new("perf")
+            .args(["record", "-g", "-F", "4999", "-p", &pid.to_string(), "-o"])
+            .arg(out)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .context("running perf (apt-get install linux-perf)")?;
+        // perf needs a moment to attach to every thread.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        Ok(Self(child))
+    }
+
+    /// Stops recording (SIGINT, so perf writes its file) and waits for perf to exit.
+    fn finish(mut self) -> anyhow::Result<()> {
+        std::process::Command::new("kill")
+            .args(["-INT", &self.0.id().to_string()])
+            .status()?;
+        self.0.wait()?;
+        Ok(())
+    }
 }
 
 /// A response, and for HTTP events a 2xx one; anything else stops the benchmark.

@@ -41,6 +41,25 @@ struct Args {
     /// Where to write the report (Markdown).
     #[arg(long)]
     out: PathBuf,
+    /// Only these sections (`cold`, `warm`, `load`; comma-separated), for profiling one part.
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
+    /// Only the cases whose event label contains this text (e.g. `healthz`).
+    #[arg(long)]
+    event: Option<String>,
+    /// Records the measured warm invocations with `perf record -g` (one file per case) here.
+    #[arg(long)]
+    perf_dir: Option<PathBuf>,
+}
+
+impl Args {
+    fn runs(&self, section: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|s| s == section)
+    }
+
+    fn wants(&self, event: &str) -> bool {
+        self.event.as_deref().is_none_or(|e| event.contains(e))
+    }
 }
 
 #[tokio::main]
@@ -61,169 +80,221 @@ async fn main() -> anyhow::Result<()> {
     )?;
 
     // 1. Cold starts.
-    writeln!(
-        report,
-        "## Cold start\n\nA new process per run under the Runtime API emulator \
+    if args.runs("cold") {
+        writeln!(
+            report,
+            "## Cold start\n\nA new process per run under the Runtime API emulator \
          (`tools/runtime-api-emulator`): from process start to its first `/next` (init) and to \
          its first response. {} runs each; median and 95th percentile. The functions get \
          `SSL_CERT_FILE={}`: the AWS SDK loads the system's root certificates at init, and \
          this machine's `/etc/ssl/certs` holds ~150 files where `provided.al2023` has the \
          bundle alone (scanning them all took the web function's init from 12 ms to 19 ms in an earlier run).\n",
-        args.runs,
-        setup::CA_BUNDLE
-    )?;
-    writeln!(
-        report,
-        "| Function | Event | Database | Init median | Init p95 | First response median | First response p95 | Target |\n|---|---|---|---|---|---|---|---|"
-    )?;
-    for database in &databases {
-        let env = setup::lambda_env(database);
-        let page = setup::http_event("/classes", "text/html");
-        let runs = args.runs;
-        let cases: Vec<(&str, &str, Vec<Vec<u8>>, &str)> = vec![
-            (
-                "web",
-                "GET /classes (HTML page, 20 classes)",
-                vec![page; runs],
-                "init <= 5 ms, first page <= 15 ms",
-            ),
-            (
-                "worker",
-                "SQS batch of 10 emails",
-                database.email_batches(10 * runs).await?,
-                "",
-            ),
-            (
-                "scheduler",
-                "purge-expired",
-                (0..runs)
-                    .map(|i| setup::job_event("purge-expired", i))
-                    .collect(),
-                "",
-            ),
-        ];
-        for (function, event, events, target) in cases {
-            let samples = lambda::cold_starts(&bin(function), function, &env, events).await?;
-            let init = stats(samples.iter().map(|s| s.init));
-            let first = stats(samples.iter().map(|s| s.first_response));
-            let verdict = if function == "web" {
-                met(init.0 <= ms(5.0) && first.0 <= ms(15.0))
-            } else {
-                String::new()
-            };
-            writeln!(
-                report,
-                "| {function} | {event} | {} | {} | {} | {} | {} | {target} {verdict} |",
-                database.label,
-                show(init.0),
-                show(init.1),
-                show(first.0),
-                show(first.1)
-            )?;
+            args.runs,
+            setup::CA_BUNDLE
+        )?;
+        writeln!(
+            report,
+            "| Function | Event | Database | Init median | Init p95 | First response median | First response p95 | Target |\n|---|---|---|---|---|---|---|---|"
+        )?;
+        for database in &databases {
+            let env = setup::lambda_env(database);
+            let page = setup::http_event("/classes", "text/html");
+            let runs = args.runs;
+            let cases: Vec<(&str, &str, Vec<Vec<u8>>, &str)> = vec![
+                (
+                    "web",
+                    "GET /classes (HTML page, 20 classes)",
+                    vec![page; runs],
+                    "init <= 5 ms, first page <= 15 ms",
+                ),
+                (
+                    "worker",
+                    "SQS batch of 10 emails",
+                    database.email_batches(10 * runs).await?,
+                    "",
+                ),
+                (
+                    "scheduler",
+                    "purge-expired",
+                    (0..runs)
+                        .map(|i| setup::job_event("purge-expired", i))
+                        .collect(),
+                    "",
+                ),
+                (
+                    "floor",
+                    FLOOR_EVENT,
+                    vec![setup::http_event("/classes", "application/json"); runs],
+                    "",
+                ),
+            ];
+            for (function, event, events, target) in cases {
+                if !args.wants(event) {
+                    continue;
+                }
+                let samples = lambda::cold_starts(&bin(function), function, &env, events).await?;
+                let init = stats(samples.iter().map(|s| s.init));
+                let first = stats(samples.iter().map(|s| s.first_response));
+                let verdict = if function == "web" {
+                    met(init.0 <= ms(5.0) && first.0 <= ms(15.0))
+                } else {
+                    String::new()
+                };
+                writeln!(
+                    report,
+                    "| {function} | {event} | {} | {} | {} | {} | {} | {target} {verdict} |",
+                    database.label,
+                    show(init.0),
+                    show(init.1),
+                    show(first.0),
+                    show(first.1)
+                )?;
+            }
         }
     }
 
     // 2. Warm cost.
-    writeln!(
-        report,
-        "\n## Warm cost\n\nOne process, 50 invocations to warm up, then {} measured one after \
+    if args.runs("warm") {
+        writeln!(
+            report,
+            "\n## Warm cost\n\nOne process, 50 invocations to warm up, then {} measured one after \
          another: CPU (user + system, from `/proc/<pid>/stat`) per invocation, invocations per \
          second through the emulator, and the process's peak RSS (`VmHWM`). Logs at `info`, as \
-         deployed.\n",
-        args.warm
-    )?;
-    writeln!(
-        report,
-        "| Event | Database | CPU per invocation | Invocations/s | Peak RSS | Target |\n|---|---|---|---|---|---|"
-    )?;
-    for database in &databases {
-        let env = setup::lambda_env(database);
-        for (label, event, page) in [
-            (
-                "GET /classes (HTML page)",
-                setup::http_event("/classes", "text/html"),
-                true,
-            ),
-            (
-                "GET /api/classes (JSON list)",
-                setup::http_event("/api/classes", "application/json"),
-                false,
-            ),
-            (
-                "GET /healthz",
-                setup::http_event("/healthz", "application/json"),
-                false,
-            ),
-        ] {
-            let w = lambda::warm(&bin("web"), "web", &env, &event, 50, args.warm).await?;
-            let rss_mib = w.peak_rss_kib as f64 / 1024.0;
-            let target = if page {
-                format!(
-                    "<= 100 µs CPU {}, <= 16 MB RSS {}",
-                    met(w.cpu_us_per_invocation <= 100.0),
-                    met(rss_mib <= 16.0)
+         deployed. The floor row is `tools/bench/src/bin/floor.rs`: the page's one list query \
+         on the same pool, answered by a bare axum route through lambda_http (no session, \
+         templates, security layers or logs), measured the same way.\n",
+            args.warm
+        )?;
+        writeln!(
+            report,
+            "| Event | Database | CPU per invocation | Invocations/s | Peak RSS | Target |\n|---|---|---|---|---|---|"
+        )?;
+        for database in &databases {
+            let env = setup::lambda_env(database);
+            for (label, event, page) in [
+                (
+                    FLOOR_EVENT,
+                    setup::http_event("/classes", "application/json"),
+                    false,
+                ),
+                (
+                    "GET /classes (HTML page)",
+                    setup::http_event("/classes", "text/html"),
+                    true,
+                ),
+                (
+                    "GET /api/classes (JSON list)",
+                    setup::http_event("/api/classes", "application/json"),
+                    false,
+                ),
+                (
+                    "GET /healthz",
+                    setup::http_event("/healthz", "application/json"),
+                    false,
+                ),
+            ] {
+                if !args.wants(label) {
+                    continue;
+                }
+                let perf = args.perf_dir.as_ref().map(|dir| {
+                    let name: String = format!("{}-{label}", database.label)
+                        .chars()
+                        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+                        .collect();
+                    dir.join(format!("{name}.data"))
+                });
+                let function = if label == FLOOR_EVENT { "floor" } else { "web" };
+                let w = lambda::warm(
+                    &bin(function),
+                    function,
+                    &env,
+                    &event,
+                    50,
+                    args.warm,
+                    perf.as_deref(),
                 )
-            } else {
-                format!("<= 16 MB RSS {}", met(rss_mib <= 16.0))
-            };
-            writeln!(
-                report,
-                "| {label} | {} | {:.0} µs | {:.0} | {rss_mib:.1} MiB | {target} |",
-                database.label, w.cpu_us_per_invocation, w.invocations_per_second
-            )?;
+                .await?;
+                let rss_mib = w.peak_rss_kib as f64 / 1024.0;
+                let target = if page {
+                    format!(
+                        "<= 100 µs CPU {}, <= 16 MB RSS {}",
+                        met(w.cpu_us_per_invocation <= 100.0),
+                        met(rss_mib <= 16.0)
+                    )
+                } else {
+                    format!("<= 16 MB RSS {}", met(rss_mib <= 16.0))
+                };
+                writeln!(
+                    report,
+                    "| {label} | {} | {:.0} µs | {:.0} | {rss_mib:.1} MiB | {target} |",
+                    database.label, w.cpu_us_per_invocation, w.invocations_per_second
+                )?;
+            }
         }
     }
 
     // 3. The local server under load.
-    writeln!(
-        report,
-        "\n## Local server under load\n\n`wrk -t2 -c16 -d{}s` on loopback against the release \
+    if args.runs("load") {
+        writeln!(
+            report,
+            "\n## Local server under load\n\n`wrk -t2 -c16 -d{}s` on loopback against the release \
          `local` binary (SQLite, DEBUG off, logs at warn) and, in the same run, a hello-world \
          axum server (`tools/bench/src/bin/hello.rs`) as the reference. wrk shares the 2 cores \
          with the server.\n",
-        args.load_seconds
-    )?;
-    let hello_rps = {
-        let _server = load::start(&bin("hello"), &[], &[], 3999, "/")?;
-        load::wrk("http://127.0.0.1:3999/", args.load_seconds, 16)?
-    };
-    let local_db = &databases[0];
-    let data_dir = tempfile::tempdir()?;
-    let local_env: Vec<(String, String)> = [
-        ("DEBUG", "false"),
-        (
-            "SECRET_KEY",
-            "k8Jq2vX9mN4pL7rT1wY6zB3cF5hD0gS8aE2uI9oP4lK7jH1mN6bV3c",
-        ),
-        ("DATABASE_URL", local_db.url.as_str()),
-        ("ALLOWED_HOSTS", "127.0.0.1"),
-        ("SITE_URL", "http://127.0.0.1:3998"),
-        ("EMAIL_BACKEND", "console"),
-        ("DEFAULT_FROM_EMAIL", "noreply@example.com"),
-        ("LOG_LEVEL", "warn"),
-        ("DATA_DIR", data_dir.path().to_str().unwrap_or("/tmp")),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-    .collect();
-    writeln!(
-        report,
-        "| URL | Requests/s | Ratio to hello world | Target |\n|---|---|---|---|"
-    )?;
-    writeln!(report, "| hello world (axum) | {hello_rps:.0} | 1.00 | |")?;
-    {
-        let _server = load::start(&bin("local"), &["runserver"], &local_env, 3998, "/healthz")?;
-        for path in ["/classes", "/api/classes"] {
-            let rps = load::wrk(
-                &format!("http://127.0.0.1:3998{path}"),
-                args.load_seconds,
-                16,
-            )?;
-            let ratio = rps / hello_rps;
+            args.load_seconds
+        )?;
+        let hello_rps = {
+            let _server = load::start(&bin("hello"), &[], &[], 3999, "/")?;
+            load::wrk("http://127.0.0.1:3999/", args.load_seconds, 16)?
+        };
+        let local_db = &databases[0];
+        let data_dir = tempfile::tempdir()?;
+        let local_env: Vec<(String, String)> = [
+            ("DEBUG", "false"),
+            (
+                "SECRET_KEY",
+                "k8Jq2vX9mN4pL7rT1wY6zB3cF5hD0gS8aE2uI9oP4lK7jH1mN6bV3c",
+            ),
+            ("DATABASE_URL", local_db.url.as_str()),
+            ("ALLOWED_HOSTS", "127.0.0.1"),
+            ("SITE_URL", "http://127.0.0.1:3998"),
+            ("EMAIL_BACKEND", "console"),
+            ("DEFAULT_FROM_EMAIL", "noreply@example.com"),
+            ("LOG_LEVEL", "warn"),
+            ("DATA_DIR", data_dir.path().to_str().unwrap_or("/tmp")),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        writeln!(
+            report,
+            "| URL | Requests/s | Ratio to hello world | Target |\n|---|---|---|---|"
+        )?;
+        writeln!(report, "| hello world (axum) | {hello_rps:.0} | 1.00 | |")?;
+        {
+            let _server = load::start(&bin("local"), &["runserver"], &local_env, 3998, "/healthz")?;
+            for path in ["/classes", "/api/classes"] {
+                let rps = load::wrk(
+                    &format!("http://127.0.0.1:3998{path}"),
+                    args.load_seconds,
+                    16,
+                )?;
+                let ratio = rps / hello_rps;
+                writeln!(
+                    report,
+                    "| {path} | {rps:.0} | {ratio:.2} | >= 0.5 {} |",
+                    met(ratio >= 0.5)
+                )?;
+            }
+        }
+        {
+            let floor_env = [("DATABASE_URL".to_owned(), local_db.url.clone())];
+            let _server = load::start(&bin("floor"), &[], &floor_env, 3997, "/classes")?;
+            let rps = load::wrk("http://127.0.0.1:3997/classes", args.load_seconds, 16)?;
             writeln!(
                 report,
-                "| {path} | {rps:.0} | {ratio:.2} | >= 0.5 {} |",
-                met(ratio >= 0.5)
+                "| {FLOOR_EVENT} | {rps:.0} | {:.2} | |",
+                rps / hello_rps
             )?;
         }
     }
@@ -264,6 +335,9 @@ async fn main() -> anyhow::Result<()> {
     print!("{report}");
     Ok(())
 }
+
+/// The floor (`tools/bench/src/bin/floor.rs`): the page's one list query, nothing else.
+const FLOOR_EVENT: &str = "GET /classes, floor: the same list query, bare axum, JSON";
 
 fn ms(v: f64) -> Duration {
     Duration::from_secs_f64(v / 1000.0)
