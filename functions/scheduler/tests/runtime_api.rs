@@ -42,25 +42,31 @@ async fn each_schedule_event_runs_its_job_once_and_a_failure_reaches_error() {
     }
 
     // An unknown job is a handler error with a type, and the loop serves on.
-    let outcome = emulator.invoke(r#"{"job": "send-invoices"}"#).await;
-    match &outcome {
-        Some(Outcome::Error {
-            error_type: Some(_),
-            body,
-        }) => {
-            let message = body["errorMessage"].as_str().unwrap();
-            assert!(
-                message.contains("unknown job \"send-invoices\""),
-                "{message}"
-            );
-        }
-        other => panic!("{other:?}"),
-    }
-    let outcome = emulator.invoke(&b"{\"job\": "[..]).await;
+    let outcome = emulator
+        .invoke(r#"{"job": "send-invoices"}"#)
+        .await
+        .unwrap();
+    let message = outcome.error_message();
     assert!(
-        matches!(outcome, Some(Outcome::Error { .. })),
-        "{outcome:?}"
+        message.contains("unknown job \"send-invoices\""),
+        "{message}"
     );
+    for (bad, names) in [
+        (r#"{"job": "#, "EOF while parsing"),
+        (r#"{"job": 7}"#, "the event's job must be a name, not 7"),
+        (
+            r#"{"scheduled_time": "2026-11-28T09:35:00Z"}"#,
+            "the event names no job",
+        ),
+        (
+            r#"{"job": "sweep-outbox", "time": "noon"}"#,
+            "is not RFC 3339",
+        ),
+    ] {
+        let outcome = emulator.invoke(bad).await.unwrap();
+        let message = outcome.error_message();
+        assert!(message.contains(names), "{bad}: {message}");
+    }
     let answer = emulator
         .invoke(r#"{"job": "sweep-outbox", "scheduled_time": "2026-11-28T09:35:00Z"}"#)
         .await

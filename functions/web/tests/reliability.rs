@@ -139,3 +139,72 @@ async fn a_database_locked_by_another_writer_gets_503_then_recovers() {
     assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.body);
     assert_eq!(app.count("select count(*) from users").await, 1);
 }
+
+#[tokio::test]
+async fn a_postgres_server_that_goes_away_and_comes_back_is_served_again_without_a_restart() {
+    if shared::testing::backend() != "postgres" {
+        // A SQLite database is a file in the process: it cannot go away while the app runs.
+        // Its outage is the write lock above.
+        eprintln!("PostgreSQL only: SQLite has no server to lose");
+        return;
+    }
+    // The app reaches the server through a proxy the test takes down, as a restart or a
+    // failover does: open connections cut, new ones refused.
+    let test_db = shared::testing::TestDb::new().await;
+    let mut url = url::Url::parse(test_db.config.url.expose()).unwrap();
+    let target = tokio::net::lookup_host((url.host_str().unwrap(), url.port().unwrap()))
+        .await
+        .unwrap()
+        .next()
+        .unwrap();
+    let proxy = common::proxy::TcpProxy::start(target);
+    url.set_host(Some("127.0.0.1")).unwrap();
+    url.set_port(Some(proxy.port())).unwrap();
+    let through_proxy = shared::db::Db::connect_lazy(&shared::config::DatabaseConfig {
+        url: shared::config::Secret::new(url.to_string()),
+        ..test_db.config.clone()
+    })
+    .unwrap();
+    let app = TestApp::with_pool(through_proxy, test_db);
+    let signup =
+        |email: &str| serde_json::json!({"email": email, "password": "correct horse battery"});
+
+    // Up: the pool holds open connections to the server.
+    assert_eq!(app.get("/api/classes").await.status, StatusCode::OK);
+    let reply = app
+        .post_json("/api/auth/signup", signup("ada@example.com"))
+        .await;
+    assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.body);
+
+    proxy.down();
+    for (what, api, reply) in each_kind_of_request(&app).await {
+        assert_unavailable(&reply, api, &format!("{what} with the server gone"));
+    }
+    let reply = without_hanging(
+        "signup with the server gone",
+        app.post_json("/api/auth/signup", signup("bob@example.com")),
+    )
+    .await;
+    assert_unavailable(&reply, true, "signup with the server gone");
+
+    proxy.up();
+    // The same app and pool: its dead connections are replaced, nothing is restarted.
+    for path in ["/api/classes", "/classes", "/healthz"] {
+        let reply = without_hanging(path, app.get(path)).await;
+        assert!(
+            reply.status.is_success(),
+            "{path} after the server came back: {} {}",
+            reply.status,
+            reply.body
+        );
+    }
+    let reply = without_hanging(
+        "signup after the server came back",
+        app.post_json("/api/auth/signup", signup("bob@example.com")),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.body);
+    // Ada from before, Bob from after; nothing half-written while it was gone.
+    assert_eq!(app.count("select count(*) from users").await, 2);
+    assert_eq!(app.count("select count(*) from emails").await, 2);
+}

@@ -58,6 +58,20 @@ impl Outcome {
             Outcome::Error { .. } => panic!("expected a response, the function failed: {self:?}"),
         }
     }
+
+    /// The `errorMessage` of a failure that has an error type as Lambda requires; panics (with
+    /// the outcome) on a response, a missing type or a missing message.
+    pub fn error_message(&self) -> &str {
+        match self {
+            Outcome::Error {
+                error_type: Some(t),
+                body,
+            } if !t.is_empty() => body["errorMessage"]
+                .as_str()
+                .unwrap_or_else(|| panic!("an error without errorMessage: {body}")),
+            _ => panic!("expected an error with a type: {self:?}"),
+        }
+    }
 }
 
 /// A failure posted to `/init/error`.

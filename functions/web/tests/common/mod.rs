@@ -2,6 +2,8 @@
 //! local server build it, on a fresh database, driven in process.
 #![allow(dead_code)]
 
+pub mod proxy;
+
 use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
@@ -103,6 +105,20 @@ impl TestApp {
             router: web::router(state),
             queued: std::sync::Mutex::new(queued),
             db: Some(db),
+            dir,
+        }
+    }
+
+    /// The app on `db` (another pool on `test_db`'s database, e.g. through a proxy); the
+    /// helpers that read the database ([`TestApp::count`]) go to `test_db` directly.
+    pub fn with_pool(db: Db, test_db: TestDb) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let (queue, queued) = Queue::local();
+        let state = web::AppState::new(local_config(dir.path()), db, queue).unwrap();
+        Self {
+            router: web::router(state),
+            queued: std::sync::Mutex::new(queued),
+            db: Some(test_db),
             dir,
         }
     }
