@@ -49,7 +49,9 @@ async fn a_visitor_signs_up_verifies_logs_in_books_a_class_and_logs_out() {
             browser.wait_for_path("/signup").await;
             browser.fill("#email", VISITOR).await;
             browser.fill("#password", PASSWORD).await;
-            browser.click(Locator::Css("main form button[type=submit]")).await;
+            browser
+                .click(Locator::Css("main form button[type=submit]"))
+                .await;
             browser.wait_for_path("/signup/sent").await;
             browser.wait_for_text("Check your inbox").await;
 
@@ -76,7 +78,9 @@ async fn a_visitor_signs_up_verifies_logs_in_books_a_class_and_logs_out() {
             browser.step("the visitor logs in through the login form");
             browser.fill("#email", VISITOR).await;
             browser.fill("#password", PASSWORD).await;
-            browser.click(Locator::Css("main form button[type=submit]")).await;
+            browser
+                .click(Locator::Css("main form button[type=submit]"))
+                .await;
             browser.wait_for_path("/account").await;
             browser.wait_for_text(VISITOR).await;
             browser.wait_for_text("Log out").await;
@@ -95,7 +99,9 @@ async fn a_visitor_signs_up_verifies_logs_in_books_a_class_and_logs_out() {
             browser.wait_for_path(&format!("/classes/{class_id}")).await;
             browser.wait_for_text("You are booked.").await;
             browser.wait_for_text("11 of 12 places left").await;
-            let badge = browser.find(Locator::Css("form[action$='/cancel'] span")).await;
+            let badge = browser
+                .find(Locator::Css("form[action$='/cancel'] span"))
+                .await;
             assert_eq!(browser.text_of(&badge).await, "booked");
             let (status, bookings) = app.api("GET", "/api/bookings", Some(&token), None);
             assert_eq!(status, 200, "{bookings}");
@@ -122,7 +128,9 @@ async fn a_visitor_signs_up_verifies_logs_in_books_a_class_and_logs_out() {
             browser.wait_for_path("/login").await;
             let url = browser.url().await;
             assert_eq!(
-                url.query_pairs().find(|(k, _)| k == "next").map(|(_, v)| v.into_owned()),
+                url.query_pairs()
+                    .find(|(k, _)| k == "next")
+                    .map(|(_, v)| v.into_owned()),
                 Some("/bookings".to_owned()),
                 "the login page brings the visitor back afterwards: {url}"
             );
@@ -236,8 +244,12 @@ impl App {
         );
         assert_eq!(status, 201, "{class}");
         let id = class["id"].as_str().unwrap().to_owned();
-        let (status, occurrences) =
-            self.api("GET", &format!("/api/classes/{id}/occurrences"), Some(&token), None);
+        let (status, occurrences) = self.api(
+            "GET",
+            &format!("/api/classes/{id}/occurrences"),
+            Some(&token),
+            None,
+        );
         assert_eq!(status, 200, "{occurrences}");
         assert_eq!(occurrences["count"], 1, "{occurrences}");
         id
@@ -273,7 +285,9 @@ impl App {
         let Ok(mut stream) = TcpStream::connect(("127.0.0.1", self.port)) else {
             return (0, Value::Null);
         };
-        stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
         stream.write_all(request.as_bytes()).unwrap();
         let mut response = String::new();
         stream.read_to_string(&mut response).unwrap();
@@ -372,9 +386,7 @@ impl Browser {
             .capabilities(capabilities)
             .connect(&driver.url)
             .await
-            .unwrap_or_else(|e| {
-                panic!("chromedriver could not start Chromium ({chromium}): {e}")
-            });
+            .unwrap_or_else(|e| panic!("chromedriver could not start Chromium ({chromium}): {e}"));
         Self {
             client,
             site: app.site.clone(),
@@ -609,7 +621,9 @@ impl Killed {
     }
 
     fn exited(&mut self) -> Option<std::process::ExitStatus> {
-        self.0.as_mut().and_then(|(c, _)| c.try_wait().ok().flatten())
+        self.0
+            .as_mut()
+            .and_then(|(c, _)| c.try_wait().ok().flatten())
     }
 }
 
