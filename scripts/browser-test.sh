@@ -20,4 +20,6 @@ if [[ ! -x /usr/bin/chromium || ! -x /usr/bin/chromedriver ]]; then
     $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
 fi
 
-exec cargo test -p local --test browser --locked -- --ignored "$@"
+# `--workspace` rather than `-p local`: the same features as `cargo test --workspace` (tokio's
+# `process`, which tools/runtime-api-emulator turns on), so after it nothing is built again.
+exec cargo test --workspace --test browser --locked -- --ignored "$@"

@@ -34,7 +34,7 @@ const PATIENCE: Duration = Duration::from_secs(15);
 
 #[tokio::test]
 #[ignore = "needs Debian's chromium and chromium-driver: run scripts/browser-test.sh, which \
-            installs them when missing and runs `cargo test -p local --test browser -- --ignored`"]
+            installs them when missing and runs `cargo test --workspace --test browser -- --ignored`"]
 async fn a_visitor_signs_up_verifies_logs_in_books_a_class_and_logs_out() {
     let app = App::start().await;
     let class_id = app.seed_a_class_with_one_upcoming_occurrence();
@@ -446,7 +446,11 @@ impl Browser {
         match self.client.current_url().await {
             Ok(url) => {
                 notes.push(format!("page: {url}"));
-                write_or_note(&base.with_extension("url.txt"), url.as_str(), &mut notes);
+                write_or_note(
+                    &base.with_extension("url.txt"),
+                    format!("{url}\n"),
+                    &mut notes,
+                );
             }
             Err(e) => notes.push(format!("no URL: {e}")),
         }
