@@ -11,8 +11,11 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+#[cfg(feature = "sqlite")]
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{PgConnection, PgPool, Postgres, Sqlite, SqliteConnection, SqlitePool};
+use sqlx::{PgConnection, PgPool, Postgres};
+#[cfg(feature = "sqlite")]
+use sqlx::{Sqlite, SqliteConnection, SqlitePool};
 
 use crate::config::{DatabaseConfig, DatabaseKind};
 
@@ -25,24 +28,28 @@ pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 /// A pool for one of the two backends. Cheap to clone.
 #[derive(Clone, Debug)]
 pub enum Db {
+    #[cfg(feature = "sqlite")]
     Sqlite(SqlitePool),
     Postgres(PgPool),
 }
 
 /// A transaction on either backend. Dropped without [`Tx::commit`], it rolls back.
 pub enum Tx {
+    #[cfg(feature = "sqlite")]
     Sqlite(sqlx::Transaction<'static, Sqlite>),
     Postgres(sqlx::Transaction<'static, Postgres>),
 }
 
 /// A pooled connection on either backend, for work outside a transaction.
 pub enum PooledConn {
+    #[cfg(feature = "sqlite")]
     Sqlite(sqlx::pool::PoolConnection<Sqlite>),
     Postgres(sqlx::pool::PoolConnection<Postgres>),
 }
 
 /// A borrowed connection: what store functions run their queries on.
 pub enum Conn<'c> {
+    #[cfg(feature = "sqlite")]
     Sqlite(&'c mut SqliteConnection),
     Postgres(&'c mut PgConnection),
 }
@@ -64,6 +71,7 @@ impl Exec for Tx {
     fn conn(&mut self) -> Conn<'_> {
         STATEMENTS.fetch_add(1, Ordering::Relaxed);
         match self {
+            #[cfg(feature = "sqlite")]
             Tx::Sqlite(tx) => Conn::Sqlite(tx),
             Tx::Postgres(tx) => Conn::Postgres(tx),
         }
@@ -74,6 +82,7 @@ impl Exec for PooledConn {
     fn conn(&mut self) -> Conn<'_> {
         STATEMENTS.fetch_add(1, Ordering::Relaxed);
         match self {
+            #[cfg(feature = "sqlite")]
             PooledConn::Sqlite(c) => Conn::Sqlite(c),
             PooledConn::Postgres(c) => Conn::Postgres(c),
         }
@@ -89,11 +98,24 @@ impl Exec for PooledConn {
 /// on_conn!(exec, |c| sqlx::query("delete from sessions where expires_at < $1")
 ///     .bind(now).execute(&mut *c).await.map(|r| r.rows_affected()))
 /// ```
+#[cfg(feature = "sqlite")]
 #[macro_export]
 macro_rules! on_conn {
     ($exec:expr, |$c:ident| $body:expr) => {
         match $crate::db::Exec::conn($exec) {
             $crate::db::Conn::Sqlite($c) => $body,
+            $crate::db::Conn::Postgres($c) => $body,
+        }
+    };
+}
+
+/// [`on_conn!`] in a build without SQLite (the Lambda binaries). Two definitions because a
+/// `#[cfg]` inside a macro's expansion would be read with the calling crate's features.
+#[cfg(not(feature = "sqlite"))]
+#[macro_export]
+macro_rules! on_conn {
+    ($exec:expr, |$c:ident| $body:expr) => {
+        match $crate::db::Exec::conn($exec) {
             $crate::db::Conn::Postgres($c) => $body,
         }
     };
@@ -121,6 +143,13 @@ impl Db {
     pub fn connect_lazy(config: &DatabaseConfig) -> anyhow::Result<Self> {
         let url = config.url.expose();
         match config.kind {
+            #[cfg(not(feature = "sqlite"))]
+            DatabaseKind::Sqlite => anyhow::bail!(
+                "DATABASE_URL names a SQLite database, but this binary is built without SQLite \
+                 (shared's `sqlite` feature, which the local runner and the tests turn on): \
+                 use a postgres:// URL"
+            ),
+            #[cfg(feature = "sqlite")]
             DatabaseKind::Sqlite => {
                 let options = SqliteConnectOptions::from_str(url)
                     .context("DATABASE_URL is not a valid SQLite URL")?
@@ -165,6 +194,7 @@ impl Db {
 
     pub fn kind(&self) -> DatabaseKind {
         match self {
+            #[cfg(feature = "sqlite")]
             Db::Sqlite(_) => DatabaseKind::Sqlite,
             Db::Postgres(_) => DatabaseKind::Postgres,
         }
@@ -190,6 +220,7 @@ impl Db {
     async fn run_migrator(&self, migrator: &sqlx::migrate::Migrator) -> anyhow::Result<Vec<i64>> {
         let before = self.applied_migrations().await.unwrap_or_default();
         match self {
+            #[cfg(feature = "sqlite")]
             Db::Sqlite(pool) => migrator.run(pool).await,
             Db::Postgres(pool) => migrator.run(pool).await,
         }
@@ -214,6 +245,7 @@ impl Db {
     /// A connection from the pool.
     pub async fn acquire(&self) -> Result<PooledConn, sqlx::Error> {
         Ok(match self {
+            #[cfg(feature = "sqlite")]
             Db::Sqlite(pool) => PooledConn::Sqlite(pool.acquire().await?),
             Db::Postgres(pool) => PooledConn::Postgres(pool.acquire().await?),
         })
@@ -224,6 +256,7 @@ impl Db {
     /// when a read transaction tries to upgrade.
     pub async fn begin(&self) -> Result<Tx, sqlx::Error> {
         Ok(match self {
+            #[cfg(feature = "sqlite")]
             Db::Sqlite(pool) => Tx::Sqlite(pool.begin_with("begin immediate").await?),
             Db::Postgres(pool) => Tx::Postgres(pool.begin().await?),
         })
@@ -241,6 +274,7 @@ impl Db {
 
     pub async fn close(&self) {
         match self {
+            #[cfg(feature = "sqlite")]
             Db::Sqlite(pool) => pool.close().await,
             Db::Postgres(pool) => pool.close().await,
         }
@@ -250,6 +284,7 @@ impl Db {
 impl Tx {
     pub async fn commit(self) -> Result<(), sqlx::Error> {
         match self {
+            #[cfg(feature = "sqlite")]
             Tx::Sqlite(tx) => tx.commit().await,
             Tx::Postgres(tx) => tx.commit().await,
         }
@@ -257,6 +292,7 @@ impl Tx {
 
     pub async fn rollback(self) -> Result<(), sqlx::Error> {
         match self {
+            #[cfg(feature = "sqlite")]
             Tx::Sqlite(tx) => tx.rollback().await,
             Tx::Postgres(tx) => tx.rollback().await,
         }

@@ -77,11 +77,20 @@ pub fn is_unavailable(e: &sqlx::Error) -> bool {
         && db.code().as_deref().is_some_and(|c|
             // PostgreSQL: cannot connect now / too many connections / admin shutdown.
             matches!(c, "57P03" | "53300" | "57P01")))
-        || matches!(e, sqlx::Error::Database(db) if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some()
-            && db.code().and_then(|c| c.parse::<i32>().ok()).is_some_and(|c|
-                // SQLite: the database is locked by another writer past the busy timeout
-                // (SQLITE_BUSY, SQLITE_LOCKED and their extended codes).
-                matches!(c & 0xff, 5 | 6)))
+        || sqlite_locked(e)
+}
+
+/// SQLite: the database is locked by another writer past the busy timeout (SQLITE_BUSY,
+/// SQLITE_LOCKED and their extended codes).
+#[cfg(feature = "sqlite")]
+fn sqlite_locked(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some()
+        && db.code().and_then(|c| c.parse::<i32>().ok()).is_some_and(|c| matches!(c & 0xff, 5 | 6)))
+}
+
+#[cfg(not(feature = "sqlite"))]
+fn sqlite_locked(_: &sqlx::Error) -> bool {
+    false
 }
 
 /// True for a unique-constraint violation, which callers turn into 409 or 422.
