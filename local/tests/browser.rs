@@ -56,10 +56,11 @@ async fn a_visitor_signs_up_verifies_logs_in_books_a_class_and_logs_out() {
             browser.wait_for_text("Check your inbox").await;
 
             browser.step("the verification email is in the development mailbox");
-            let link = browser.verification_link_in_the_mailbox(&app).await;
+            browser
+                .follow_the_verification_link_in_the_mailbox(&app)
+                .await;
 
-            browser.step("the visitor follows the link and confirms");
-            browser.goto_url(&link).await;
+            browser.step("the visitor followed the link and confirms");
             browser.wait_for_text("Confirm your address").await;
             browser
                 .click(Locator::XPath(
@@ -567,8 +568,8 @@ impl Browser {
     }
 
     /// Opens `/_dev/mail` until the visitor's verification email shows as sent (the in-process
-    /// worker sends it just after the sign-up), and reads the link out of its text.
-    async fn verification_link_in_the_mailbox(&self, app: &App) -> String {
+    /// worker sends it just after the sign-up), and clicks the link in it.
+    async fn follow_the_verification_link_in_the_mailbox(&self, app: &App) {
         let deadline = Instant::now() + PATIENCE;
         loop {
             self.go("/_dev/mail").await;
@@ -587,14 +588,15 @@ impl Browser {
                 if self.text_of(&status).await != "sent" {
                     break;
                 }
-                let body = email.find(Locator::Css("pre.email-text")).await.unwrap();
-                let body = body.text().await.unwrap();
                 let prefix = format!("{}/verify-email?token=", app.site);
-                let link = body
-                    .split_whitespace()
-                    .find(|word| word.starts_with(&prefix))
-                    .unwrap_or_else(|| panic!("no {prefix}... link in the email:\n{body}"));
-                return link.to_owned();
+                let link = email
+                    .find(Locator::Css("a.email-link"))
+                    .await
+                    .unwrap_or_else(|_| panic!("no link to click in the email:\n{text}"));
+                let href = link.attr("href").await.unwrap().unwrap_or_default();
+                assert!(href.starts_with(&prefix), "the email links to {href}");
+                link.click().await.unwrap();
+                return;
             }
             assert!(
                 Instant::now() < deadline,

@@ -20,6 +20,14 @@ const MAILBOX_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'sel
     img-src 'self' data: https:; object-src 'none'; base-uri 'self'; form-action 'self'; \
     frame-ancestors 'none'";
 
+/// The http(s) links in an email's text, to be followed with a click rather than copied.
+fn links_in(text: &str) -> Vec<String> {
+    text.split_whitespace()
+        .filter(|word| word.starts_with("https://") || word.starts_with("http://"))
+        .map(|link| link.trim_end_matches(['.', ',', ')', ';']).to_owned())
+        .collect()
+}
+
 /// `/_dev/mail`: what the outbox holds, newest first, as the recipient would read it.
 async fn mailbox(
     State(state): State<AppState>,
@@ -35,6 +43,7 @@ async fn mailbox(
                 kind => r.kind,
                 to_address => r.to_address,
                 subject => r.subject,
+                links => links_in(&r.body_text),
                 body_text => r.body_text,
                 body_html => r.body_html,
                 status => r.status,

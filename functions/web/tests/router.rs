@@ -149,7 +149,8 @@ async fn the_development_mailbox_shows_the_outbox_escaped_and_only_with_debug() 
     let mut tx = db.begin().await.unwrap();
     let rendered = shared::mail::Rendered {
         subject: "Welcome <b>Ada</b>".into(),
-        text: "Verify: https://app.example.com/verify?token=abc".into(),
+        text: "Verify: https://app.example.com/verify?token=abc.\nNot a link: javascript:alert(1)"
+            .into(),
         html: "<p onclick=\"x\">Hi</p>".into(),
     };
     let to = shared::domain::EmailAddress::parse("ada@example.com").unwrap();
@@ -169,6 +170,14 @@ async fn the_development_mailbox_shows_the_outbox_escaped_and_only_with_debug() 
         page.body
             .contains("https:&#x2f;&#x2f;app.example.com&#x2f;verify?token=abc")
     );
+    // Its link can be followed with a click; only http(s) links are made clickable.
+    assert!(
+        page.body
+            .contains("href=\"https:&#x2f;&#x2f;app.example.com&#x2f;verify?token=abc\">"),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains("href=\"javascript"));
     assert!(
         page.body
             .contains("srcdoc=\"&lt;p onclick=&quot;x&quot;&gt;Hi"),
