@@ -15,8 +15,11 @@ use shared::pagination::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, PageRequest};
 use shared::queue::{DecodeError, Message, VERSION};
 use uuid::Uuid;
 
+/// A target's check: panics if the property fails for this input.
+pub type Check = fn(&[u8]);
+
 /// Every target: its name (the fuzz target's and its directories') and its check.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Check)] = &[
     ("message_decode", message_decode),
     ("parse_authorization", parse_authorization),
     ("page_request_parse", page_request_parse),
