@@ -82,7 +82,7 @@ pub enum LogFormat {
 
 #[derive(Debug, Clone)]
 pub struct LogConfig {
-    /// A `tracing_subscriber::EnvFilter` directive string (`info`, `web=debug,sqlx=warn`).
+    /// A `tracing_subscriber::filter::Targets` directive string (`info`, `web=debug,sqlx=warn`).
     pub filter: String,
     pub format: LogFormat,
 }
@@ -748,10 +748,10 @@ fn parse_from_email(v: &str) -> Result<String, ConfigError> {
 }
 
 fn log_config(vars: &Vars) -> Result<LogConfig, ConfigError> {
-    // RUST_LOG (full directive syntax) wins; then LOG_LEVEL; then Lambda's own log level
+    // RUST_LOG (per-target directives: `info,sqlx=warn,shared::jobs=debug`) wins; then LOG_LEVEL; then Lambda's own log level
     // setting (AWS_LAMBDA_LOG_LEVEL, from the function's LoggingConfig).
     let filter = if let Some(v) = vars.get("RUST_LOG") {
-        if let Err(e) = tracing_subscriber::EnvFilter::builder().parse(v) {
+        if let Err(e) = v.parse::<tracing_subscriber::filter::Targets>() {
             return Err(ConfigError::new(
                 "RUST_LOG",
                 format!("must be tracing directives like info,sqlx=warn, got {v:?}: {e}"),

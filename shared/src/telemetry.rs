@@ -8,8 +8,9 @@
 use std::io::IsTerminal as _;
 
 use tracing::Subscriber;
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::Targets;
 use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::layer::SubscriberExt as _;
 
 use crate::config::{LogConfig, LogFormat};
 
@@ -30,11 +31,13 @@ where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
     // The filter was validated with the rest of the configuration.
-    let filter = EnvFilter::builder()
-        .parse(&log.filter)
-        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = log
+        .filter
+        .parse::<Targets>()
+        .unwrap_or_else(|_| Targets::new().with_default(tracing::Level::INFO));
+    // The formatter passes everything (its own default stops at INFO); `filter` decides.
     let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+        .with_max_level(tracing::level_filters::LevelFilter::TRACE)
         .with_writer(writer);
     match log.format {
         LogFormat::Json => Box::new(
@@ -43,9 +46,10 @@ where
                 .flatten_event(true)
                 .with_current_span(false)
                 .with_span_list(true)
-                .finish(),
+                .finish()
+                .with(filter),
         ),
-        LogFormat::Text => Box::new(builder.with_ansi(ansi).finish()),
+        LogFormat::Text => Box::new(builder.with_ansi(ansi).finish().with(filter)),
     }
 }
 
