@@ -86,8 +86,9 @@ impl PageRequest {
 }
 
 fn total_pages(count: i64, page_size: u32) -> i64 {
-    let size = i64::from(page_size);
-    ((count.max(0) + size - 1) / size).max(1)
+    // Not `(count + size - 1) / size`, which overflows for a count near i64::MAX.
+    let (count, size) = (count.max(0), i64::from(page_size));
+    (count / size + i64::from(count % size != 0)).max(1)
 }
 
 /// One page of a list, with what a client needs to walk it.
@@ -132,6 +133,16 @@ impl<T> Page<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn total_pages_rounds_up_without_overflowing() {
+        assert_eq!(total_pages(0, 20), 1);
+        assert_eq!(total_pages(20, 20), 1);
+        assert_eq!(total_pages(21, 20), 2);
+        assert_eq!(total_pages(-5, 20), 1);
+        assert_eq!(total_pages(i64::MAX, 1), i64::MAX);
+        assert_eq!(total_pages(i64::MAX, 100), i64::MAX / 100 + 1);
+    }
 
     #[test]
     fn page_and_size_default_and_parse() {

@@ -71,6 +71,18 @@ async fn an_expired_verification_token_is_refused() {
 async fn signup_answers_the_same_for_a_registered_address_and_emails_its_owner() {
     let app = TestApp::new().await;
     let first = signed_up(&app, "ada@example.com", "correct horse battery").await;
+    // Again within the hour, unverified: the verification email already sent is the answer.
+    let again = signed_up(&app, "ada@example.com", "correct horse battery").await;
+    assert_eq!(again.status, first.status);
+    assert_eq!(
+        app.outbox().await.len(),
+        1,
+        "a double submit sends one email"
+    );
+    // An hour later (the account's time is moved, not slept), the owner is told.
+    let earlier = shared::clock::now() - chrono::TimeDelta::minutes(61);
+    app.set_time("update users set created_at = $1", earlier)
+        .await;
     let second = signed_up(&app, "ADA@example.com", "another passphrase").await;
     assert_eq!(second.status, first.status);
     assert_eq!(second.body, first.body, "no account enumeration");

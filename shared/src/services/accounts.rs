@@ -107,7 +107,9 @@ pub struct Mailing<'a> {
 
 /// Signs up: a new, unverified account and a verification email. The answer is the same
 /// whether or not the address is registered (no account enumeration): the owner of a
-/// registered address gets a "you already have an account" email instead, at most hourly.
+/// registered address gets a "you already have an account" email instead, at most hourly,
+/// and none while the account is unverified and under an hour old (its verification email,
+/// valid for 48 hours, is what they need; a double-clicked form sends one email, not two).
 pub async fn signup(db: &Db, mailing: &Mailing<'_>, email: &str, password: &str) -> Result<()> {
     let mut fields = FieldErrors::new();
     let email = EmailAddress::parse(email).map_err(|e| fields.insert("email".into(), e.0));
@@ -127,7 +129,11 @@ pub async fn signup(db: &Db, mailing: &Mailing<'_>, email: &str, password: &str)
     let email_id = match users::find_user_by_email(&mut tx, &email).await? {
         Some(existing) => {
             let since = now - ACCOUNT_EXISTS_EVERY;
-            if users::recent_email_exists(&mut tx, email.as_str(), "account_exists", since).await? {
+            let just_signed_up = !existing.is_verified && existing.created_at > since;
+            if just_signed_up
+                || users::recent_email_exists(&mut tx, email.as_str(), "account_exists", since)
+                    .await?
+            {
                 None
             } else {
                 let rendered = mail::render(
