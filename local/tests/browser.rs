@@ -544,23 +544,24 @@ impl Browser {
     }
 
     async fn wait_for_text(&self, text: &str) {
-        let deadline = Instant::now() + PATIENCE;
-        while !self.visible_text().await.contains(text) {
-            assert!(
-                Instant::now() < deadline,
-                "the page at {} does not show {text:?}",
-                self.url().await
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        self.wait_until_shown(text, true).await;
     }
 
     async fn wait_for_no_text(&self, text: &str) {
+        self.wait_until_shown(text, false).await;
+    }
+
+    async fn wait_until_shown(&self, text: &str, shown: bool) {
         let deadline = Instant::now() + PATIENCE;
-        while self.visible_text().await.contains(text) {
+        while self.visible_text().await.contains(text) != shown {
+            let state = if shown {
+                "does not show"
+            } else {
+                "still shows"
+            };
             assert!(
                 Instant::now() < deadline,
-                "the page at {} still shows {text:?}",
+                "the page at {} {state} {text:?}",
                 self.url().await
             );
             tokio::time::sleep(Duration::from_millis(100)).await;

@@ -34,19 +34,24 @@ async fn drain_through_the_worker(app: &TestApp, mailer: &FakeMailer) -> usize {
     }
 }
 
-#[tokio::test]
-async fn two_hundred_concurrent_signups_make_two_hundred_users_and_two_hundred_emails() {
-    let app = TestApp::new().await;
+/// 200 sign-ups started together, the i-th for `email(i)`; each must answer 202.
+async fn signups_at_once(app: &TestApp, email: impl Fn(usize) -> String) {
     let replies = futures_util::future::join_all((0..200).map(|i| {
         app.post_json(
             "/api/auth/signup",
-            serde_json::json!({"email": format!("user{i}@example.com"), "password": "correct horse battery"}),
+            serde_json::json!({"email": email(i), "password": "correct horse battery"}),
         )
     }))
     .await;
     for reply in &replies {
         assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.body);
     }
+}
+
+#[tokio::test]
+async fn two_hundred_concurrent_signups_make_two_hundred_users_and_two_hundred_emails() {
+    let app = TestApp::new().await;
+    signups_at_once(&app, |i| format!("user{i}@example.com")).await;
     assert_eq!(app.count("select count(*) from users").await, 200);
     let mailer = FakeMailer::new();
     assert_eq!(drain_through_the_worker(&app, &mailer).await, 200);
@@ -64,16 +69,7 @@ async fn two_hundred_concurrent_signups_make_two_hundred_users_and_two_hundred_e
 #[tokio::test]
 async fn two_hundred_concurrent_signups_with_one_address_make_one_user_and_one_verification() {
     let app = TestApp::new().await;
-    let replies = futures_util::future::join_all((0..200).map(|_| {
-        app.post_json(
-            "/api/auth/signup",
-            serde_json::json!({"email": "ada@example.com", "password": "correct horse battery"}),
-        )
-    }))
-    .await;
-    for reply in &replies {
-        assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.body);
-    }
+    signups_at_once(&app, |_| "ada@example.com".to_owned()).await;
     assert_eq!(app.count("select count(*) from users").await, 1);
     let mailer = FakeMailer::new();
     drain_through_the_worker(&app, &mailer).await;

@@ -112,32 +112,28 @@ impl TestApp {
     /// The app on `db` (another pool on `test_db`'s database, e.g. through a proxy); the
     /// helpers that read the database ([`TestApp::count`]) go to `test_db` directly.
     pub fn with_pool(db: Db, test_db: TestDb) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let (queue, queued) = Queue::local();
-        let state = web::AppState::new(local_config(dir.path()), db, queue).unwrap();
-        Self {
-            router: web::router(state),
-            queued: std::sync::Mutex::new(queued),
-            db: Some(test_db),
-            dir,
-        }
+        Self::on(db, Some(test_db))
     }
 
     /// The app with a database that refuses connections.
     pub fn with_database_down() -> Self {
-        let dir = tempfile::tempdir().unwrap();
         let db = Db::connect_lazy(&DatabaseConfig {
             url: Secret::new("postgres://nobody@127.0.0.1:1/none"),
             kind: DatabaseKind::Postgres,
             max_connections: 1,
         })
         .unwrap();
+        Self::on(db, None)
+    }
+
+    fn on(db: Db, test_db: Option<TestDb>) -> Self {
+        let dir = tempfile::tempdir().unwrap();
         let (queue, queued) = Queue::local();
         let state = web::AppState::new(local_config(dir.path()), db, queue).unwrap();
         Self {
             router: web::router(state),
             queued: std::sync::Mutex::new(queued),
-            db: None,
+            db: test_db,
             dir,
         }
     }
