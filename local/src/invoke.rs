@@ -71,7 +71,7 @@ async fn handle(mut config: Config, function: Function, event: Value) -> anyhow:
     let mailer = Mailer::from_config(&config).await;
     let result = match function {
         Function::Web => {
-            let state = web::AppState::new(config, db.clone(), queue)?;
+            let state = web::AppState::new(config, db.clone(), queue);
             web::lambda::handle_event(web::router(state), event)
                 .await
                 .map_err(|e| anyhow!(e))

@@ -31,7 +31,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         queue.clone(),
     ));
 
-    let state = web::AppState::new(config, db.clone(), queue)?;
+    let state = web::AppState::new(config, db.clone(), queue);
+    // Lambda parses each template at first use; here a broken one stops `cargo run` at once.
+    state.templates.check_all()?;
     println!("Worker: {source}, {mailer} mailer");
     println!("Serving on http://{addr}/ (Ctrl-C to stop)");
     // The peer address is the client address for rate limits (web::client).

@@ -315,7 +315,7 @@ mod tests {
         )
         .unwrap();
         let (queue, _) = shared::queue::Queue::local();
-        let state = AppState::new(config, test.db.clone(), queue).unwrap();
+        let state = AppState::new(config, test.db.clone(), queue);
         (layers(routes, state), test, dir)
     }
 

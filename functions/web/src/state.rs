@@ -27,22 +27,22 @@ impl AppState {
     }
 
     /// For Lambda: the pool (lazily: no connection yet), the SQS queue (its client made at
-    /// the first send: most requests send nothing), the templates.
+    /// the first send: most requests send nothing), the templates (each parsed at its first
+    /// use).
     pub async fn from_config(config: Config) -> anyhow::Result<Self> {
         let db = Db::connect_lazy(&config.database)?;
         let queue = Queue::sqs_on_first_send(&config)
             .ok_or_else(|| anyhow::anyhow!("WORKER_QUEUE_URL must be set in Lambda"))?;
-        Self::new(config, db, queue)
+        Ok(Self::new(config, db, queue))
     }
 
     /// With an existing pool and queue (the local runner shares its own; tests bring theirs).
-    pub fn new(config: Config, db: Db, queue: Queue) -> anyhow::Result<Self> {
-        let templates = Arc::new(Templates::new(&config)?);
-        Ok(Self {
+    pub fn new(config: Config, db: Db, queue: Queue) -> Self {
+        Self {
+            templates: Arc::new(Templates::new(config.debug)),
             config: Arc::new(config),
             db,
             queue,
-            templates,
-        })
+        }
     }
 }

@@ -7,7 +7,6 @@ use axum::http::{HeaderValue, header};
 use axum::response::{Html, IntoResponse, Response};
 use minijinja::{Environment, Value};
 use sha2::{Digest, Sha256};
-use shared::config::Config;
 
 use crate::error::WebError;
 
@@ -89,24 +88,41 @@ pub async fn stylesheet(Path(file): Path<String>) -> Result<Response, WebError> 
         .into_response())
 }
 
+fn source(name: &str) -> Option<&'static str> {
+    TEMPLATES
+        .iter()
+        .find(|(candidate, _)| *candidate == name)
+        .map(|(_, source)| *source)
+}
+
 pub struct Templates {
     env: Environment<'static>,
 }
 
 impl Templates {
-    /// Parses every template; a syntax error stops start-up (and fails the router tests).
-    pub fn new(config: &Config) -> anyhow::Result<Self> {
+    /// Each template is parsed at its first use, not here: parsing all of them was about a
+    /// millisecond of the web Lambda's init, and a cold start renders one page. A syntax error
+    /// is still caught before deploying: `check_all` parses every template, and a unit test and
+    /// the local runner's start-up call it.
+    pub fn new(debug: bool) -> Self {
         let mut env = Environment::new();
-        for (name, source) in TEMPLATES {
-            env.add_template(name, source)
-                .map_err(|e| anyhow::anyhow!("template {name} does not parse: {e:#}"))?;
-        }
+        env.set_loader(|name| Ok(source(name)));
         // A URL we built, not user input: marked safe so `/` is not entity-escaped.
         env.add_global("css_url", Value::from_safe_string(stylesheet_url()));
         env.add_global("site_name", "Serverless Starter");
         env.add_global("version", env!("CARGO_PKG_VERSION"));
-        env.add_global("debug", config.debug);
-        Ok(Self { env })
+        env.add_global("debug", debug);
+        Self { env }
+    }
+
+    /// Parses every template (and loads what each extends, includes or imports).
+    pub fn check_all(&self) -> anyhow::Result<()> {
+        for (name, _) in TEMPLATES {
+            self.env
+                .get_template(name)
+                .map_err(|e| anyhow::anyhow!("template {name} does not parse: {e:#}"))?;
+        }
+        Ok(())
     }
 
     /// Renders a page; a template error is a 500 (and is logged), never a panic.
@@ -122,5 +138,48 @@ impl Templates {
         template
             .render(ctx)
             .map_err(|e| WebError::unexpected(anyhow::anyhow!("rendering {name}: {e:#}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_template_parses() {
+        Templates::new(false).check_all().unwrap();
+    }
+
+    #[test]
+    fn every_file_in_the_templates_folder_is_listed() {
+        fn files(dir: &std::path::Path, prefix: &str, into: &mut Vec<String>) {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let entry = entry.unwrap();
+                let name = format!("{prefix}{}", entry.file_name().to_string_lossy());
+                if entry.file_type().unwrap().is_dir() {
+                    files(&entry.path(), &format!("{name}/"), into);
+                } else {
+                    into.push(name);
+                }
+            }
+        }
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../assets/templates");
+        let mut on_disk = Vec::new();
+        files(std::path::Path::new(dir), "", &mut on_disk);
+        on_disk.sort();
+        let mut listed: Vec<String> = TEMPLATES.iter().map(|(n, _)| n.to_string()).collect();
+        listed.sort();
+        assert_eq!(listed, on_disk);
+    }
+
+    #[test]
+    fn a_template_that_does_not_parse_is_reported_by_name() {
+        let mut env = Environment::new();
+        env.set_loader(|_| Ok(Some("{% if %}")));
+        let error = Templates { env }.check_all().unwrap_err().to_string();
+        assert!(
+            error.starts_with("template base.html does not parse"),
+            "{error}"
+        );
     }
 }

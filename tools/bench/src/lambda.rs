@@ -15,6 +15,9 @@ pub struct Cold {
 }
 
 /// Starts `program` `events.len()` times, each a new process answering one event.
+/// The pause between two cold starts.
+const SETTLE: Duration = Duration::from_millis(100);
+
 pub async fn cold_starts(
     program: &Path,
     name: &str,
@@ -36,6 +39,11 @@ pub async fn cold_starts(
             init: init - function.started,
             first_response: answered - function.started,
         });
+        // The next start should not share the 2 cores with this one's teardown (the process
+        // exiting, and on PostgreSQL its server backend ending): Lambda starts an instance on
+        // a machine of its own.
+        drop(function);
+        tokio::time::sleep(SETTLE).await;
     }
     Ok(samples)
 }

@@ -100,7 +100,7 @@ impl TestApp {
         queued: UnboundedReceiver<LocalMessage>,
     ) -> Self {
         let db = TestDb::new().await;
-        let state = web::AppState::new(config, db.db.clone(), queue).unwrap();
+        let state = web::AppState::new(config, db.db.clone(), queue);
         Self {
             router: web::router(state),
             queued: std::sync::Mutex::new(queued),
@@ -129,7 +129,7 @@ impl TestApp {
     fn on(db: Db, test_db: Option<TestDb>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let (queue, queued) = Queue::local();
-        let state = web::AppState::new(local_config(dir.path()), db, queue).unwrap();
+        let state = web::AppState::new(local_config(dir.path()), db, queue);
         Self {
             router: web::router(state),
             queued: std::sync::Mutex::new(queued),
