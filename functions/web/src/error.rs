@@ -18,6 +18,7 @@ use axum::response::{Html, IntoResponse, Response};
 use minijinja::context;
 use serde::Serialize;
 use shared::error::{Error, FieldErrors};
+use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
@@ -146,27 +147,35 @@ pub async fn not_found() -> WebError {
     WebError::not_found("nothing lives at this address")
 }
 
-/// The layers every route runs inside, outermost first: request tracing, error rendering,
+/// The layers every request runs inside, outermost first: request tracing, error rendering,
 /// host and HTTPS checks with the security headers, CORS, the body size limit, panic catching.
+///
+/// They wrap the routes once, as one service, rather than through `Router::layer`, which
+/// builds a copy of every layer for each route: that was a tenth of the web Lambda's init.
+/// So they also see what the router itself answers (404, 405).
 pub fn layers(routes: Router<AppState>, state: AppState) -> Router {
-    routes
-        .layer(CatchPanicLayer::custom(panic_response))
-        .layer(RequestBodyLimitLayer::new(state.config.max_request_bytes))
-        .layer(crate::security::cors(&state.config))
-        .layer(middleware::map_response(
-            crate::security::cors_for_allowed_origins_only,
-        ))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            crate::security::hosts_and_https,
-        ))
-        .layer(middleware::from_fn_with_state(state.clone(), render_errors))
+    let service = ServiceBuilder::new()
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(DefaultMakeSpan::new().level(Level::INFO))
                 .on_response(DefaultOnResponse::new().level(Level::INFO)),
         )
-        .with_state(state)
+        .layer(middleware::from_fn_with_state(state.clone(), render_errors))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::security::hosts_and_https,
+        ))
+        .layer(middleware::map_response(
+            crate::security::cors_for_allowed_origins_only,
+        ))
+        // Back to axum's `Response` (tower-http's layers change its body type), which the
+        // middleware above takes.
+        .map_response(IntoResponse::into_response)
+        .layer(crate::security::cors(&state.config))
+        .layer(RequestBodyLimitLayer::new(state.config.max_request_bytes))
+        .layer(CatchPanicLayer::custom(panic_response))
+        .service(routes.with_state::<()>(state));
+    Router::new().fallback_service(service)
 }
 
 fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
