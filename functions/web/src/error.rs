@@ -151,8 +151,8 @@ pub async fn not_found() -> WebError {
 /// host and HTTPS checks with the security headers, CORS, the body size limit, panic catching.
 ///
 /// They wrap the routes once, as one service, rather than through `Router::layer`, which
-/// builds a copy of every layer for each route: that was a tenth of the web Lambda's init.
-/// So they also see what the router itself answers (404, 405).
+/// builds a copy of every layer for each of the ~60 routes when the Lambda starts. So they
+/// also see what the router itself answers (404, 405).
 pub fn layers(routes: Router<AppState>, state: AppState) -> Router {
     let service = ServiceBuilder::new()
         .layer(

@@ -100,8 +100,9 @@ pub struct Templates {
 }
 
 impl Templates {
-    /// Each template is parsed at its first use, not here: parsing all of them was about a
-    /// millisecond of the web Lambda's init, and a cold start renders one page. A syntax error
+    /// Each template is parsed at its first use, not here: parsing all of them took about
+    /// 1 MB of heap and 1.8 ms of the web Lambda's init, and a cold start renders one page
+    /// (BENCHMARKS.md, "Findings"). A syntax error
     /// is still caught before deploying: `check_all` parses every template, and a unit test and
     /// the local runner's start-up call it.
     pub fn new(debug: bool) -> Self {
