@@ -748,8 +748,9 @@ fn parse_from_email(v: &str) -> Result<String, ConfigError> {
 }
 
 fn log_config(vars: &Vars) -> Result<LogConfig, ConfigError> {
-    // RUST_LOG (per-target directives: `info,sqlx=warn,shared::jobs=debug`) wins; then LOG_LEVEL; then Lambda's own log level
-    // setting (AWS_LAMBDA_LOG_LEVEL, from the function's LoggingConfig).
+    // RUST_LOG (per-target directives: `info,sqlx=warn,shared::jobs=debug`) wins; then
+    // LOG_LEVEL; then Lambda's own log level setting (AWS_LAMBDA_LOG_LEVEL, from the
+    // function's LoggingConfig).
     let filter = if let Some(v) = vars.get("RUST_LOG") {
         if let Err(e) = v.parse::<tracing_subscriber::filter::Targets>() {
             return Err(ConfigError::new(

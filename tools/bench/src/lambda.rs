@@ -14,10 +14,10 @@ pub struct Cold {
     pub first_response: Duration,
 }
 
-/// Starts `program` `events.len()` times, each a new process answering one event.
 /// The pause between two cold starts.
 const SETTLE: Duration = Duration::from_millis(100);
 
+/// Starts `program` `events.len()` times, each a new process answering one event.
 pub async fn cold_starts(
     program: &Path,
     name: &str,
