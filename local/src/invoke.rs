@@ -45,7 +45,7 @@ pub async fn invoke(config: Config, function: Function, path: &Path) -> anyhow::
 async fn handle(mut config: Config, function: Function, event: Value) -> anyhow::Result<Value> {
     if function == Function::Migrate {
         // The hook migrates by itself: no migration before it, or it would have nothing to do.
-        let handled = migrate::handle(event, || Ok(config.clone())).await?;
+        let handled = migrate::handle(event, async { Ok(config.clone()) }).await?;
         eprintln!(
             "note: the answer below was not sent to the event's ResponseURL (CloudFormation's pre-signed URL)"
         );

@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use shared::config::{Config, Profile};
+use shared::config::Profile;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -83,14 +83,6 @@ fn profile() -> Profile {
 /// Runs the command line; the exit code is 0 on success, 1 when the command failed, 2 when
 /// the configuration is unusable.
 pub fn run(cli: Cli) -> ExitCode {
-    let config = match Config::load(profile()) {
-        Ok(config) => config,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    shared::telemetry::init(&config.log);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -98,6 +90,15 @@ pub fn run(cli: Cli) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // Secrets Manager is read only when a `*_SECRET_ARN` variable is set (never by default).
+    let config = match runtime.block_on(shared::secrets::load_config(profile())) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    shared::telemetry::init(&config.log);
     let result = runtime.block_on(async move {
         match cli.command.unwrap_or(Command::Runserver) {
             Command::Runserver => server::run(config).await,

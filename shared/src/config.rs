@@ -14,6 +14,8 @@ use std::collections::HashMap;
 use std::fmt;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
 
 use url::Url;
 
@@ -37,7 +39,7 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
-    fn new(var: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(var: &'static str, message: impl Into<String>) -> Self {
         Self {
             var,
             message: message.into(),
@@ -99,6 +101,40 @@ pub struct DatabaseConfig {
     pub kind: DatabaseKind,
     /// Pool size: 1 in Lambda (one request at a time per instance), more locally.
     pub max_connections: u32,
+    /// How long a request waits for a connection before it is answered 503
+    /// (`DATABASE_ACQUIRE_TIMEOUT`, seconds).
+    pub acquire_timeout: Duration,
+    /// Certificate authorities a PostgreSQL server must be signed by (`DATABASE_CA_BUNDLE`);
+    /// with one, TLS is required and the host name verified.
+    pub ca_bundle: Option<CaBundle>,
+    /// Where fresh credentials come from when the server refuses the password (a Secrets
+    /// Manager secret that RDS rotates); set by [`crate::secrets::load_config`].
+    pub credentials: Option<Arc<dyn crate::db::CredentialSource>>,
+}
+
+impl DatabaseConfig {
+    /// A pool's settings with the defaults for the rest (no TLS requirement, the standard
+    /// acquire timeout, no credential refresh).
+    pub fn new(url: Secret, kind: DatabaseKind, max_connections: u32) -> Self {
+        Self {
+            url,
+            kind,
+            max_connections,
+            acquire_timeout: crate::db::ACQUIRE_TIMEOUT,
+            ca_bundle: None,
+            credentials: None,
+        }
+    }
+}
+
+/// The roots a database server's certificate is verified against.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CaBundle {
+    /// Amazon RDS's global bundle, built into the binaries (`shared/certs/`), plus the public
+    /// roots (RDS Proxy presents an Amazon Trust Services certificate).
+    Rds,
+    /// A PEM file of one's own.
+    File(PathBuf),
 }
 
 #[derive(Debug, Clone)]
@@ -143,7 +179,10 @@ pub const VARIABLES: &[&str] = &[
     "AWS_LAMBDA_LOG_FORMAT",
     "AWS_LAMBDA_LOG_LEVEL",
     "CORS_ALLOWED_ORIGINS",
+    "DATABASE_ACQUIRE_TIMEOUT",
+    "DATABASE_CA_BUNDLE",
     "DATABASE_MAX_CONNECTIONS",
+    "DATABASE_SECRET_ARN",
     "DATABASE_URL",
     "DATA_DIR",
     "DEBUG",
@@ -162,9 +201,11 @@ pub const VARIABLES: &[&str] = &[
     "RDS_USERNAME",
     "RUST_LOG",
     "SECRET_KEY",
+    "SECRET_KEY_SECRET_ARN",
     "SITE_URL",
     "SUPERUSER_EMAIL",
     "SUPERUSER_PASSWORD",
+    "SUPERUSER_PASSWORD_SECRET_ARN",
     "TIME_ZONE",
     "WORKER_QUEUE_URL",
 ];
@@ -207,6 +248,15 @@ impl Vars {
                 .map(|(k, v)| (k.into(), v.into()))
                 .collect(),
         )
+    }
+
+    /// Sets a variable (a secret's value, [`crate::secrets::apply`]).
+    pub fn set(&mut self, name: &str, value: impl Into<String>) {
+        debug_assert!(
+            VARIABLES.contains(&name),
+            "{name} is set but missing from config::VARIABLES"
+        );
+        self.0.insert(name.to_owned(), value.into());
     }
 
     /// A set, non-blank value (a blank line in `.env` counts as unset).
@@ -607,10 +657,49 @@ fn database_config(
                 )
             })?,
     };
+    let acquire_timeout = match vars.get("DATABASE_ACQUIRE_TIMEOUT") {
+        None => crate::db::ACQUIRE_TIMEOUT,
+        Some(v) => v
+            .parse::<u64>()
+            .ok()
+            .filter(|n| (1..=60).contains(n))
+            .map(Duration::from_secs)
+            .ok_or_else(|| {
+                ConfigError::new(
+                    "DATABASE_ACQUIRE_TIMEOUT",
+                    format!("must be a whole number of seconds from 1 to 60, got {v:?}"),
+                )
+            })?,
+    };
+    let ca_bundle = match vars.get("DATABASE_CA_BUNDLE") {
+        None => None,
+        Some(_) if kind == DatabaseKind::Sqlite => {
+            return Err(ConfigError::new(
+                "DATABASE_CA_BUNDLE",
+                "applies to PostgreSQL only; unset it for a SQLite DATABASE_URL",
+            ));
+        }
+        Some(v) if v.eq_ignore_ascii_case("rds") => Some(CaBundle::Rds),
+        Some(v) => {
+            let path = PathBuf::from(v);
+            if !path.is_file() {
+                return Err(ConfigError::new(
+                    "DATABASE_CA_BUNDLE",
+                    format!(
+                        "must be rds (the Amazon RDS certificate authorities) or the path of a PEM file, got {v:?}, which is not a file"
+                    ),
+                ));
+            }
+            Some(CaBundle::File(path))
+        }
+    };
     Ok(DatabaseConfig {
         url: Secret::new(url),
         kind,
         max_connections,
+        acquire_timeout,
+        ca_bundle,
+        credentials: None,
     })
 }
 
@@ -747,7 +836,8 @@ fn parse_from_email(v: &str) -> Result<String, ConfigError> {
     Ok(v.to_owned())
 }
 
-fn log_config(vars: &Vars) -> Result<LogConfig, ConfigError> {
+/// The log settings alone (the deploy hook sets up logging before it reads the rest).
+pub fn log_config(vars: &Vars) -> Result<LogConfig, ConfigError> {
     // RUST_LOG (per-target directives: `info,sqlx=warn,shared::jobs=debug`) wins; then
     // LOG_LEVEL; then Lambda's own log level setting (AWS_LAMBDA_LOG_LEVEL, from the
     // function's LoggingConfig).

@@ -6,18 +6,20 @@
 //! `timestamptz`, `uuid` or `boolean`, which a sound PostgreSQL schema wants (docs/database.md).
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use futures_util::future::BoxFuture;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgSslMode};
 #[cfg(feature = "sqlite")]
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgConnection, PgPool, Postgres};
 #[cfg(feature = "sqlite")]
 use sqlx::{Sqlite, SqliteConnection, SqlitePool};
 
-use crate::config::{DatabaseConfig, DatabaseKind};
+use crate::config::{CaBundle, DatabaseConfig, DatabaseKind, Secret};
 
 /// The migrations in `migrations/`, embedded in every binary. They run on both backends.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
@@ -25,12 +27,78 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
 /// How long a request waits for a connection before answering 503 instead of hanging.
 pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Amazon RDS's certificate authorities (every region's roots, from AWS's global bundle; how
+/// to refresh it: `shared/certs/README.md`).
+pub const RDS_CA_BUNDLE: &[u8] = include_bytes!("../certs/rds-global-bundle.pem");
+
 /// A pool for one of the two backends. Cheap to clone.
 #[derive(Clone, Debug)]
 pub enum Db {
     #[cfg(feature = "sqlite")]
     Sqlite(SqlitePool),
-    Postgres(PgPool),
+    /// The pool, and what renews its credentials when the server refuses them.
+    Postgres(PgPool, Option<Arc<Renewal>>),
+}
+
+/// A user name and password for the database.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    pub username: String,
+    pub password: Secret,
+}
+
+/// Where fresh credentials come from when the server refuses the password in use: in AWS, the
+/// Secrets Manager secret RDS rotates ([`crate::secrets::DatabaseSecret`]).
+pub trait CredentialSource: Send + Sync + std::fmt::Debug {
+    fn credentials(&self) -> BoxFuture<'_, anyhow::Result<Credentials>>;
+}
+
+/// A pool's [`CredentialSource`], and when it was last asked (so a password that stays wrong
+/// costs one secret read per [`Renewal::MIN_INTERVAL`], not one per request).
+#[derive(Debug)]
+pub struct Renewal {
+    source: Arc<dyn CredentialSource>,
+    last: tokio::sync::Mutex<Option<Instant>>,
+}
+
+impl Renewal {
+    const MIN_INTERVAL: Duration = Duration::from_secs(10);
+
+    /// Asks the source for credentials and gives them to the pool's next connections. False
+    /// when it was asked too recently or could not answer (then the refusal stands).
+    async fn renew(&self, pool: &PgPool) -> bool {
+        let mut last = self.last.lock().await;
+        if last.is_some_and(|at| at.elapsed() < Self::MIN_INTERVAL) {
+            return false;
+        }
+        *last = Some(Instant::now());
+        match self.source.credentials().await {
+            Ok(credentials) => {
+                let options = (*pool.connect_options())
+                    .clone()
+                    .username(&credentials.username)
+                    .password(credentials.password.expose());
+                pool.set_connect_options(options);
+                tracing::warn!(
+                    "the database refused the password; re-read the secret and reconnecting"
+                );
+                true
+            }
+            Err(e) => {
+                tracing::error!(
+                    error = format!("{e:#}"),
+                    "the database refused the password and the secret could not be re-read"
+                );
+                false
+            }
+        }
+    }
+}
+
+/// PostgreSQL's answer to a wrong password (`invalid_password`) or an unknown user
+/// (`invalid_authorization_specification`).
+fn is_refused_password(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("28P01" | "28000")))
 }
 
 /// A transaction on either backend. Dropped without [`Tx::commit`], it rolls back.
@@ -157,7 +225,7 @@ impl Db {
                     .journal_mode(SqliteJournalMode::Wal)
                     .synchronous(SqliteSynchronous::Normal)
                     .foreign_keys(true)
-                    .busy_timeout(ACQUIRE_TIMEOUT);
+                    .busy_timeout(config.acquire_timeout);
                 if let Some(dir) = options.get_filename().parent()
                     && !dir.as_os_str().is_empty()
                 {
@@ -167,7 +235,7 @@ impl Db {
                 }
                 let pool = SqlitePoolOptions::new()
                     .max_connections(config.max_connections)
-                    .acquire_timeout(ACQUIRE_TIMEOUT)
+                    .acquire_timeout(config.acquire_timeout)
                     // sqlx pings a connection at every acquire by default (a round trip to the
                     // connection's worker thread per request); a file opened by this process
                     // cannot be closed under it by a server, so there is nothing to detect.
@@ -176,18 +244,38 @@ impl Db {
                 Ok(Self::Sqlite(pool))
             }
             DatabaseKind::Postgres => {
-                let options = PgConnectOptions::from_str(url)
+                let mut options = PgConnectOptions::from_str(url)
                     .context("DATABASE_URL is not a valid PostgreSQL URL")?
                     .application_name("serverless-starter");
+                // With a CA bundle, TLS is required and the certificate must be signed by it
+                // and name the host: a server that cannot prove it is the database is refused.
+                // (sqlx adds the bundle to the public roots it trusts anyway.)
+                match &config.ca_bundle {
+                    None => {}
+                    Some(CaBundle::Rds) => {
+                        options = options
+                            .ssl_mode(PgSslMode::VerifyFull)
+                            .ssl_root_cert_from_pem(RDS_CA_BUNDLE.to_vec());
+                    }
+                    Some(CaBundle::File(path)) => {
+                        options = options.ssl_mode(PgSslMode::VerifyFull).ssl_root_cert(path);
+                    }
+                }
                 let pool = PgPoolOptions::new()
                     .max_connections(config.max_connections)
                     .min_connections(0)
-                    .acquire_timeout(ACQUIRE_TIMEOUT)
+                    .acquire_timeout(config.acquire_timeout)
                     // A frozen Lambda instance's connection may have been closed by the server.
                     .test_before_acquire(true)
                     .idle_timeout(Duration::from_secs(300))
                     .connect_lazy_with(options);
-                Ok(Self::Postgres(pool))
+                let renewal = config.credentials.clone().map(|source| {
+                    Arc::new(Renewal {
+                        source,
+                        last: tokio::sync::Mutex::new(None),
+                    })
+                });
+                Ok(Self::Postgres(pool, renewal))
             }
         }
     }
@@ -196,7 +284,7 @@ impl Db {
         match self {
             #[cfg(feature = "sqlite")]
             Db::Sqlite(_) => DatabaseKind::Sqlite,
-            Db::Postgres(_) => DatabaseKind::Postgres,
+            Db::Postgres(..) => DatabaseKind::Postgres,
         }
     }
 
@@ -222,7 +310,7 @@ impl Db {
         match self {
             #[cfg(feature = "sqlite")]
             Db::Sqlite(pool) => migrator.run(pool).await,
-            Db::Postgres(pool) => migrator.run(pool).await,
+            Db::Postgres(pool, _) => migrator.run(pool).await,
         }
         .context("applying database migrations")?;
         let after = self.applied_migrations().await?;
@@ -247,7 +335,9 @@ impl Db {
         Ok(match self {
             #[cfg(feature = "sqlite")]
             Db::Sqlite(pool) => PooledConn::Sqlite(pool.acquire().await?),
-            Db::Postgres(pool) => PooledConn::Postgres(pool.acquire().await?),
+            Db::Postgres(pool, renewal) => {
+                PooledConn::Postgres(renewing(pool, renewal, || pool.acquire()).await?)
+            }
         })
     }
 
@@ -258,7 +348,9 @@ impl Db {
         Ok(match self {
             #[cfg(feature = "sqlite")]
             Db::Sqlite(pool) => Tx::Sqlite(pool.begin_with("begin immediate").await?),
-            Db::Postgres(pool) => Tx::Postgres(pool.begin().await?),
+            Db::Postgres(pool, renewal) => {
+                Tx::Postgres(renewing(pool, renewal, || pool.begin()).await?)
+            }
         })
     }
 
@@ -276,8 +368,28 @@ impl Db {
         match self {
             #[cfg(feature = "sqlite")]
             Db::Sqlite(pool) => pool.close().await,
-            Db::Postgres(pool) => pool.close().await,
+            Db::Postgres(pool, _) => pool.close().await,
         }
+    }
+}
+
+/// Runs `op` (which opens a connection when the pool has none); when the server refuses the
+/// password and there is a credential source, renews the credentials once and tries again.
+async fn renewing<T, F, Fut>(
+    pool: &PgPool,
+    renewal: &Option<Arc<Renewal>>,
+    op: F,
+) -> Result<T, sqlx::Error>
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Result<T, sqlx::Error>>,
+{
+    match op().await {
+        Err(e) if is_refused_password(&e) => match renewal {
+            Some(renewal) if renewal.renew(pool).await => op().await,
+            _ => Err(e),
+        },
+        result => result,
     }
 }
 

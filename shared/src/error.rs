@@ -75,8 +75,10 @@ pub fn is_unavailable(e: &sqlx::Error) -> bool {
             | sqlx::Error::WorkerCrashed
     ) || matches!(e, sqlx::Error::Database(db) if db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>().is_some()
         && db.code().as_deref().is_some_and(|c|
-            // PostgreSQL: cannot connect now / too many connections / admin shutdown.
-            matches!(c, "57P03" | "53300" | "57P01")))
+            // PostgreSQL: cannot connect now / too many connections / admin shutdown / the
+            // password or user refused (a rotated secret not yet re-read, a misconfiguration:
+            // an outage either way, not a bug in the request).
+            matches!(c, "57P03" | "53300" | "57P01" | "28P01" | "28000")))
         || sqlite_locked(e)
 }
 

@@ -23,6 +23,8 @@ pub mod mail;
 pub mod pagination;
 /// Versioned messages for the worker, and the SQS or in-process queue that carries them.
 pub mod queue;
+/// Secrets read at init from AWS Secrets Manager (ARNs in the environment, never values).
+pub mod secrets;
 /// Use cases, called by web, worker, scheduler and the CLI alike.
 pub mod services;
 /// Queries, one file per table group, written once for both backends.

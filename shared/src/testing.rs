@@ -119,11 +119,8 @@ impl TestDb {
             conn.close().await.ok();
             let mut url = url::Url::parse(&server).expect("TEST_DATABASE_URL is a URL");
             url.set_path(&name);
-            let config = DatabaseConfig {
-                url: Secret::new(url.to_string()),
-                kind: DatabaseKind::Postgres,
-                max_connections: 5,
-            };
+            let config =
+                DatabaseConfig::new(Secret::new(url.to_string()), DatabaseKind::Postgres, 5);
             let db = Db::connect_lazy(&config).expect("pool");
             Self {
                 db,
@@ -132,11 +129,11 @@ impl TestDb {
             }
         } else {
             let dir = tempfile::tempdir().expect("temporary directory");
-            let config = DatabaseConfig {
-                url: Secret::new(format!("sqlite://{}", dir.path().join("test.db").display())),
-                kind: DatabaseKind::Sqlite,
-                max_connections: 5,
-            };
+            let config = DatabaseConfig::new(
+                Secret::new(format!("sqlite://{}", dir.path().join("test.db").display())),
+                DatabaseKind::Sqlite,
+                5,
+            );
             let db = Db::connect_lazy(&config).expect("pool");
             Self {
                 db,

@@ -360,11 +360,11 @@ async fn ensure_superuser_is_idempotent_and_takes_over_an_ordinary_account() {
 
 #[tokio::test]
 async fn a_database_that_cannot_be_reached_is_reported_as_unavailable() {
-    let config = shared::config::DatabaseConfig {
-        url: shared::config::Secret::new("postgres://nobody@127.0.0.1:1/none"),
-        kind: shared::config::DatabaseKind::Postgres,
-        max_connections: 1,
-    };
+    let config = shared::config::DatabaseConfig::new(
+        shared::config::Secret::new("postgres://nobody@127.0.0.1:1/none"),
+        shared::config::DatabaseKind::Postgres,
+        1,
+    );
     let db = Db::connect_lazy(&config).unwrap();
     let err = db.ping().await.unwrap_err();
     assert!(matches!(Error::from(err), Error::Unavailable(_)));

@@ -14,9 +14,14 @@ pub const CONFIG_ERROR: &str = "Runtime.ConfigError";
 /// The error type for any other failure before the first event.
 pub const INIT_ERROR: &str = "Runtime.InitError";
 
-/// The function's settings, from the environment alone (no `.env` in Lambda).
+/// The function's settings, from the environment alone (no `.env` in Lambda), with the secrets
+/// it names read from Secrets Manager.
 pub async fn config() -> Config {
-    ready(Config::load(Profile::Lambda), CONFIG_ERROR).await
+    ready(
+        shared::secrets::load_config(Profile::Lambda).await,
+        CONFIG_ERROR,
+    )
+    .await
 }
 
 /// The value of an init step, or its error reported and the process ended.

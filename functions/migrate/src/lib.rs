@@ -54,13 +54,14 @@ pub struct Handled {
     pub response: Response,
 }
 
-/// Reads the event and does what it asks. `load_config` runs only for Create and Update, so
+/// Reads the event and does what it asks. `load_config` (which reads the secrets: a future,
+/// polled only when needed) runs only for Create and Update, so
 /// a bad setting fails the deploy with its message (as a FAILED answer) and never blocks a
 /// stack deletion. An event that is not a custom resource request, or has no `ResponseURL`
 /// to answer on, is an error for the runtime to report.
 pub async fn handle(
     event: Value,
-    load_config: impl FnOnce() -> Result<Config, ConfigError>,
+    load_config: impl Future<Output = Result<Config, ConfigError>>,
 ) -> anyhow::Result<Handled> {
     let ids = Ids::from_event(&event).ok_or_else(|| {
         anyhow::anyhow!(
@@ -100,9 +101,9 @@ pub async fn handle(
 }
 
 async fn prepare(
-    load_config: impl FnOnce() -> Result<Config, ConfigError>,
+    load_config: impl Future<Output = Result<Config, ConfigError>>,
 ) -> anyhow::Result<deploy::Prepared> {
-    let config = load_config()?;
+    let config = load_config.await?;
     deploy::prepare_database(&config).await
 }
 

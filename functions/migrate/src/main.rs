@@ -8,20 +8,21 @@
 
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
-use shared::config::{Config, LogConfig, LogFormat, Profile};
+use shared::config::{LogConfig, LogFormat, Profile, Vars};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     // Logging follows the settings when they can be read; their errors are reported per request.
-    let log = Config::load(Profile::Lambda)
-        .map(|config| config.log)
+    let log = Vars::from_process(&Profile::Lambda)
+        .and_then(|vars| shared::config::log_config(&vars))
         .unwrap_or(LogConfig {
             filter: "info".to_owned(),
             format: LogFormat::Json,
         });
     shared::telemetry::init(&log);
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async move {
-        let handled = migrate::handle(event.payload, || Config::load(Profile::Lambda)).await?;
+        let handled =
+            migrate::handle(event.payload, shared::secrets::load_config(Profile::Lambda)).await?;
         migrate::send(&handled).await?;
         Ok::<_, lambda_runtime::Error>(serde_json::to_value(&handled.response)?)
     }))

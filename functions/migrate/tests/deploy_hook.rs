@@ -61,7 +61,7 @@ async fn create_migrates_and_ensures_the_superuser_update_changes_nothing_delete
     let test = TestDb::empty().await;
     let url = test.config.url.expose().to_owned();
 
-    let created = migrate::handle(event("create"), || config_for(&url))
+    let created = migrate::handle(event("create"), async { config_for(&url) })
         .await
         .unwrap();
     let r = &created.response;
@@ -84,7 +84,7 @@ async fn create_migrates_and_ensures_the_superuser_update_changes_nothing_delete
     assert_eq!(r.data["Superuser"], "created");
     assert_eq!(user_count(&test).await, 1);
 
-    let updated = migrate::handle(event("update"), || config_for(&url))
+    let updated = migrate::handle(event("update"), async { config_for(&url) })
         .await
         .unwrap();
     let r = &updated.response;
@@ -95,9 +95,11 @@ async fn create_migrates_and_ensures_the_superuser_update_changes_nothing_delete
     assert!(r.reason.contains("already up to date"), "{}", r.reason);
 
     // Delete never reads the settings: a stack deletion cannot be blocked by them.
-    let deleted = migrate::handle(event("delete"), || panic!("Delete read the configuration"))
-        .await
-        .unwrap();
+    let deleted = migrate::handle(event("delete"), async {
+        panic!("Delete read the configuration")
+    })
+    .await
+    .unwrap();
     assert_eq!(deleted.response.status, Status::Success);
     assert_eq!(user_count(&test).await, 1);
     assert_eq!(test.db.applied_migrations().await.unwrap(), applied);
@@ -105,7 +107,7 @@ async fn create_migrates_and_ensures_the_superuser_update_changes_nothing_delete
 
 #[tokio::test]
 async fn a_bad_setting_or_an_unreachable_database_fails_the_deploy_with_the_reason() {
-    let bad = migrate::handle(event("create"), || {
+    let bad = migrate::handle(event("create"), async {
         Config::from_vars(
             &Profile::Lambda,
             &Vars::from_pairs([("AWS_LAMBDA_FUNCTION_NAME", "migrate")]),
@@ -121,7 +123,7 @@ async fn a_bad_setting_or_an_unreachable_database_fails_the_deploy_with_the_reas
     );
 
     // Nothing listens on port 1.
-    let down = migrate::handle(event("update"), || {
+    let down = migrate::handle(event("update"), async {
         config_for("postgres://app:secret@127.0.0.1:1/app")
     })
     .await
@@ -143,7 +145,7 @@ async fn a_bad_setting_or_an_unreachable_database_fails_the_deploy_with_the_reas
 async fn a_malformed_request_is_answered_failed_when_it_says_where_and_an_error_otherwise() {
     let mut broken = event("create");
     broken["RequestType"] = json!("Explode");
-    let answered = migrate::handle(broken, || panic!("not read"))
+    let answered = migrate::handle(broken, async { panic!("not read") })
         .await
         .unwrap();
     assert_eq!(answered.response.status, Status::Failed);
@@ -154,7 +156,7 @@ async fn a_malformed_request_is_answered_failed_when_it_says_where_and_an_error_
             .contains("not a CloudFormation custom resource request")
     );
 
-    let error = migrate::handle(json!({"job": "sweep-outbox"}), || panic!("not read"))
+    let error = migrate::handle(json!({"job": "sweep-outbox"}), async { panic!("not read") })
         .await
         .unwrap_err();
     assert!(
@@ -181,7 +183,7 @@ async fn a_rollback_to_the_previous_release_tolerates_newer_migrations() {
     .unwrap();
     drop(conn);
     let url = test.config.url.expose().to_owned();
-    let rolled_back = migrate::handle(event("update"), || config_for(&url))
+    let rolled_back = migrate::handle(event("update"), async { config_for(&url) })
         .await
         .unwrap();
     assert_eq!(

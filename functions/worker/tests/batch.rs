@@ -401,11 +401,11 @@ async fn a_row_left_sending_by_a_dead_worker_is_swept_and_sent() {
 async fn the_database_down_fails_the_records_for_retry() {
     let h = Harness::new().await;
     let down = Deps {
-        db: Db::connect_lazy(&shared::config::DatabaseConfig {
-            url: shared::config::Secret::new("postgres://nobody@127.0.0.1:1/none"),
-            kind: shared::config::DatabaseKind::Postgres,
-            max_connections: 1,
-        })
+        db: Db::connect_lazy(&shared::config::DatabaseConfig::new(
+            shared::config::Secret::new("postgres://nobody@127.0.0.1:1/none"),
+            shared::config::DatabaseKind::Postgres,
+            1,
+        ))
         .unwrap(),
         mailer: h.deps.mailer.clone(),
     };

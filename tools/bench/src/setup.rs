@@ -58,11 +58,7 @@ impl Database {
         } else {
             DatabaseKind::Postgres
         };
-        let db = Db::connect_lazy(&DatabaseConfig {
-            url: Secret::new(url.clone()),
-            kind,
-            max_connections: 2,
-        })?;
+        let db = Db::connect_lazy(&DatabaseConfig::new(Secret::new(url.clone()), kind, 2))?;
         db.migrate().await?;
         let staff = shared::testing::user(&db, "staff@example.com", true, true).await;
         for i in 0..CLASSES {

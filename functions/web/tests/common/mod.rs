@@ -117,11 +117,11 @@ impl TestApp {
 
     /// The app with a database that refuses connections.
     pub fn with_database_down() -> Self {
-        let db = Db::connect_lazy(&DatabaseConfig {
-            url: Secret::new("postgres://nobody@127.0.0.1:1/none"),
-            kind: DatabaseKind::Postgres,
-            max_connections: 1,
-        })
+        let db = Db::connect_lazy(&DatabaseConfig::new(
+            Secret::new("postgres://nobody@127.0.0.1:1/none"),
+            DatabaseKind::Postgres,
+            1,
+        ))
         .unwrap();
         Self::on(db, None)
     }

@@ -30,11 +30,7 @@ fn app(connections: u32) -> anyhow::Result<Router> {
     } else {
         DatabaseKind::Sqlite
     };
-    let db = Db::connect_lazy(&DatabaseConfig {
-        url: Secret::new(url),
-        kind,
-        max_connections: connections,
-    })?;
+    let db = Db::connect_lazy(&DatabaseConfig::new(Secret::new(url), kind, connections))?;
     Ok(Router::new().route("/classes", get(classes)).with_state(db))
 }
 
