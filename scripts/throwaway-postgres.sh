@@ -39,10 +39,33 @@ PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); p
 
 as_owner "$BIN/initdb" -D "$DIR/data" -A trust -U postgres --no-sync -E UTF8 --locale=C.UTF-8 >"$DIR/initdb.log" 2>&1 \
     || { cat "$DIR/initdb.log" >&2; exit 1; }
+
+# TLS, as RDS offers it: a certificate authority of this cluster's own signs the server's
+# certificate (for 127.0.0.1 and localhost). Tests verify against it (TEST_DATABASE_CA), and
+# check that another authority (the Amazon RDS bundle) is refused.
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=starter throwaway test CA" \
+    -keyout "$DIR/ca.key" -out "$DIR/ca.pem" >/dev/null 2>&1
+openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" \
+    -keyout "$DIR/data/server.key" -out "$DIR/server.csr" >/dev/null 2>&1
+printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >"$DIR/san.ext"
+openssl x509 -req -in "$DIR/server.csr" -CA "$DIR/ca.pem" -CAkey "$DIR/ca.key" -CAcreateserial \
+    -days 2 -extfile "$DIR/san.ext" -out "$DIR/data/server.crt" >/dev/null 2>&1
+chmod 600 "$DIR/data/server.key"
+[[ $(id -u) -eq 0 ]] && chown postgres:postgres "$DIR/data/server.key" "$DIR/data/server.crt"
+chmod 644 "$DIR/ca.pem"
+
+# Members of password_login must give their password (SCRAM), as on RDS; everyone else is
+# trusted. Tests of password rotation make such a role.
+{ echo "host all +password_login 127.0.0.1/32 scram-sha-256"; cat "$DIR/data/pg_hba.conf"; } >"$DIR/pg_hba.conf"
+as_owner cp "$DIR/pg_hba.conf" "$DIR/data/pg_hba.conf"
+
 # fsync off: a test cluster trades durability for speed.
 as_owner "$BIN/pg_ctl" -D "$DIR/data" -l "$DIR/server.log" -w -t 30 \
-    -o "-p $PORT -k $DIR -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300" \
+    -o "-p $PORT -k $DIR -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300 -c ssl=on" \
     start >/dev/null || { cat "$DIR/server.log" >&2; exit 1; }
+"$BIN/psql" -q -h 127.0.0.1 -p "$PORT" -U postgres -d postgres -c "create role password_login nologin" >/dev/null
 
 echo "export PG_THROWAWAY_DIR=$DIR"
-echo "export TEST_DATABASE_URL=postgres://postgres@127.0.0.1:$PORT/postgres"
+# sslmode=disable: the suite's connections stay plaintext (TLS is tested on its own).
+echo "export TEST_DATABASE_URL=postgres://postgres@127.0.0.1:$PORT/postgres?sslmode=disable"
+echo "export TEST_DATABASE_CA=$DIR/ca.pem"

@@ -192,10 +192,7 @@ pub async fn load_config(profile: Profile) -> Result<Config, ConfigError> {
     if let Some(reader) = reader
         && let Some(arn) = vars.get("DATABASE_SECRET_ARN")
     {
-        config.database.credentials = Some(Arc::new(DatabaseSecret {
-            reader,
-            arn: arn.to_owned(),
-        }));
+        config.database.credentials = Some(Arc::new(DatabaseSecret::new(reader, arn.to_owned())));
     }
     Ok(config)
 }
@@ -266,6 +263,12 @@ impl SecretReader {
 pub struct DatabaseSecret {
     reader: SecretReader,
     arn: String,
+}
+
+impl DatabaseSecret {
+    pub fn new(reader: SecretReader, arn: String) -> Self {
+        Self { reader, arn }
+    }
 }
 
 impl CredentialSource for DatabaseSecret {

@@ -189,6 +189,24 @@ pub fn aws_emulator() -> Option<String> {
     }
 }
 
+/// The certificate authority that signed the test PostgreSQL server's certificate
+/// (`TEST_DATABASE_CA`, set by `scripts/throwaway-postgres.sh`), or `None` after saying why a
+/// test does nothing; in CI a PostgreSQL run without it fails.
+pub fn test_database_ca() -> Option<std::path::PathBuf> {
+    match std::env::var("TEST_DATABASE_CA") {
+        Ok(path) => Some(path.into()),
+        Err(_) if std::env::var_os("CI").is_some() => {
+            panic!("CI must run PostgreSQL with TLS: start it with scripts/throwaway-postgres.sh")
+        }
+        Err(_) => {
+            eprintln!(
+                "TEST_DATABASE_CA is not set: start scripts/throwaway-postgres.sh to run this test"
+            );
+            None
+        }
+    }
+}
+
 /// Fault points: named places in the production code where a test can make a run stop dead,
 /// as if its Lambda crashed or timed out there. A point is written as
 ///

@@ -369,3 +369,45 @@ async fn a_database_that_cannot_be_reached_is_reported_as_unavailable() {
     let err = db.ping().await.unwrap_err();
     assert!(matches!(Error::from(err), Error::Unavailable(_)));
 }
+
+/// A connection's TLS, as the server sees it.
+async fn connection_uses_tls(db: &Db) -> Result<bool, sqlx::Error> {
+    let mut conn = db.acquire().await?;
+    on_conn!(&mut conn, |c| sqlx::query_scalar::<_, bool>(
+        "select ssl from pg_stat_ssl where pid = pg_backend_pid()"
+    )
+    .fetch_one(&mut *c)
+    .await)
+}
+
+#[tokio::test]
+async fn with_a_ca_bundle_the_server_must_prove_itself_and_another_authority_is_refused() {
+    use shared::config::{CaBundle, DatabaseConfig, DatabaseKind, Secret};
+    if backend() != "postgres" {
+        eprintln!("PostgreSQL only: SQLite has no server to verify");
+        return;
+    }
+    let Some(ca) = shared::testing::test_database_ca() else {
+        return;
+    };
+    let test = TestDb::new().await;
+    // The suite's URL turns TLS off; the bundle alone must turn it on.
+    let mut url = url::Url::parse(test.config.url.expose()).unwrap();
+    url.set_query(None);
+    let config = |bundle| {
+        let mut config =
+            DatabaseConfig::new(Secret::new(url.to_string()), DatabaseKind::Postgres, 1);
+        config.ca_bundle = Some(bundle);
+        config
+    };
+
+    let verified = Db::connect_lazy(&config(CaBundle::File(ca))).unwrap();
+    assert!(connection_uses_tls(&verified).await.unwrap());
+
+    // Amazon RDS's authorities did not sign this server's certificate: no connection, and the
+    // request it was for is told the database is unavailable (503), not served in clear.
+    let rds = Db::connect_lazy(&config(CaBundle::Rds)).unwrap();
+    let err = rds.ping().await.unwrap_err();
+    assert!(err.to_string().contains("UnknownIssuer"), "{err}");
+    assert!(matches!(Error::from(err), Error::Unavailable(_)));
+}
