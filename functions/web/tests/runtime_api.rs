@@ -171,3 +171,79 @@ async fn a_bad_setting_is_reported_to_init_error_and_the_process_exits() {
     assert_eq!(function.exit_code(Duration::from_secs(5)).await, Some(2));
     assert!(function.output().contains("error: SECRET_KEY must be set"));
 }
+
+/// A secret in the AWS emulator holding `value`; its ARN.
+async fn new_secret(value: &str) -> String {
+    aws_sdk_secretsmanager::Client::new(&shared::aws::sdk_config().await)
+        .create_secret()
+        .name(format!("starter/web-{}", uuid::Uuid::now_v7().simple()))
+        .secret_string(value)
+        .send()
+        .await
+        .unwrap()
+        .arn
+        .unwrap()
+}
+
+#[tokio::test]
+async fn as_deployed_the_binary_reads_its_secrets_from_secrets_manager_at_init() {
+    let Some(aws) = shared::testing::aws_emulator() else {
+        return;
+    };
+    let test = TestDb::new().await;
+    let database =
+        new_secret(&serde_json::json!({"url": test.config.url.expose()}).to_string()).await;
+    let key = new_secret("generated-by-cloudformation-0123456789abcdefghijklmnopqrstuvwxyz").await;
+    let emulator = Emulator::start("web").await;
+    // No secret value in the environment: ARNs only, as template.yaml gives them.
+    let env = lambda_env(
+        "",
+        &[
+            ("SECRET_KEY", ""),
+            ("DATABASE_SECRET_ARN", &database),
+            ("SECRET_KEY_SECRET_ARN", &key),
+            ("AWS_ENDPOINT_URL", &aws),
+            ("ALLOWED_HOSTS", HOSTS),
+        ],
+    );
+    assert!(
+        !env.iter()
+            .any(|(k, _)| k == "DATABASE_URL" || k == "SECRET_KEY")
+    );
+    let function = emulator.spawn(env!("CARGO_BIN_EXE_web"), env);
+
+    let r = answer(&emulator, &function, fixture("apigw-http-get-healthz.json")).await;
+
+    assert_eq!(r["statusCode"], 200, "{r}");
+    assert_eq!(body(&r)["database"], "ok", "{r}");
+}
+
+#[tokio::test]
+async fn a_secret_the_binary_cannot_read_is_reported_to_init_error_by_its_variable() {
+    let Some(aws) = shared::testing::aws_emulator() else {
+        return;
+    };
+    let test = TestDb::new().await;
+    let emulator = Emulator::start("web").await;
+    let missing = "arn:aws:secretsmanager:us-east-1:123456789012:secret:starter/none-AbCdEf";
+    let env = lambda_env(
+        test.config.url.expose(),
+        &[
+            ("SECRET_KEY", ""),
+            ("SECRET_KEY_SECRET_ARN", missing),
+            ("AWS_ENDPOINT_URL", &aws),
+        ],
+    );
+    let mut function = emulator.spawn(env!("CARGO_BIN_EXE_web"), env);
+    let report = emulator
+        .init_error(Duration::from_secs(20))
+        .await
+        .unwrap_or_else(|| panic!("no /init/error\n{}", function.output()));
+    assert_eq!(report.body["errorType"], lambda_init::CONFIG_ERROR);
+    let message = report.body["errorMessage"].as_str().unwrap();
+    assert!(
+        message.starts_with("SECRET_KEY_SECRET_ARN names a secret that could not be read"),
+        "{message}"
+    );
+    assert_eq!(function.exit_code(Duration::from_secs(5)).await, Some(2));
+}
