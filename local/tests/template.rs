@@ -1,7 +1,10 @@
 //! template.yaml held against the code: the schedules against the job registry, each
-//! function's environment against what `Config` needs in Lambda (and `check`'s production
-//! rules), the queue and its dead-letter queue against the worker, the deploy hook against its
-//! CloudFormation events, and each function against the crate that builds it.
+//! function's environment (with its secrets read the way `shared::secrets` reads them) against
+//! what `Config` needs in Lambda (and `check`'s production rules), the queue and its
+//! dead-letter queue against the worker, the deploy hook against its CloudFormation events,
+//! each function against the crate that builds it, and the database, network, secrets and
+//! alarms against what docs/deploy.md promises (data kept, no secret in an environment
+//! variable, no hang on deploy or delete).
 //!
 //! CloudFormation's intrinsic functions are evaluated here the way CloudFormation would,
 //! with the parameters' defaults (plus sample values for those without one) and placeholder
@@ -14,6 +17,7 @@ use serde_json::{Value as Json, json};
 use serde_norway::Value as Yaml;
 use shared::config::{self, Config, Profile, Vars};
 use shared::jobs::JOBS;
+use shared::secrets;
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -34,8 +38,37 @@ fn template() -> Yaml {
 
 const QUEUE_URL: &str = "https://sqs.us-east-1.amazonaws.com/123456789012/starter-WorkerQueue-AbC";
 const API_ID: &str = "abc123def4";
-/// What a `{{resolve:secretsmanager:...}}` reference resolves to at deploy time.
-const DATABASE_URL: &str = "postgres://app:secret@db.example.com:5432/app";
+/// The password in the sample database secrets: RDS generates punctuation too.
+const DATABASE_PASSWORD: &str = "p@ss:w/rd!1";
+const EXISTING_SECRET_ARN: &str =
+    "arn:aws:secretsmanager:us-east-1:123456789012:secret:starter/database-AbCdEf";
+/// The parameters of an existing database outside any VPC.
+const EXISTING: &[(&str, &str)] = &[
+    ("DatabaseMode", "existing"),
+    ("ExistingDatabaseSecretArn", EXISTING_SECRET_ARN),
+];
+/// The parameters of an existing database in a VPC, with the stack's endpoints.
+const EXISTING_IN_VPC: &[(&str, &str)] = &[
+    ("DatabaseMode", "existing"),
+    ("ExistingDatabaseSecretArn", EXISTING_SECRET_ARN),
+    ("ExistingVpcId", "vpc-1"),
+    ("ExistingSubnetIds", "subnet-1,subnet-2"),
+    ("ExistingSecurityGroupId", "sg-1"),
+    ("ExistingRouteTableIds", "rtb-1"),
+    ("CreateVpcEndpoints", "true"),
+];
+const AURORA_WITH_PROXY: &[(&str, &str)] = &[
+    ("DatabaseEngine", "aurora-serverless"),
+    ("UseRdsProxy", "true"),
+];
+
+/// The sample ARN of the secret RDS manages for `resource`'s master user.
+fn managed_secret_arn(resource: &str) -> String {
+    format!(
+        "arn:aws:secretsmanager:us-east-1:123456789012:secret:rds!{}-0a1b2c3d-AbCdEf",
+        resource.to_lowercase()
+    )
+}
 
 /// The template's parameters and conditions, for evaluating intrinsic functions.
 struct Stack<'a> {
@@ -46,14 +79,7 @@ struct Stack<'a> {
 impl<'a> Stack<'a> {
     /// The parameters' defaults, sample values for those without one, then `overrides`.
     fn new(template: &'a Yaml, overrides: &[(&str, &str)]) -> Self {
-        let samples = [
-            (
-                "SecretKey",
-                "k8Jq2vX9mN4pL7rT1wY6zB3cF5hD0gS8aE2uI9oP4lK7jH1mN6bV3c",
-            ),
-            ("DatabaseSecret", "starter/database"),
-            ("FromEmail", "noreply@example.com"),
-        ];
+        let samples = [("FromEmail", "noreply@example.com")];
         let mut parameters = BTreeMap::new();
         let declared = template["Parameters"].as_mapping().unwrap();
         for (name, spec) in declared {
@@ -186,8 +212,26 @@ impl<'a> Stack<'a> {
                         .collect::<Vec<_>>()
                         .join("."),
                 };
-                json!(format!("getatt:{path}"))
+                let (resource, attribute) = path.split_once('.').unwrap();
+                assert!(
+                    !self.template["Resources"][resource].is_null(),
+                    "GetAtt of unknown {resource}"
+                );
+                // Endpoints are host names the configuration parses; the master secret RDS
+                // manages has an ARN the template takes apart.
+                if attribute == "Endpoint" || attribute == "Endpoint.Address" {
+                    json!(format!(
+                        "{}.c1a2b3c4d5e6.us-east-1.rds.amazonaws.com",
+                        resource.to_lowercase()
+                    ))
+                } else if attribute == "MasterUserSecret.SecretArn" {
+                    json!(managed_secret_arn(resource))
+                } else {
+                    json!(format!("getatt:{path}"))
+                }
             }
+            "Fn::GetAZs" => json!(["us-east-1a", "us-east-1b", "us-east-1c"]),
+            "Fn::Cidr" => json!(["10.20.0.0/24", "10.20.1.0/24"]),
             "Fn::Sub" => {
                 let (text, vars) = match args {
                     Yaml::String(s) => (s.clone(), BTreeMap::new()),
@@ -308,13 +352,10 @@ fn environment(stack: &Stack, function: &Yaml) -> BTreeMap<String, String> {
             let Some(value) = stack.eval(value) else {
                 continue;
             };
-            let mut value = value
+            let value = value
                 .as_str()
                 .map(str::to_owned)
                 .unwrap_or_else(|| value.to_string());
-            if value.starts_with("{{resolve:secretsmanager:") {
-                value = DATABASE_URL.to_owned();
-            }
             env.insert(name.as_str().unwrap().to_owned(), value);
         }
     }
@@ -335,13 +376,66 @@ fn configs(overrides: &[(&str, &str)]) -> Vec<(String, BTreeMap<String, String>,
                     "{name} sets {var}, which the configuration never reads"
                 );
             }
-            let mut vars = env.clone();
-            vars.insert("AWS_LAMBDA_FUNCTION_NAME".into(), format!("starter-{name}"));
-            let config = Config::from_vars(&Profile::Lambda, &Vars::from_pairs(vars))
+            let mut vars = Vars::from_pairs(env.clone());
+            vars.set("AWS_LAMBDA_FUNCTION_NAME", format!("starter-{name}"));
+            // What shared::secrets does at init with the secrets the ARNs name.
+            for var in env.keys().filter(|v| v.ends_with("_SECRET_ARN")) {
+                secrets::apply(&mut vars, var, &sample_secret(var, &env))
+                    .unwrap_or_else(|e| panic!("{name}: {e}"));
+            }
+            let config = Config::from_vars(&Profile::Lambda, &vars)
                 .unwrap_or_else(|e| panic!("{name} would not start: {e}"));
             (name, env, config)
         })
         .collect()
+}
+
+/// What Secrets Manager would return for the secret `var` names: the master secret RDS manages
+/// (username and password only) when the stack says where the database is, else an existing
+/// database's secret in RDS's rotation shape; a generated key or password otherwise.
+fn sample_secret(var: &str, env: &BTreeMap<String, String>) -> String {
+    match var {
+        "DATABASE_SECRET_ARN" if env.contains_key("RDS_HOSTNAME") => {
+            json!({"username": "app", "password": DATABASE_PASSWORD}).to_string()
+        }
+        "DATABASE_SECRET_ARN" => json!({
+            "username": "app", "password": DATABASE_PASSWORD, "engine": "postgres",
+            "host": "db.example.com", "port": 5432, "dbname": "app"
+        })
+        .to_string(),
+        "SECRET_KEY_SECRET_ARN" => {
+            "k8Jq2vX9mN4pL7rT1wY6zB3cF5hD0gS8aE2uI9oP4lK7jH1mN6bV3cXy2Wq5Er8T".into()
+        }
+        "SUPERUSER_PASSWORD_SECRET_ARN" => "Zq7Wm3Kp9Xr2Lt6Vn4Bh8Jd1".into(),
+        other => panic!("no sample for {other}"),
+    }
+}
+
+/// The database URL a configuration ends up with, as (user, password, host, port, database).
+fn database_target(config: &Config) -> (String, String, String, u16, String) {
+    let url = url::Url::parse(config.database.url.expose()).unwrap();
+    let decode = |s: &str| {
+        let bytes = s.as_bytes();
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < bytes.len() {
+            if bytes[i] == b'%' {
+                out.push(u8::from_str_radix(&s[i + 1..i + 3], 16).unwrap());
+                i += 3;
+            } else {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+        String::from_utf8(out).unwrap()
+    };
+    (
+        decode(url.username()),
+        decode(url.password().unwrap_or_default()),
+        url.host_str().unwrap().to_owned(),
+        url.port().unwrap_or(5432),
+        url.path().trim_start_matches('/').to_owned(),
+    )
 }
 
 #[test]
@@ -363,15 +457,83 @@ fn every_function_gets_a_configuration_that_loads_and_passes_the_deploy_check() 
             config.worker_queue_url.as_ref().unwrap().as_str(),
             QUEUE_URL
         );
-        assert_eq!(config.database.url.expose(), DATABASE_URL);
-    }
-    // The superuser's password is given to the deploy hook alone.
-    for (name, env, _) in &configs {
+        // The database the stack created, with the master secret RDS manages; TLS verified
+        // against the RDS certificate authorities.
         assert_eq!(
-            env.contains_key("SUPERUSER_PASSWORD"),
-            name == "MigrateFunction",
+            database_target(config),
+            (
+                "app".into(),
+                DATABASE_PASSWORD.into(),
+                "databaseinstance.c1a2b3c4d5e6.us-east-1.rds.amazonaws.com".into(),
+                5432,
+                "app".into()
+            ),
             "{name}"
         );
+        assert!(config.database.ca_bundle.is_some(), "{name}");
+        // RDS: the code's acquire timeout (Aurora's resume needs more, below).
+        assert!(!env.contains_key("DATABASE_ACQUIRE_TIMEOUT"), "{name}");
+    }
+    // Without SuperuserEmail there is no superuser, and no password for one.
+    for (name, env, _) in &configs {
+        assert!(!env.contains_key("SUPERUSER_PASSWORD_SECRET_ARN"), "{name}");
+    }
+}
+
+#[test]
+fn aurora_behind_rds_proxy_and_an_existing_database_give_valid_configurations_too() {
+    let proxy_host = "databaseproxy.c1a2b3c4d5e6.us-east-1.rds.amazonaws.com";
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str, Option<&'a str>);
+    let cases: [Case; 4] = [
+        (
+            "aurora behind RDS Proxy",
+            AURORA_WITH_PROXY,
+            proxy_host,
+            Some("20"),
+        ),
+        (
+            "aurora",
+            &[("DatabaseEngine", "aurora-serverless")],
+            "databasecluster.c1a2b3c4d5e6.us-east-1.rds.amazonaws.com",
+            Some("20"),
+        ),
+        ("existing, public", EXISTING, "db.example.com", None),
+        (
+            "existing, in a VPC",
+            EXISTING_IN_VPC,
+            "db.example.com",
+            None,
+        ),
+    ];
+    for (case, overrides, host, acquire_timeout) in cases {
+        for (name, env, config) in configs(overrides) {
+            assert_eq!(config.deploy_problems(), vec![], "{case}: {name}: {env:?}");
+            let (user, password, actual_host, port, database) = database_target(&config);
+            assert_eq!(
+                (
+                    user.as_str(),
+                    password.as_str(),
+                    actual_host.as_str(),
+                    port,
+                    database.as_str()
+                ),
+                ("app", DATABASE_PASSWORD, host, 5432, "app"),
+                "{case}: {name}"
+            );
+            assert_eq!(
+                env.get("DATABASE_ACQUIRE_TIMEOUT").map(String::as_str),
+                acquire_timeout,
+                "{case}: {name}"
+            );
+            // ExistingDatabaseCaBundle's default keeps TLS verified.
+            assert!(config.database.ca_bundle.is_some(), "{case}: {name}");
+            if overrides.contains(&("DatabaseMode", "existing")) {
+                assert_eq!(env["DATABASE_SECRET_ARN"], EXISTING_SECRET_ARN, "{case}");
+                for var in ["RDS_HOSTNAME", "RDS_PORT", "RDS_DB_NAME"] {
+                    assert!(!env.contains_key(var), "{case}: {name} sets {var}");
+                }
+            }
+        }
     }
 }
 
@@ -388,13 +550,8 @@ fn a_custom_domain_and_the_optional_parameters_give_a_valid_configuration_too() 
         ("FromName", "Example Studio"),
         ("TimeZone", "Europe/London"),
         ("SuperuserEmail", "admin@example.com"),
-        ("SuperuserPassword", "a-long-deploy-Password-1"),
-        (
-            "DatabaseSecretVersionId",
-            "0b2d4f6a-1111-2222-3333-444455556666",
-        ),
-        ("SubnetIds", "subnet-1,subnet-2"),
-        ("SecurityGroupIds", "sg-1"),
+        ("WebMaxConcurrency", "0"),
+        ("EndpointAvailabilityZones", "2"),
     ]);
     for (name, env, config) in &configs {
         assert_eq!(config.deploy_problems(), vec![], "{name}: {env:?}");
@@ -418,6 +575,15 @@ fn a_custom_domain_and_the_optional_parameters_give_a_valid_configuration_too() 
         migrate.superuser_email.as_ref().unwrap().as_str(),
         "admin@example.com"
     );
+    assert!(migrate.superuser_password.is_some());
+    // The superuser's generated password reaches the deploy hook alone.
+    for (name, env, _) in &configs {
+        assert_eq!(
+            env.contains_key("SUPERUSER_PASSWORD_SECRET_ARN"),
+            name == "MigrateFunction",
+            "{name}"
+        );
+    }
 }
 
 #[test]
@@ -713,4 +879,567 @@ fn the_web_role_may_queue_work_and_manage_the_dead_letter_queue_from_the_admin()
             );
         }
     }
+}
+
+// ---------------------------------------------------------------- database, network, secrets
+
+/// Whether `name` exists for these parameters (no Condition, or one that holds).
+fn exists(stack: &Stack, name: &str) -> bool {
+    let resource = &stack.template["Resources"][name];
+    assert!(!resource.is_null(), "no resource {name}");
+    resource["Condition"]
+        .as_str()
+        .is_none_or(|condition| stack.condition(condition))
+}
+
+fn resources_of<'t>(template: &'t Yaml, kind: &str) -> Vec<(String, &'t Yaml)> {
+    template["Resources"]
+        .as_mapping()
+        .unwrap()
+        .iter()
+        .filter(|(_, r)| r["Type"].as_str() == Some(kind))
+        .map(|(name, r)| (name.as_str().unwrap().to_owned(), r))
+        .collect()
+}
+
+/// The logical ids an evaluated value references (`ref:X`, `getatt:X.Attribute`).
+fn referenced(value: &Json) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    match value {
+        Json::String(s) => {
+            if let Some(target) = s.strip_prefix("ref:").or_else(|| s.strip_prefix("getatt:")) {
+                names.insert(target.split('.').next().unwrap().to_owned());
+            }
+        }
+        Json::Array(items) => items.iter().for_each(|v| names.extend(referenced(v))),
+        Json::Object(map) => map.values().for_each(|v| names.extend(referenced(v))),
+        _ => {}
+    }
+    names
+}
+
+/// Every parameter set the tests below hold the template to.
+const SCENARIOS: &[(&str, &[(&str, &str)])] = &[
+    ("default (RDS)", &[]),
+    ("Aurora behind RDS Proxy", AURORA_WITH_PROXY),
+    ("RDS behind RDS Proxy", &[("UseRdsProxy", "true")]),
+    ("existing database, public", EXISTING),
+    ("existing database in a VPC", EXISTING_IN_VPC),
+    (
+        "with a superuser",
+        &[("SuperuserEmail", "admin@example.com")],
+    ),
+];
+
+#[test]
+fn the_database_and_its_private_network_are_created_by_default_and_left_out_for_an_existing_one() {
+    let template = template();
+    // No way out to the internet, and nothing that would bill a public IPv4 address.
+    for kind in [
+        "AWS::EC2::InternetGateway",
+        "AWS::EC2::NatGateway",
+        "AWS::EC2::EIP",
+        "AWS::EC2::VPCGatewayAttachment",
+        "AWS::EC2::Route",
+    ] {
+        assert!(resources_of(&template, kind).is_empty(), "{kind}");
+    }
+    let created = [
+        "Vpc",
+        "PrivateSubnet1",
+        "PrivateSubnet2",
+        "PrivateRouteTable",
+        "FunctionSecurityGroup",
+        "DatabaseSecurityGroup",
+        "DatabaseSubnetGroup",
+        "DatabaseInstance",
+    ];
+    let endpoints = [
+        "SqsEndpoint",
+        "SesEndpoint",
+        "SecretsManagerEndpoint",
+        "S3Endpoint",
+    ];
+    let aurora_and_proxy = [
+        "DatabaseCluster",
+        "DatabaseClusterInstance",
+        "DatabaseProxy",
+        "DatabaseProxyTargetGroup",
+    ];
+    let in_vpc = |stack: &Stack| {
+        stack
+            .eval(&template["Globals"]["Function"]["VpcConfig"])
+            .is_some()
+    };
+
+    let stack = Stack::new(&template, &[]);
+    for name in created.iter().chain(&endpoints) {
+        assert!(exists(&stack, name), "default: {name} is missing");
+    }
+    for name in aurora_and_proxy {
+        assert!(!exists(&stack, name), "default: {name} is created");
+    }
+    assert!(in_vpc(&stack));
+    let vpc = stack
+        .eval(&template["Resources"]["Vpc"]["Properties"])
+        .unwrap();
+    assert_eq!(vpc["EnableDnsSupport"], json!("true"));
+    assert_eq!(vpc["EnableDnsHostnames"], json!("true"));
+    let zones: BTreeSet<String> = ["PrivateSubnet1", "PrivateSubnet2"]
+        .iter()
+        .map(|s| {
+            let zone = &template["Resources"][*s]["Properties"]["AvailabilityZone"];
+            stack.eval(zone).unwrap().to_string()
+        })
+        .collect();
+    assert_eq!(zones.len(), 2, "the subnets share a zone");
+
+    let stack = Stack::new(&template, AURORA_WITH_PROXY);
+    for name in aurora_and_proxy {
+        assert!(exists(&stack, name), "aurora with proxy: {name} is missing");
+    }
+    assert!(!exists(&stack, "DatabaseInstance"));
+
+    let stack = Stack::new(&template, EXISTING);
+    for name in created.iter().chain(&endpoints).chain(&aurora_and_proxy) {
+        assert!(!exists(&stack, name), "existing, public: {name} is created");
+    }
+    assert!(!in_vpc(&stack));
+
+    let stack = Stack::new(&template, EXISTING_IN_VPC);
+    for name in created.iter().chain(&aurora_and_proxy) {
+        assert!(
+            !exists(&stack, name),
+            "existing in a VPC: {name} is created"
+        );
+    }
+    for name in endpoints {
+        assert!(exists(&stack, name), "existing in a VPC: {name} is missing");
+    }
+    assert!(in_vpc(&stack));
+}
+
+#[test]
+fn no_environment_variable_and_no_parameter_holds_a_secret() {
+    let template = template();
+    for (name, spec) in template["Parameters"].as_mapping().unwrap() {
+        assert!(spec["NoEcho"].is_null(), "{name:?} is a secret parameter");
+    }
+    let forbidden = [
+        "SECRET_KEY",
+        "DATABASE_URL",
+        "SUPERUSER_PASSWORD",
+        "RDS_PASSWORD",
+        "RDS_USERNAME",
+    ];
+    for (scenario, overrides) in SCENARIOS {
+        let stack = Stack::new(&template, overrides);
+        for (name, function) in functions(&template) {
+            let env = environment(&stack, function);
+            for var in forbidden {
+                assert!(!env.contains_key(var), "{scenario}: {name} sets {var}");
+            }
+            for var in ["DATABASE_SECRET_ARN", "SECRET_KEY_SECRET_ARN"] {
+                assert!(env.contains_key(var), "{scenario}: {name} lacks {var}");
+            }
+            for (var, value) in env.iter().filter(|(v, _)| v.ends_with("_SECRET_ARN")) {
+                let is_reference = value.starts_with("ref:")
+                    || value.starts_with("getatt:")
+                    || *value == managed_secret_arn("DatabaseInstance")
+                    || *value == managed_secret_arn("DatabaseCluster")
+                    || value == EXISTING_SECRET_ARN; // the ExistingDatabaseSecretArn parameter
+                assert!(
+                    is_reference,
+                    "{scenario}: {name}'s {var} is {value:?}, not a secret's ARN"
+                );
+            }
+        }
+    }
+}
+
+/// The resources of the `secretsmanager:GetSecretValue` statements a role has, inline or
+/// through a managed policy of this template, as evaluated; any other Secrets Manager or KMS
+/// action fails.
+fn secrets_a_role_may_read(stack: &Stack, role: &str) -> BTreeSet<String> {
+    let role = stack
+        .eval(&stack.template["Resources"][role]["Properties"])
+        .unwrap();
+    let mut documents: Vec<Json> = role["Policies"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|p| p["PolicyDocument"].clone())
+        .collect();
+    for arn in role["ManagedPolicyArns"].as_array().into_iter().flatten() {
+        if let Some(name) = arn.as_str().unwrap().strip_prefix("ref:") {
+            let policy = &stack.template["Resources"][name];
+            assert_eq!(policy["Type"].as_str(), Some("AWS::IAM::ManagedPolicy"));
+            documents.push(stack.eval(&policy["Properties"]["PolicyDocument"]).unwrap());
+        }
+    }
+    let mut readable = BTreeSet::new();
+    for statement in documents
+        .iter()
+        .flat_map(|d| d["Statement"].as_array().unwrap())
+    {
+        let actions: Vec<&str> = match &statement["Action"] {
+            Json::String(a) => vec![a.as_str()],
+            other => other
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a.as_str().unwrap())
+                .collect(),
+        };
+        for action in actions {
+            if action == "secretsmanager:GetSecretValue" {
+                let resources = match &statement["Resource"] {
+                    Json::String(r) => vec![r.clone()],
+                    other => other
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|r| r.as_str().unwrap().to_owned())
+                        .collect(),
+                };
+                readable.extend(resources);
+            } else {
+                assert!(
+                    !action.starts_with("secretsmanager:") && !action.starts_with("kms:"),
+                    "{action}"
+                );
+            }
+        }
+    }
+    readable
+}
+
+#[test]
+fn each_role_may_read_exactly_the_secrets_its_function_is_given() {
+    let template = template();
+    for (scenario, overrides) in SCENARIOS {
+        let stack = Stack::new(&template, overrides);
+        let in_vpc = stack
+            .eval(&template["Globals"]["Function"]["VpcConfig"])
+            .is_some();
+        for (name, function) in functions(&template) {
+            let env = environment(&stack, function);
+            let given: BTreeSet<String> = env
+                .iter()
+                .filter(|(var, _)| var.ends_with("_SECRET_ARN"))
+                .map(|(_, arn)| arn.clone())
+                .collect();
+            let role = match intrinsic(property(&template, function, "Role")).unwrap() {
+                (_, Yaml::String(path)) => path.split('.').next().unwrap().to_owned(),
+                other => panic!("{other:?}"),
+            };
+            let readable = secrets_a_role_may_read(&stack, &role);
+            assert!(
+                !readable.iter().any(|r| r.contains('*')),
+                "{scenario}: {role}"
+            );
+            assert_eq!(readable, given, "{scenario}: {role} and {name}'s variables");
+            // The VPC permissions only when the functions run in one.
+            let managed = stack
+                .eval(&template["Resources"][role.as_str()]["Properties"]["ManagedPolicyArns"])
+                .unwrap();
+            let vpc_policy = managed.as_array().unwrap().iter().any(|arn| {
+                arn.as_str()
+                    .unwrap()
+                    .ends_with("/AWSLambdaVPCAccessExecutionRole")
+            });
+            assert_eq!(vpc_policy, in_vpc, "{scenario}: {role}");
+        }
+    }
+}
+
+#[test]
+fn every_database_is_encrypted_has_a_managed_password_and_leaves_a_snapshot_when_deleted_or_replaced()
+ {
+    let template = template();
+    let stack = Stack::new(&template, &[]);
+    let instances = resources_of(&template, "AWS::RDS::DBInstance");
+    let clusters = resources_of(&template, "AWS::RDS::DBCluster");
+    assert!(!instances.is_empty() && !clusters.is_empty());
+    for (name, resource) in instances.iter().chain(&clusters) {
+        assert_eq!(
+            resource["DeletionPolicy"].as_str(),
+            Some("Snapshot"),
+            "{name}"
+        );
+        assert_eq!(
+            resource["UpdateReplacePolicy"].as_str(),
+            Some("Snapshot"),
+            "{name}"
+        );
+        let props = stack.eval(&resource["Properties"]).unwrap();
+        if props.get("DBClusterIdentifier").is_some() {
+            // An Aurora instance: storage, password and backups are its cluster's.
+            assert_eq!(props["PubliclyAccessible"], json!("false"), "{name}");
+            assert_eq!(
+                props["CACertificateIdentifier"],
+                json!("rds-ca-rsa2048-g1"),
+                "{name}"
+            );
+            continue;
+        }
+        assert_eq!(props["StorageEncrypted"], json!("true"), "{name}");
+        assert_eq!(props["ManageMasterUserPassword"], json!("true"), "{name}");
+        assert!(props.get("MasterUserPassword").is_none(), "{name}");
+        assert_eq!(props["DeletionProtection"], json!("true"), "{name}");
+        assert_eq!(props["BackupRetentionPeriod"], json!("7"), "{name}");
+        assert_eq!(props["CopyTagsToSnapshot"], json!("true"), "{name}");
+        if resource["Type"].as_str() == Some("AWS::RDS::DBInstance") {
+            assert_eq!(props["PubliclyAccessible"], json!("false"), "{name}");
+            assert_eq!(
+                props["CACertificateIdentifier"],
+                json!("rds-ca-rsa2048-g1"),
+                "{name}"
+            );
+        }
+    }
+    // Plaintext refused by the server; idle connections of frozen instances closed.
+    for kind in [
+        "AWS::RDS::DBParameterGroup",
+        "AWS::RDS::DBClusterParameterGroup",
+    ] {
+        for (name, group) in resources_of(&template, kind) {
+            let parameters = &group["Properties"]["Parameters"];
+            assert_eq!(scalar(&parameters["rds.force_ssl"]), "1", "{name}");
+            assert!(!parameters["idle_session_timeout"].is_null(), "{name}");
+        }
+    }
+}
+
+#[test]
+fn the_database_admits_postgresql_only_from_the_functions_and_rds_proxy() {
+    let template = template();
+    let stack = Stack::new(&template, AURORA_WITH_PROXY);
+    let group = "DatabaseSecurityGroup";
+    assert!(
+        template["Resources"][group]["Properties"]["SecurityGroupIngress"].is_null(),
+        "{group}'s ingress is written as separate resources"
+    );
+    let mut sources = BTreeSet::new();
+    for (name, rule) in resources_of(&template, "AWS::EC2::SecurityGroupIngress") {
+        let props = stack.eval(&rule["Properties"]).unwrap();
+        if props["GroupId"] != json!(format!("ref:{group}")) {
+            continue;
+        }
+        assert_eq!(props["IpProtocol"], json!("tcp"), "{name}");
+        assert_eq!(props["FromPort"], json!("5432"), "{name}");
+        assert_eq!(props["ToPort"], json!("5432"), "{name}");
+        for open in ["CidrIp", "CidrIpv6", "SourcePrefixListId"] {
+            assert!(props.get(open).is_none(), "{name} admits {open}");
+        }
+        sources.insert(props["SourceSecurityGroupId"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(
+        sources,
+        BTreeSet::from([
+            "ref:FunctionSecurityGroup".into(),
+            "ref:ProxySecurityGroup".into()
+        ])
+    );
+    // The group guards every database of the stack, and the proxy's group only the functions.
+    for (name, resource) in resources_of(&template, "AWS::RDS::DBInstance")
+        .into_iter()
+        .chain(resources_of(&template, "AWS::RDS::DBCluster"))
+    {
+        let props = stack.eval(&resource["Properties"]).unwrap();
+        if props.get("DBClusterIdentifier").is_some() {
+            continue;
+        }
+        let groups = props
+            .get("VPCSecurityGroups")
+            .or_else(|| props.get("VpcSecurityGroupIds"))
+            .unwrap();
+        assert_eq!(groups, &json!([format!("ref:{group}")]), "{name}");
+    }
+    let proxy = stack.eval(&template["Resources"]["ProxyIngressFromFunctions"]["Properties"]);
+    assert_eq!(
+        proxy.unwrap()["SourceSecurityGroupId"],
+        json!("ref:FunctionSecurityGroup")
+    );
+}
+
+#[test]
+fn the_deploy_hook_waits_for_everything_it_needs_to_answer_so_it_can_answer_a_delete_too() {
+    let template = template();
+    let resources = &template["Resources"];
+    let (hook_name, hook) = template["Resources"]
+        .as_mapping()
+        .unwrap()
+        .iter()
+        .find(|(_, r)| {
+            r["Type"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("Custom::"))
+        })
+        .unwrap();
+    let migrate = "MigrateFunction";
+    assert!(format!("{:?}", hook["Properties"]["ServiceToken"]).contains(migrate));
+    // SAM generates <function>EventInvokeConfig from the function's EventInvokeConfig.
+    let retries = &resources[migrate]["Properties"]["EventInvokeConfig"]["MaximumRetryAttempts"];
+    assert_eq!(retries.as_u64(), Some(0));
+    let depends: Vec<String> = match &hook["DependsOn"] {
+        Yaml::String(one) => vec![one.clone()],
+        many => many
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(|d| d.as_str().unwrap().to_owned())
+            .collect(),
+    };
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a [&'a str]);
+    let cases: [Case; 4] = [
+        (
+            "default (RDS)",
+            &[],
+            &[
+                "S3Endpoint",
+                "SecretsManagerEndpoint",
+                "DatabaseInstance",
+                "DatabaseIngressFromFunctions",
+            ],
+        ),
+        (
+            "Aurora behind RDS Proxy",
+            AURORA_WITH_PROXY,
+            &[
+                "S3Endpoint",
+                "SecretsManagerEndpoint",
+                "DatabaseCluster",
+                "DatabaseClusterInstance",
+                "DatabaseIngressFromFunctions",
+                "DatabaseProxy",
+                "DatabaseProxyTargetGroup",
+                "ProxyIngressFromFunctions",
+                "DatabaseIngressFromProxy",
+            ],
+        ),
+        (
+            "existing database in a VPC",
+            EXISTING_IN_VPC,
+            &[
+                "S3Endpoint",
+                "SecretsManagerEndpoint",
+                "EndpointIngressFromFunctions",
+            ],
+        ),
+        ("existing database, public", EXISTING, &[]),
+    ];
+    for (scenario, overrides, needed) in cases {
+        let stack = Stack::new(&template, overrides);
+        let mut waits_for = BTreeSet::new();
+        for name in &depends {
+            let resource = &resources[name.as_str()];
+            assert!(
+                !resource.is_null() || *name == format!("{migrate}EventInvokeConfig"),
+                "{hook_name:?} depends on unknown {name}"
+            );
+            waits_for.insert(name.clone());
+            if resource["Type"].as_str() == Some("AWS::CloudFormation::WaitConditionHandle") {
+                assert!(
+                    resource["Condition"].is_null(),
+                    "the gate {name} is conditional"
+                );
+                waits_for.extend(referenced(&stack.eval(&resource["Metadata"]).unwrap()));
+            }
+        }
+        assert!(
+            waits_for.contains(&format!("{migrate}EventInvokeConfig")),
+            "{scenario}: {waits_for:?}"
+        );
+        for name in needed {
+            assert!(
+                waits_for.contains(*name),
+                "{scenario}: {hook_name:?} does not wait for {name}"
+            );
+        }
+        // And the gate names nothing these parameters leave out.
+        for name in &waits_for {
+            if !resources[name.as_str()].is_null() {
+                assert!(
+                    exists(&stack, name),
+                    "{scenario}: the gate names absent {name}"
+                );
+            }
+        }
+        // A new database, engine, proxy or secret changes the hook's version description, so
+        // SAM's version is replaced and the hook runs again with the new configuration.
+        let description = stack
+            .eval(&resources[migrate]["Properties"]["VersionDescription"])
+            .unwrap();
+        let description = description.as_str().unwrap();
+        assert!(
+            description.len() <= 256 - 100 + "admin@example.com".len(),
+            "{description}"
+        );
+        let env = environment(&stack, &resources[migrate]);
+        if let Some(host) = env.get("RDS_HOSTNAME") {
+            let label = host.split('.').next().unwrap();
+            assert!(description.contains(label), "{scenario}: {description}");
+        }
+        let secret = env["DATABASE_SECRET_ARN"]
+            .split(':')
+            .nth(6)
+            .unwrap()
+            .to_owned();
+        assert!(description.contains(&secret), "{scenario}: {description}");
+    }
+}
+
+#[test]
+fn the_web_function_and_the_api_are_capped_and_slow_queues_throttles_and_5xx_rates_alarm() {
+    let template = template();
+    let web = &template["Resources"]["WebFunction"]["Properties"]["ReservedConcurrentExecutions"];
+    assert_eq!(Stack::new(&template, &[]).eval(web), Some(json!("40")));
+    assert_eq!(
+        Stack::new(&template, &[("WebMaxConcurrency", "0")]).eval(web),
+        None
+    );
+    let stack = Stack::new(&template, &[]);
+    let (_, stage) = &resources_of(&template, "AWS::ApiGatewayV2::Stage")[0];
+    let throttling = stack
+        .eval(&stage["Properties"]["DefaultRouteSettings"])
+        .unwrap();
+    assert!(throttling["ThrottlingRateLimit"].as_str().is_some());
+    assert!(throttling["ThrottlingBurstLimit"].as_str().is_some());
+
+    let alarms: Vec<Json> = resources_of(&template, "AWS::CloudWatch::Alarm")
+        .into_iter()
+        .map(|(_, a)| stack.eval(&a["Properties"]).unwrap())
+        .collect();
+    for alarm in &alarms {
+        assert_eq!(alarm["AlarmActions"], json!(["ref:AlarmTopic"]));
+    }
+    let single = |metric: &str, dimension: Json| {
+        alarms
+            .iter()
+            .any(|a| a["MetricName"] == json!(metric) && a["Dimensions"][0]["Value"] == dimension)
+    };
+    assert!(single(
+        "ApproximateAgeOfOldestMessage",
+        json!("getatt:WorkerQueue.QueueName")
+    ));
+    assert!(single("Throttles", json!("ref:WebFunction")));
+    // 5xx as a share of the requests, not any single 5xx.
+    assert!(!alarms.iter().any(|a| a["MetricName"] == json!("5xx")));
+    let rate = alarms
+        .iter()
+        .find(|a| a["Metrics"].is_array())
+        .expect("a metric math alarm");
+    let metrics = rate["Metrics"].as_array().unwrap();
+    let names: BTreeSet<&str> = metrics
+        .iter()
+        .filter_map(|m| m["MetricStat"]["Metric"]["MetricName"].as_str())
+        .collect();
+    assert_eq!(names, BTreeSet::from(["5xx", "Count"]));
+    let expression = metrics
+        .iter()
+        .find_map(|m| m["Expression"].as_str())
+        .unwrap();
+    assert!(expression.contains('/'), "{expression}");
+    assert_eq!(rate["Threshold"], json!("5"));
 }
