@@ -26,9 +26,16 @@ if [[ -z "${TEST_DATABASE_URL:-}" ]]; then
     eval "$(scripts/throwaway-postgres.sh)"
     pg_started=true
 fi
+# The AWS emulator stands in for Secrets Manager in the web function's as-deployed cold start.
+moto_started=false
+if [[ -z "${AWS_EMULATOR_URL:-}" ]]; then
+    eval "$(scripts/aws-emulator.sh)"
+    moto_started=true
+fi
 work=$(mktemp -d)
 cleanup() {
     $pg_started && scripts/throwaway-postgres.sh stop
+    $moto_started && scripts/aws-emulator.sh stop
     rm -rf "$work"
 }
 trap cleanup EXIT

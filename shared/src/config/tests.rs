@@ -87,6 +87,13 @@ fn each_malformed_variable_is_named_with_what_it_needs() {
             "not a valid URL",
         ),
         ("DATABASE_MAX_CONNECTIONS", "0", "from 1 to 100"),
+        ("DATABASE_ACQUIRE_TIMEOUT", "0", "seconds from 1 to 60"),
+        ("DATABASE_ACQUIRE_TIMEOUT", "5s", "seconds from 1 to 60"),
+        (
+            "DATABASE_CA_BUNDLE",
+            "/no/such/bundle.pem",
+            "must be rds (the Amazon RDS certificate authorities) or the path of a PEM file",
+        ),
         (
             "ALLOWED_HOSTS",
             "https://app.example.com/",
@@ -228,6 +235,39 @@ fn rds_variables_from_elastic_beanstalk_build_a_postgres_url() {
         load(&Profile::Lambda, &bad_port).unwrap_err().var,
         "RDS_PORT"
     );
+}
+
+#[test]
+fn database_tls_and_acquire_timeout_settings_are_parsed() {
+    let config = load(
+        &Profile::Lambda,
+        &[
+            with("DATABASE_CA_BUNDLE", "RDS"),
+            vec![("DATABASE_ACQUIRE_TIMEOUT", "20")],
+        ]
+        .concat(),
+    )
+    .unwrap();
+    assert_eq!(config.database.ca_bundle, Some(CaBundle::Rds));
+    assert_eq!(config.database.acquire_timeout, Duration::from_secs(20));
+
+    let defaults = load(&Profile::Lambda, &production()).unwrap();
+    assert_eq!(defaults.database.ca_bundle, None);
+    assert_eq!(
+        defaults.database.acquire_timeout,
+        crate::db::ACQUIRE_TIMEOUT
+    );
+
+    let sqlite = load(
+        &Profile::Lambda,
+        &[
+            with("DATABASE_URL", "sqlite://data/app.db"),
+            vec![("DATABASE_CA_BUNDLE", "rds")],
+        ]
+        .concat(),
+    )
+    .unwrap_err();
+    assert_eq!(sqlite.var, "DATABASE_CA_BUNDLE");
 }
 
 #[test]

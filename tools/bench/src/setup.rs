@@ -178,6 +178,41 @@ pub fn job_event(job: &str, run: usize) -> Vec<u8> {
 pub const CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
 
 /// What a deployed function's environment holds, on `database`.
+/// [`lambda_env`] as deployed: the database URL and `SECRET_KEY` in Secrets Manager (the AWS
+/// emulator at `emulator`), the environment holding only their ARNs.
+pub async fn secrets_env(
+    database: &Database,
+    emulator: &str,
+) -> anyhow::Result<Vec<(String, String)>> {
+    let client = aws_sdk_secretsmanager::Client::new(&shared::aws::sdk_config().await);
+    let mut arns = Vec::new();
+    for value in [
+        serde_json::json!({ "url": database.url }).to_string(),
+        shared::crypto::random_token(48),
+    ] {
+        let created = client
+            .create_secret()
+            .name(format!("bench/{}", uuid::Uuid::now_v7().simple()))
+            .secret_string(value)
+            .send()
+            .await
+            .context("creating a secret in the AWS emulator")?;
+        arns.push(created.arn.context("no ARN")?);
+    }
+    Ok(shared::testing::lambda_env(
+        "",
+        &[
+            ("ALLOWED_HOSTS", HOST),
+            ("EMAIL_BACKEND", "console"),
+            ("SSL_CERT_FILE", CA_BUNDLE),
+            ("SECRET_KEY", ""),
+            ("DATABASE_SECRET_ARN", &arns[0]),
+            ("SECRET_KEY_SECRET_ARN", &arns[1]),
+            ("AWS_ENDPOINT_URL", emulator),
+        ],
+    ))
+}
+
 pub fn lambda_env(database: &Database) -> Vec<(String, String)> {
     shared::testing::lambda_env(
         &database.url,
