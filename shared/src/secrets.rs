@@ -208,15 +208,8 @@ pub async fn resolve(vars: &mut Vars) -> Result<Option<SecretReader>, ConfigErro
         return Ok(None);
     }
     let reader = SecretReader::new().await;
-    // Concurrently: one round trip of init time instead of one per secret.
-    let fetched = futures_util::future::join_all(
-        named
-            .iter()
-            .map(|(var, arn)| async { (*var, reader.read(var, arn).await) }),
-    )
-    .await;
-    for (var, value) in fetched {
-        apply(vars, var, value?.expose())?;
+    for (var, value) in reader.read_all(&named).await? {
+        apply(vars, var, value.expose())?;
     }
     Ok(Some(reader))
 }
@@ -232,6 +225,65 @@ impl SecretReader {
         Self {
             client: aws_sdk_secretsmanager::Client::new(&crate::aws::sdk_config().await),
         }
+    }
+
+    /// The current values of several secrets in one `BatchGetSecretValue` call: one round trip
+    /// and one connection at init, however many secrets (against the emulator, 3.9 ms for two
+    /// where two `GetSecretValue` calls in parallel took 9.2: BENCHMARKS.md). Each value is
+    /// still authorized by `GetSecretValue` on its own ARN. A secret the answer does not name
+    /// (it was given by a partial ARN) is read on its own.
+    pub async fn read_all(
+        &self,
+        named: &[(&'static str, String)],
+    ) -> Result<Vec<(&'static str, Secret)>, ConfigError> {
+        if let [(var, arn)] = named {
+            return Ok(vec![(*var, self.read(var, arn).await?)]);
+        }
+        let first = named.first().map_or("secrets", |(var, _)| *var);
+        let mut request = self.client.batch_get_secret_value();
+        for (_, arn) in named {
+            request = request.secret_id_list(arn);
+        }
+        let output = request.send().await.map_err(|e| {
+            let e = aws_sdk_secretsmanager::error::DisplayErrorContext(e);
+            let vars: Vec<&str> = named.iter().map(|(var, _)| *var).collect();
+            ConfigError::new(
+                first,
+                format!(
+                    "and the other secrets ({}) could not be read: {e}",
+                    vars.join(", ")
+                ),
+            )
+        })?;
+        let mut values = Vec::with_capacity(named.len());
+        for (var, arn) in named {
+            let is = |id: Option<&str>| id == Some(arn.as_str());
+            if let Some(error) = output.errors().iter().find(|e| is(e.secret_id())) {
+                return Err(ConfigError::new(
+                    var,
+                    format!(
+                        "names a secret that could not be read ({arn}): {}: {}",
+                        error.error_code().unwrap_or("error"),
+                        error.message().unwrap_or_default()
+                    ),
+                ));
+            }
+            let value = match output
+                .secret_values()
+                .iter()
+                .find(|v| is(v.arn()) || is(v.name()))
+            {
+                Some(entry) => entry.secret_string().map(Secret::new).ok_or_else(|| {
+                    ConfigError::new(
+                        var,
+                        format!("names a binary secret ({arn}): store a string"),
+                    )
+                })?,
+                None => self.read(var, arn).await?,
+            };
+            values.push((*var, value));
+        }
+        Ok(values)
     }
 
     /// The current value of the secret `arn`; `var` names it in the error.
