@@ -157,9 +157,10 @@ async fn a_malformed_request_is_answered_failed_when_it_says_where_and_an_error_
     let error = migrate::handle(json!({"job": "sweep-outbox"}), || panic!("not read"))
         .await
         .unwrap_err();
+    assert_eq!(error.error_type, "InvalidEvent");
     assert!(
-        error.to_string().contains("Custom::DatabaseMigrations"),
-        "{error}"
+        error.error_message.contains("Custom::DatabaseMigrations"),
+        "{error:?}"
     );
 }
 
@@ -268,12 +269,36 @@ async fn the_binary_answers_cloudformation_for_each_request_type_and_survives_a_
         .unwrap();
     let message = outcome.error_message();
     assert!(message.contains("EOF while parsing"), "{message}");
+    // JSON, but not a custom resource request: nothing to answer on, a typed failure.
+    let outcome = emulator.invoke(r#"{"job": "sweep-outbox"}"#).await.unwrap();
+    assert_eq!(outcome.reported_type(), "InvalidEvent", "{outcome:?}");
+    assert!(
+        outcome.error_message().contains("no ResponseURL"),
+        "{outcome:?}"
+    );
 
     let outcome = emulator.invoke(pointed_at("delete", &url)).await;
     assert!(matches!(outcome, Some(Outcome::Response(_))), "{outcome:?}");
     let answer = answers.recv().await.unwrap();
     assert_eq!(answer.body["Status"], "SUCCESS");
     assert_eq!(user_count(&test).await, 1);
+    // An answer that cannot be delivered fails the invocation (Lambda retries it) as a
+    // HandlerError with the reason.
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}/answer", listener.local_addr().unwrap())
+    };
+    let outcome = emulator
+        .invoke(pointed_at("delete", &closed))
+        .await
+        .unwrap();
+    assert_eq!(outcome.reported_type(), "HandlerError", "{outcome:?}");
+    assert!(
+        outcome
+            .error_message()
+            .starts_with("sending the response: "),
+        "{outcome:?}"
+    );
     // The logs are JSON lines, as CloudWatch gets them.
     let output = function.output();
     assert!(
