@@ -78,7 +78,11 @@ async fn handle(
             (queue, Some(rx))
         }
     };
-    let mailer = Mailer::from_config(&config).await;
+    // Printed emails go to stderr with the notes: stdout is the result alone.
+    let mailer = match Mailer::from_config(&config).await {
+        Mailer::Console(console) => Mailer::Console(console.on_stderr()),
+        mailer => mailer,
+    };
     let result = match function {
         Function::Web => {
             let state = web::AppState::new(config, db.clone(), queue);

@@ -90,7 +90,8 @@ pub fn run(cli: Cli) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    shared::telemetry::init(&config.log);
+    // Logs on stderr: stdout is what a command prints (invoke's JSON result).
+    shared::telemetry::init_stderr(&config.log);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {

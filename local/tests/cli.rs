@@ -561,3 +561,43 @@ async fn invoke_gives_one_clear_line_for_a_bad_file_or_event_and_fails() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("possible values: web, worker, scheduler, migrate"));
 }
+
+#[tokio::test]
+async fn invoke_with_json_logs_prints_only_the_result_on_stdout() {
+    let cli = Cli::new().await;
+    // A sign-up: the handler logs, and the worker prints the verification email.
+    let mut event: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(event_path("apigw-http-get-healthz.json")).unwrap(),
+    )
+    .unwrap();
+    event["rawPath"] = "/api/auth/signup".into();
+    event["requestContext"]["http"]["method"] = "POST".into();
+    event["requestContext"]["http"]["path"] = "/api/auth/signup".into();
+    event["headers"]["content-type"] = "application/json".into();
+    let body = r#"{"email": "ada@example.com", "password": "correct horse battery"}"#;
+    event["headers"]["content-length"] = body.len().to_string().into();
+    event["body"] = body.into();
+    let path = cli.dir.path().join("signup.json");
+    std::fs::write(&path, serde_json::to_vec(&event).unwrap()).unwrap();
+
+    let out = cli.run(
+        &["invoke", "web", path.to_str().unwrap()],
+        &[("LOG_FORMAT", "json"), ("LOG_LEVEL", "info")],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let documents: Vec<serde_json::Value> = serde_json::Deserializer::from_slice(&out.stdout)
+        .into_iter()
+        .collect::<Result<_, _>>()
+        .unwrap_or_else(|e| panic!("{e}: {}", stdout(&out)));
+    assert_eq!(documents.len(), 1, "{}", stdout(&out));
+    assert_eq!(documents[0]["statusCode"], 202, "{}", documents[0]);
+    // The logs and the email went to stderr.
+    let logs = stderr(&out);
+    assert!(
+        logs.lines()
+            .any(|l| serde_json::from_str::<serde_json::Value>(l)
+                .is_ok_and(|v| v["level"] == "INFO")),
+        "{logs}"
+    );
+    assert!(logs.contains("To: ada@example.com"), "{logs}");
+}
