@@ -13,7 +13,9 @@ use migrate::{PHYSICAL_RESOURCE_ID, Status};
 use runtime_api_emulator::{Emulator, Outcome};
 use serde_json::{Value, json};
 use shared::config::{Config, ConfigError, Profile, Vars};
-use shared::testing::{TestDb, lambda_env};
+use shared::domain::EmailAddress;
+use shared::store::users;
+use shared::testing::{TestDb, lambda_env, user};
 use tokio::sync::{Mutex, mpsc};
 
 const ADMIN: &str = "admin@example.com";
@@ -29,21 +31,46 @@ fn event(kind: &str) -> Value {
 
 /// The production environment of template.yaml, on the test database.
 fn lambda_vars(database_url: &str) -> Vec<(String, String)> {
+    lambda_vars_with(database_url, ADMIN_PASSWORD)
+}
+
+fn lambda_vars_with(database_url: &str, superuser_password: &str) -> Vec<(String, String)> {
     lambda_env(
         database_url,
         &[
             ("SUPERUSER_EMAIL", ADMIN),
-            ("SUPERUSER_PASSWORD", ADMIN_PASSWORD),
+            ("SUPERUSER_PASSWORD", superuser_password),
             ("AWS_LAMBDA_FUNCTION_NAME", "migrate"),
         ],
     )
 }
 
 fn config_for(database_url: &str) -> Result<Config, ConfigError> {
+    config_with(database_url, ADMIN_PASSWORD)
+}
+
+fn config_with(database_url: &str, superuser_password: &str) -> Result<Config, ConfigError> {
     Config::from_vars(
         &Profile::Lambda,
-        &Vars::from_pairs(lambda_vars(database_url)),
+        &Vars::from_pairs(lambda_vars_with(database_url, superuser_password)),
     )
+}
+
+/// The stored password hash of `email`'s account.
+async fn password_hash(test: &TestDb, email: &str) -> Option<String> {
+    let mut conn = test.db.acquire().await.unwrap();
+    let email = EmailAddress::parse(email).unwrap();
+    users::find_user_by_email(&mut conn, &email)
+        .await
+        .unwrap()
+        .unwrap()
+        .password_hash
+}
+
+async fn verifies(password: &str, hash: &str) -> bool {
+    shared::crypto::verify_password(password, hash)
+        .await
+        .unwrap()
 }
 
 async fn user_count(test: &TestDb) -> i64 {
@@ -101,6 +128,59 @@ async fn create_migrates_and_ensures_the_superuser_update_changes_nothing_delete
     assert_eq!(deleted.response.status, Status::Success);
     assert_eq!(user_count(&test).await, 1);
     assert_eq!(test.db.applied_migrations().await.unwrap(), applied);
+}
+
+#[tokio::test]
+async fn a_second_deploy_leaves_an_existing_superusers_password_alone() {
+    let test = TestDb::empty().await;
+    let url = test.config.url.expose().to_owned();
+    let created = migrate::handle(event("create"), || config_for(&url))
+        .await
+        .unwrap();
+    assert_eq!(created.response.data["Superuser"], "created");
+    let hash = password_hash(&test, ADMIN).await.unwrap();
+    assert!(verifies(ADMIN_PASSWORD, &hash).await);
+
+    // The next deploy carries another SuperuserPassword (a changed parameter, or the admin
+    // changed theirs since): the account keeps the password it has.
+    let changed = "another-deploy-Password-2";
+    let updated = migrate::handle(event("update"), || config_with(&url, changed))
+        .await
+        .unwrap();
+    assert_eq!(updated.response.status, Status::Success);
+    assert_eq!(updated.response.data["Superuser"], "already existed");
+    assert_eq!(
+        password_hash(&test, ADMIN).await.as_ref(),
+        Some(&hash),
+        "password unchanged"
+    );
+    assert!(!verifies(changed, &hash).await);
+}
+
+#[tokio::test]
+async fn a_deploy_takes_over_an_ordinary_account_with_the_superusers_email_and_sets_its_password() {
+    let test = TestDb::new().await;
+    let url = test.config.url.expose().to_owned();
+    let squatter = user(&test.db, ADMIN, false, false).await;
+    let before = password_hash(&test, ADMIN).await;
+
+    let answered = migrate::handle(event("create"), || config_for(&url))
+        .await
+        .unwrap();
+    assert_eq!(answered.response.status, Status::Success);
+    assert_eq!(
+        answered.response.data["Superuser"],
+        "promoted from an existing account"
+    );
+    let mut conn = test.db.acquire().await.unwrap();
+    let promoted = users::find_user_by_id(&mut conn, squatter.id)
+        .await
+        .unwrap()
+        .unwrap();
+    drop(conn);
+    assert!(promoted.is_superuser && promoted.is_staff);
+    assert_ne!(promoted.password_hash, before, "password replaced");
+    assert!(verifies(ADMIN_PASSWORD, &promoted.password_hash.unwrap()).await);
 }
 
 #[tokio::test]
