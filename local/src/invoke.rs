@@ -4,8 +4,9 @@
 
 use std::path::Path;
 
-use anyhow::{Context as _, anyhow, bail};
-use serde_json::{Value, json};
+use anyhow::{Context as _, bail};
+use lambda_init::failure::Diagnostic;
+use serde_json::Value;
 use shared::config::{Config, Vars};
 use shared::db::Db;
 use shared::mail::Mailer;
@@ -23,33 +24,42 @@ pub enum Function {
 }
 
 /// Runs the handler and prints its JSON result; a handler error is printed as Lambda reports
-/// it (`errorType`, `errorMessage`) and the command fails.
+/// it (`errorType`, `errorMessage`, with the same type as in Lambda) and the command fails.
+/// Standard output carries that JSON alone: notes and logs go to standard error.
 pub async fn invoke(config: Config, function: Function, path: &Path) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read the event file {}", path.display()))?;
     let event: Value = serde_json::from_str(&text)
         .with_context(|| format!("the event file {} is not JSON", path.display()))?;
-    match handle(config, function, event).await {
+    match handle(config, function, event).await? {
         Ok(result) => {
             println!("{}", serde_json::to_string_pretty(&result)?);
             Ok(())
         }
-        Err(e) => {
-            let report = json!({"errorType": "HandlerError", "errorMessage": format!("{e:#}")});
-            println!("{}", serde_json::to_string_pretty(&report)?);
+        Err(diagnostic) => {
+            println!("{}", serde_json::to_string_pretty(&diagnostic)?);
             bail!("the {function:?} handler failed on {}", path.display())
         }
     }
 }
 
-async fn handle(mut config: Config, function: Function, event: Value) -> anyhow::Result<Value> {
+/// The handler's answer (`Err`: the failure Lambda would report), or, outside it, what kept
+/// it from running locally (the database, the migrations).
+async fn handle(
+    mut config: Config,
+    function: Function,
+    event: Value,
+) -> anyhow::Result<Result<Value, Diagnostic>> {
     if function == Function::Migrate {
         // The hook migrates by itself: no migration before it, or it would have nothing to do.
-        let handled = migrate::handle(event, async { Ok(config.clone()) }).await?;
+        let handled = match migrate::handle(event, async { Ok(config.clone()) }).await {
+            Ok(handled) => handled,
+            Err(diagnostic) => return Ok(Err(diagnostic)),
+        };
         eprintln!(
             "note: the answer below was not sent to the event's ResponseURL (CloudFormation's pre-signed URL)"
         );
-        return Ok(serde_json::to_value(&handled.response)?);
+        return Ok(Ok(serde_json::to_value(&handled.response)?));
     }
     if function == Function::Web {
         accept_event_host(&mut config, &event);
@@ -68,26 +78,27 @@ async fn handle(mut config: Config, function: Function, event: Value) -> anyhow:
             (queue, Some(rx))
         }
     };
-    let mailer = Mailer::from_config(&config).await;
+    // Printed emails go to stderr with the notes: stdout is the result alone.
+    let mailer = match Mailer::from_config(&config).await {
+        Mailer::Console(console) => Mailer::Console(console.on_stderr()),
+        mailer => mailer,
+    };
     let result = match function {
         Function::Web => {
             let state = web::AppState::new(config, db.clone(), queue);
-            web::lambda::handle_event(web::router(state), event)
-                .await
-                .map_err(|e| anyhow!(e))
+            web::lambda::handle_event(web::router(state), event).await
         }
-        Function::Worker => match serde_json::from_value(event) {
-            Ok(event) => {
-                let deps = worker::Deps {
-                    db: db.clone(),
-                    mailer: mailer.clone(),
-                };
-                Ok(serde_json::to_value(
-                    worker::handle_batch(&deps, event).await,
-                )?)
+        Function::Worker => {
+            let deps = worker::Deps {
+                db: db.clone(),
+                mailer: mailer.clone(),
+            };
+            let payload = serde_json::value::to_raw_value(&event)?;
+            match worker::handle(&deps, &payload).await {
+                Ok(response) => Ok(serde_json::to_value(response)?),
+                Err(diagnostic) => Err(diagnostic),
             }
-            Err(e) => Err(anyhow!("not an SQS event: {e}")),
-        },
+        }
         Function::Scheduler => {
             let deps = scheduler::Deps {
                 config,
@@ -110,7 +121,7 @@ async fn handle(mut config: Config, function: Function, event: Value) -> anyhow:
         }
     }
     db.close().await;
-    result
+    Ok(result)
 }
 
 /// With ALLOWED_HOSTS unset (DEBUG's localhost default), the event's own host is accepted so

@@ -98,7 +98,8 @@ pub fn run(cli: Cli) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    shared::telemetry::init(&config.log);
+    // Logs on stderr: stdout is what a command prints (invoke's JSON result).
+    shared::telemetry::init_stderr(&config.log);
     let result = runtime.block_on(async move {
         match cli.command.unwrap_or(Command::Runserver) {
             Command::Runserver => server::run(config).await,

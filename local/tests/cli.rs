@@ -547,8 +547,11 @@ async fn invoke_gives_one_clear_line_for_a_bad_file_or_event_and_fails() {
         &[],
     );
     assert_eq!(out.status.code(), Some(1));
+    let report = json_stdout(&out);
+    // The errorType Lambda shows for it (functions/scheduler/tests/runtime_api.rs).
+    assert_eq!(report["errorType"], "InvalidEvent", "{report}");
     assert!(
-        json_stdout(&out)["errorMessage"]
+        report["errorMessage"]
             .as_str()
             .unwrap()
             .contains("names no job")
@@ -557,4 +560,140 @@ async fn invoke_gives_one_clear_line_for_a_bad_file_or_event_and_fails() {
     let out = cli.run(&["invoke", "lambda", "x.json"], &[]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("possible values: web, worker, scheduler, migrate"));
+}
+
+#[tokio::test]
+async fn invoke_with_json_logs_prints_only_the_result_on_stdout() {
+    let cli = Cli::new().await;
+    // A sign-up: the handler logs, and the worker prints the verification email.
+    let mut event: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(event_path("apigw-http-get-healthz.json")).unwrap(),
+    )
+    .unwrap();
+    event["rawPath"] = "/api/auth/signup".into();
+    event["requestContext"]["http"]["method"] = "POST".into();
+    event["requestContext"]["http"]["path"] = "/api/auth/signup".into();
+    event["headers"]["content-type"] = "application/json".into();
+    let body = r#"{"email": "ada@example.com", "password": "correct horse battery"}"#;
+    event["headers"]["content-length"] = body.len().to_string().into();
+    event["body"] = body.into();
+    let path = cli.dir.path().join("signup.json");
+    std::fs::write(&path, serde_json::to_vec(&event).unwrap()).unwrap();
+
+    let out = cli.run(
+        &["invoke", "web", path.to_str().unwrap()],
+        &[("LOG_FORMAT", "json"), ("LOG_LEVEL", "info")],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let documents: Vec<serde_json::Value> = serde_json::Deserializer::from_slice(&out.stdout)
+        .into_iter()
+        .collect::<Result<_, _>>()
+        .unwrap_or_else(|e| panic!("{e}: {}", stdout(&out)));
+    assert_eq!(documents.len(), 1, "{}", stdout(&out));
+    assert_eq!(documents[0]["statusCode"], 202, "{}", documents[0]);
+    // The logs and the email went to stderr.
+    let logs = stderr(&out);
+    assert!(
+        logs.lines()
+            .any(|l| serde_json::from_str::<serde_json::Value>(l)
+                .is_ok_and(|v| v["level"] == "INFO")),
+        "{logs}"
+    );
+    assert!(logs.contains("To: ada@example.com"), "{logs}");
+}
+
+/// Each function's resource name in template.yaml, with the variables its environment declares
+/// (the Globals' and its own).
+fn template_functions() -> Vec<(String, Vec<String>)> {
+    let path = format!("{}/../template.yaml", env!("CARGO_MANIFEST_DIR"));
+    let template: serde_norway::Value =
+        serde_norway::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let names = |vars: &serde_norway::Value| -> Vec<String> {
+        vars.as_mapping()
+            .map(|m| {
+                m.keys()
+                    .filter_map(|k| k.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let globals = names(&template["Globals"]["Function"]["Environment"]["Variables"]);
+    template["Resources"]
+        .as_mapping()
+        .unwrap()
+        .iter()
+        .filter(|(_, r)| r["Type"].as_str() == Some("AWS::Serverless::Function"))
+        .map(|(name, r)| {
+            let mut vars = globals.clone();
+            vars.extend(names(&r["Properties"]["Environment"]["Variables"]));
+            (name.as_str().unwrap().to_owned(), vars)
+        })
+        .collect()
+}
+
+#[test]
+fn the_sam_local_env_file_configures_every_function_of_the_template() {
+    let text = std::fs::read_to_string(event_path("sam-local-env.json")).unwrap();
+    let file: std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>> =
+        serde_json::from_str(&text).unwrap();
+    let functions = template_functions();
+    assert_eq!(
+        file.keys().collect::<Vec<_>>(),
+        {
+            let mut names: Vec<_> = functions.iter().map(|(name, _)| name).collect();
+            names.sort();
+            names
+        },
+        "one entry per function of template.yaml"
+    );
+    for (name, declared) in &functions {
+        let vars = &file[name];
+        for var in vars.keys() {
+            // `sam local invoke --env-vars` only overrides what the template declares.
+            assert!(
+                declared.contains(var),
+                "{name}: {var} is not in the template's environment, so sam local would drop it"
+            );
+        }
+        let mut vars = vars.clone();
+        vars.insert(
+            "AWS_LAMBDA_FUNCTION_NAME".into(),
+            format!("rust-starter-{name}"),
+        );
+        let config = shared::config::Config::from_vars(
+            &shared::config::Profile::Lambda,
+            &shared::config::Vars::from_pairs(vars),
+        )
+        .unwrap_or_else(|e| panic!("{name} would not start under sam local: {e}"));
+        assert!(!config.debug, "{name}");
+        assert_eq!(
+            config.email_backend,
+            shared::config::EmailBackend::Console,
+            "{name}"
+        );
+        assert!(
+            config.database.url.expose().starts_with("postgres://"),
+            "{name}"
+        );
+        // The committed HTTP events pass the allowed-hosts check as they are.
+        for event in [
+            "apigw-http-get-healthz.json",
+            "apigw-rest-get-classes.json",
+            "alb-get-healthz.json",
+            "function-url-get-classes.json",
+        ] {
+            let event: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(event_path(event)).unwrap()).unwrap();
+            let host = event["headers"]["host"]
+                .as_str()
+                .or(event["headers"]["Host"].as_str())
+                .or(event["multiValueHeaders"]["Host"][0].as_str())
+                .unwrap_or_else(|| panic!("no host in {event}"));
+            assert!(
+                config.allowed_hosts.iter().any(|h| h == host),
+                "{name}: {host} not in {:?}",
+                config.allowed_hosts
+            );
+        }
+    }
 }

@@ -1,5 +1,6 @@
 //! Logging with `tracing`: readable lines on a terminal, JSON lines in Lambda (or with
-//! `LOG_FORMAT=json`). Lambda sends stdout to CloudWatch Logs, so no agent is needed.
+//! `LOG_FORMAT=json`). Lambda sends stdout to CloudWatch Logs, so no agent is needed; the
+//! local runner logs to stderr alone ([`init_stderr`]).
 //!
 //! JSON lines carry `timestamp`, `level`, `target`, the event's fields (`message` among them)
 //! and `spans`, the fields of the spans the event happened in: the Lambda runtime's span holds
@@ -14,8 +15,9 @@ use tracing_subscriber::layer::SubscriberExt as _;
 
 use crate::config::{LogConfig, LogFormat};
 
-/// Installs the global subscriber: JSON to stdout, or text to stderr. Calling it twice (as
-/// tests may) keeps the first one.
+/// Installs the global subscriber of a Lambda function: JSON to stdout (CloudWatch Logs takes
+/// both streams; the JSON lines have always gone to stdout), or text to stderr. Calling it
+/// twice (as tests may) keeps the first one.
 pub fn init(log: &LogConfig) {
     let subscriber = match log.format {
         LogFormat::Json => subscriber(log, std::io::stdout, false),
@@ -23,6 +25,14 @@ pub fn init(log: &LogConfig) {
     };
     // Err only means a subscriber is already installed.
     let _ = tracing::subscriber::set_global_default(subscriber);
+}
+
+/// The local runner's subscriber: both formats to stderr, so that standard output carries
+/// only what a command prints (`cargo run -- invoke`'s JSON result, `runjob`'s report), even
+/// with `LOG_FORMAT=json`.
+pub fn init_stderr(log: &LogConfig) {
+    let ansi = log.format == LogFormat::Text && std::io::stderr().is_terminal();
+    let _ = tracing::subscriber::set_global_default(subscriber(log, std::io::stderr, ansi));
 }
 
 /// The subscriber `init` installs, writing to `writer`.

@@ -3,6 +3,12 @@
 //! `/init/error` for saying why, and `lambda_runtime` only uses it for SnapStart. So a failure
 //! here is printed (one line, for the logs and for `cargo run`) and posted to `/init/error`
 //! with an error type, then the process exits.
+//!
+//! After init, the handlers name their failures through [`failure`] (`HandlerError`,
+//! `InvalidEvent`) rather than leaving lambda_runtime to name them after a Rust type.
+
+/// Readable `errorType`s for failed invocations, and reading an event into its type.
+pub mod failure;
 
 use std::fmt::Display;
 

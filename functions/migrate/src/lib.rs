@@ -4,6 +4,9 @@
 //! ([`shared::services::deploy`]); Delete leaves the database alone. Every request gets an
 //! answer on its pre-signed `ResponseURL`, FAILED with the reason when anything went wrong,
 //! so a broken deploy stops with that reason in the stack events instead of hanging.
+//! An event with no `ResponseURL` to answer on is the one thing it cannot answer: that fails
+//! the invocation as an `InvalidEvent`, and a failure to deliver the answer as a
+//! `HandlerError` (Lambda then retries the invocation).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -14,6 +17,7 @@ use bytes::Bytes;
 use http_body_util::Full;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
+use lambda_init::failure::{self, Diagnostic};
 use serde::Serialize;
 use serde_json::Value;
 use shared::config::{Config, ConfigError};
@@ -58,14 +62,14 @@ pub struct Handled {
 /// polled only when needed) runs only for Create and Update, so
 /// a bad setting fails the deploy with its message (as a FAILED answer) and never blocks a
 /// stack deletion. An event that is not a custom resource request, or has no `ResponseURL`
-/// to answer on, is an error for the runtime to report.
+/// to answer on, is an `InvalidEvent` for the runtime to report.
 pub async fn handle(
     event: Value,
     load_config: impl Future<Output = Result<Config, ConfigError>>,
-) -> anyhow::Result<Handled> {
+) -> Result<Handled, Diagnostic> {
     let ids = Ids::from_event(&event).ok_or_else(|| {
-        anyhow::anyhow!(
-            "not a CloudFormation custom resource request (no ResponseURL, StackId, RequestId and LogicalResourceId); the function only runs from the stack's Custom::DatabaseMigrations resource"
+        failure::invalid_event(
+            "not a CloudFormation custom resource request (no ResponseURL, StackId, RequestId and LogicalResourceId); the function only runs from the stack's Custom::DatabaseMigrations resource",
         )
     })?;
     let request = match serde_json::from_value::<Request>(event) {
@@ -80,7 +84,11 @@ pub async fn handle(
         Request::Create(_) => Some("Create"),
         Request::Update(_) => Some("Update"),
         Request::Delete(_) => None,
-        _ => anyhow::bail!("unknown CloudFormation request type"),
+        _ => {
+            return Err(failure::invalid_event(
+                "unknown CloudFormation request type",
+            ));
+        }
     };
     let (status, reason, data) = match work {
         None => (

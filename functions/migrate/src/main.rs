@@ -6,6 +6,7 @@
 // that proving it `Send` exceeds rustc's default query depth in release builds for aarch64.
 #![recursion_limit = "256"]
 
+use lambda_init::failure::{Diagnostic, handler_error};
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
 use shared::config::{LogConfig, LogFormat, Profile, Vars};
@@ -23,8 +24,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async move {
         let handled =
             migrate::handle(event.payload, shared::secrets::load_config(Profile::Lambda)).await?;
-        migrate::send(&handled).await?;
-        Ok::<_, lambda_runtime::Error>(serde_json::to_value(&handled.response)?)
+        migrate::send(&handled).await.map_err(handler_error)?;
+        Ok::<_, Diagnostic>(handled.response)
     }))
     .await
 }

@@ -13,7 +13,9 @@ use migrate::{PHYSICAL_RESOURCE_ID, Status};
 use runtime_api_emulator::{Emulator, Outcome};
 use serde_json::{Value, json};
 use shared::config::{Config, ConfigError, Profile, Vars};
-use shared::testing::{TestDb, lambda_env};
+use shared::domain::EmailAddress;
+use shared::store::users;
+use shared::testing::{TestDb, lambda_env, user};
 use tokio::sync::{Mutex, mpsc};
 
 const ADMIN: &str = "admin@example.com";
@@ -29,21 +31,46 @@ fn event(kind: &str) -> Value {
 
 /// The production environment of template.yaml, on the test database.
 fn lambda_vars(database_url: &str) -> Vec<(String, String)> {
+    lambda_vars_with(database_url, ADMIN_PASSWORD)
+}
+
+fn lambda_vars_with(database_url: &str, superuser_password: &str) -> Vec<(String, String)> {
     lambda_env(
         database_url,
         &[
             ("SUPERUSER_EMAIL", ADMIN),
-            ("SUPERUSER_PASSWORD", ADMIN_PASSWORD),
+            ("SUPERUSER_PASSWORD", superuser_password),
             ("AWS_LAMBDA_FUNCTION_NAME", "migrate"),
         ],
     )
 }
 
 fn config_for(database_url: &str) -> Result<Config, ConfigError> {
+    config_with(database_url, ADMIN_PASSWORD)
+}
+
+fn config_with(database_url: &str, superuser_password: &str) -> Result<Config, ConfigError> {
     Config::from_vars(
         &Profile::Lambda,
-        &Vars::from_pairs(lambda_vars(database_url)),
+        &Vars::from_pairs(lambda_vars_with(database_url, superuser_password)),
     )
+}
+
+/// The stored password hash of `email`'s account.
+async fn password_hash(test: &TestDb, email: &str) -> Option<String> {
+    let mut conn = test.db.acquire().await.unwrap();
+    let email = EmailAddress::parse(email).unwrap();
+    users::find_user_by_email(&mut conn, &email)
+        .await
+        .unwrap()
+        .unwrap()
+        .password_hash
+}
+
+async fn verifies(password: &str, hash: &str) -> bool {
+    shared::crypto::verify_password(password, hash)
+        .await
+        .unwrap()
 }
 
 async fn user_count(test: &TestDb) -> i64 {
@@ -106,6 +133,59 @@ async fn create_migrates_and_ensures_the_superuser_update_changes_nothing_delete
 }
 
 #[tokio::test]
+async fn a_second_deploy_leaves_an_existing_superusers_password_alone() {
+    let test = TestDb::empty().await;
+    let url = test.config.url.expose().to_owned();
+    let created = migrate::handle(event("create"), async { config_for(&url) })
+        .await
+        .unwrap();
+    assert_eq!(created.response.data["Superuser"], "created");
+    let hash = password_hash(&test, ADMIN).await.unwrap();
+    assert!(verifies(ADMIN_PASSWORD, &hash).await);
+
+    // The next deploy carries another SuperuserPassword (a changed parameter, or the admin
+    // changed theirs since): the account keeps the password it has.
+    let changed = "another-deploy-Password-2";
+    let updated = migrate::handle(event("update"), async { config_with(&url, changed) })
+        .await
+        .unwrap();
+    assert_eq!(updated.response.status, Status::Success);
+    assert_eq!(updated.response.data["Superuser"], "already existed");
+    assert_eq!(
+        password_hash(&test, ADMIN).await.as_ref(),
+        Some(&hash),
+        "password unchanged"
+    );
+    assert!(!verifies(changed, &hash).await);
+}
+
+#[tokio::test]
+async fn a_deploy_takes_over_an_ordinary_account_with_the_superusers_email_and_sets_its_password() {
+    let test = TestDb::new().await;
+    let url = test.config.url.expose().to_owned();
+    let squatter = user(&test.db, ADMIN, false, false).await;
+    let before = password_hash(&test, ADMIN).await;
+
+    let answered = migrate::handle(event("create"), async { config_for(&url) })
+        .await
+        .unwrap();
+    assert_eq!(answered.response.status, Status::Success);
+    assert_eq!(
+        answered.response.data["Superuser"],
+        "promoted from an existing account"
+    );
+    let mut conn = test.db.acquire().await.unwrap();
+    let promoted = users::find_user_by_id(&mut conn, squatter.id)
+        .await
+        .unwrap()
+        .unwrap();
+    drop(conn);
+    assert!(promoted.is_superuser && promoted.is_staff);
+    assert_ne!(promoted.password_hash, before, "password replaced");
+    assert!(verifies(ADMIN_PASSWORD, &promoted.password_hash.unwrap()).await);
+}
+
+#[tokio::test]
 async fn a_bad_setting_or_an_unreachable_database_fails_the_deploy_with_the_reason() {
     let bad = migrate::handle(event("create"), async {
         Config::from_vars(
@@ -159,9 +239,10 @@ async fn a_malformed_request_is_answered_failed_when_it_says_where_and_an_error_
     let error = migrate::handle(json!({"job": "sweep-outbox"}), async { panic!("not read") })
         .await
         .unwrap_err();
+    assert_eq!(error.error_type, "InvalidEvent");
     assert!(
-        error.to_string().contains("Custom::DatabaseMigrations"),
-        "{error}"
+        error.error_message.contains("Custom::DatabaseMigrations"),
+        "{error:?}"
     );
 }
 
@@ -270,12 +351,36 @@ async fn the_binary_answers_cloudformation_for_each_request_type_and_survives_a_
         .unwrap();
     let message = outcome.error_message();
     assert!(message.contains("EOF while parsing"), "{message}");
+    // JSON, but not a custom resource request: nothing to answer on, a typed failure.
+    let outcome = emulator.invoke(r#"{"job": "sweep-outbox"}"#).await.unwrap();
+    assert_eq!(outcome.reported_type(), "InvalidEvent", "{outcome:?}");
+    assert!(
+        outcome.error_message().contains("no ResponseURL"),
+        "{outcome:?}"
+    );
 
     let outcome = emulator.invoke(pointed_at("delete", &url)).await;
     assert!(matches!(outcome, Some(Outcome::Response(_))), "{outcome:?}");
     let answer = answers.recv().await.unwrap();
     assert_eq!(answer.body["Status"], "SUCCESS");
     assert_eq!(user_count(&test).await, 1);
+    // An answer that cannot be delivered fails the invocation (Lambda retries it) as a
+    // HandlerError with the reason.
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}/answer", listener.local_addr().unwrap())
+    };
+    let outcome = emulator
+        .invoke(pointed_at("delete", &closed))
+        .await
+        .unwrap();
+    assert_eq!(outcome.reported_type(), "HandlerError", "{outcome:?}");
+    assert!(
+        outcome
+            .error_message()
+            .starts_with("sending the response: "),
+        "{outcome:?}"
+    );
     // The logs are JSON lines, as CloudWatch gets them.
     let output = function.output();
     assert!(

@@ -3,14 +3,21 @@
 //! [`handle_event`] reads the job name (and the tick, when the event carries one) from any of
 //! the three shapes a schedule can deliver, then hands it to [`shared::jobs::run`], which runs
 //! each tick once. An unknown or missing job fails the invocation, so the schedule's retries,
-//! dead-letter queue and error alarm see it: never a silent success.
+//! dead-letter queue and error alarm see it: never a silent success. Failures are named for
+//! Lambda's `errorType`: `InvalidEvent` (no job, or a malformed one), [`UNKNOWN_JOB`] (a
+//! schedule naming a job the registry does not have), `HandlerError` (the job failed).
 
 use chrono::{DateTime, Utc};
+use lambda_init::failure::{self, Diagnostic};
 use serde_json::{Value, json};
 use shared::config::Config;
 use shared::db::Db;
 use shared::jobs::{self, Outcome};
 use shared::queue::Queue;
+
+/// The `errorType` of an event naming a job that `shared::jobs::JOBS` does not list: the
+/// template's schedules and the registry disagree.
+pub const UNKNOWN_JOB: &str = "UnknownJob";
 
 /// Built once per Lambda instance.
 pub struct Deps {
@@ -79,21 +86,21 @@ pub fn parse_event(event: &Value) -> Result<Trigger, String> {
 }
 
 /// Runs the job an event names; the answer says what it did.
-pub async fn handle_event(deps: &Deps, event: Value) -> anyhow::Result<Value> {
+pub async fn handle_event(deps: &Deps, event: Value) -> Result<Value, Diagnostic> {
     let trigger = parse_event(&event).map_err(|e| {
         tracing::error!(error = e, "unusable scheduler event");
-        anyhow::anyhow!(e)
+        failure::invalid_event(e)
     })?;
     let job = jobs::find(&trigger.job).ok_or_else(|| {
         tracing::error!(job = trigger.job, "unknown job");
-        anyhow::anyhow!(
-            "unknown job {:?}; the jobs are {}",
-            trigger.job,
-            jobs::JOBS
-                .iter()
-                .map(|j| j.name)
-                .collect::<Vec<_>>()
-                .join(", ")
+        let jobs = jobs::JOBS.iter().map(|j| j.name).collect::<Vec<_>>();
+        failure::failure(
+            UNKNOWN_JOB,
+            format_args!(
+                "unknown job {:?}; the jobs are {}",
+                trigger.job,
+                jobs.join(", ")
+            ),
         )
     })?;
     let scheduled_at = trigger
@@ -104,7 +111,9 @@ pub async fn handle_event(deps: &Deps, event: Value) -> anyhow::Result<Value> {
         config: &deps.config,
         queue: &deps.queue,
     };
-    let outcome = jobs::run(&job_deps, job.name, scheduled_at).await?;
+    let outcome = jobs::run(&job_deps, job.name, scheduled_at)
+        .await
+        .map_err(failure::handler_error)?;
     Ok(match outcome {
         Outcome::Ran(detail) => json!({
             "job": job.name, "scheduled_at": scheduled_at, "outcome": "ran", "detail": detail,

@@ -10,9 +10,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let deps = lambda_init::ready(deps, lambda_init::INIT_ERROR).await;
     let deps = &deps;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        scheduler::handle_event(deps, event.payload)
-            .await
-            .map_err(lambda_runtime::Error::from)
+        scheduler::handle_event(deps, event.payload).await
     }))
     .await
 }

@@ -89,10 +89,13 @@ async fn an_unknown_or_missing_job_fails_the_invocation() {
     let err = scheduler::handle_event(&deps, json!({"job": "make-coffee"}))
         .await
         .unwrap_err();
+    assert_eq!(err.error_type, scheduler::UNKNOWN_JOB);
     assert!(
-        err.to_string().contains("unknown job \"make-coffee\""),
-        "{err}"
+        err.error_message.contains("unknown job \"make-coffee\""),
+        "{err:?}"
     );
-    let missing = scheduler::handle_event(&deps, json!({"detail-type": "Scheduled Event"})).await;
-    assert!(missing.is_err());
+    let missing = scheduler::handle_event(&deps, json!({"detail-type": "Scheduled Event"}))
+        .await
+        .unwrap_err();
+    assert_eq!(missing.error_type, "InvalidEvent", "{missing:?}");
 }

@@ -51,21 +51,32 @@ async fn each_schedule_event_runs_its_job_once_and_a_failure_reaches_error() {
         message.contains("unknown job \"send-invoices\""),
         "{message}"
     );
-    for (bad, names) in [
-        (r#"{"job": "#, "EOF while parsing"),
-        (r#"{"job": 7}"#, "the event's job must be a name, not 7"),
+    assert_eq!(outcome.reported_type(), "UnknownJob");
+    for (bad, error_type, names) in [
+        // Not JSON (Lambda's Invoke API refuses it): the runtime's own report.
+        (r#"{"job": "#, None, "EOF while parsing"),
+        (
+            r#"{"job": 7}"#,
+            Some("InvalidEvent"),
+            "the event's job must be a name, not 7",
+        ),
         (
             r#"{"scheduled_time": "2026-11-28T09:35:00Z"}"#,
+            Some("InvalidEvent"),
             "the event names no job",
         ),
         (
             r#"{"job": "sweep-outbox", "time": "noon"}"#,
+            Some("InvalidEvent"),
             "is not RFC 3339",
         ),
     ] {
         let outcome = emulator.invoke(bad).await.unwrap();
         let message = outcome.error_message();
         assert!(message.contains(names), "{bad}: {message}");
+        if let Some(error_type) = error_type {
+            assert_eq!(outcome.reported_type(), error_type, "{bad}");
+        }
     }
     let answer = emulator
         .invoke(r#"{"job": "sweep-outbox", "scheduled_time": "2026-11-28T09:35:00Z"}"#)

@@ -13,7 +13,7 @@ mod dev;
 pub mod error;
 /// `/healthz`.
 mod health;
-/// One Lambda event in, its Lambda response out (`cargo run -- invoke web`).
+/// One Lambda event in, its Lambda response out (the Lambda main and `cargo run -- invoke web`).
 pub mod lambda;
 /// HTML pages.
 mod pages;

@@ -1,5 +1,6 @@
-//! The web Lambda: configuration, pool and router built once per instance, then lambda_http
-//! turns each API Gateway / ALB / function URL event into a request for the router.
+//! The web Lambda: configuration, pool and router built once per instance, then
+//! [`web::lambda::handle`] turns each API Gateway / ALB / function URL event into a request for
+//! the router (with lambda_http's adapter).
 //!
 //! One thread runs everything (`current_thread`): Lambda hands an instance one event at a
 //! time, so worker threads have nothing to run in parallel, and with them every invocation
@@ -14,5 +15,9 @@ async fn main() -> Result<(), lambda_http::Error> {
     shared::telemetry::init(&config.log);
     let state = web::AppState::from_config(config).await;
     let state = lambda_init::ready(state, lambda_init::INIT_ERROR).await;
-    lambda_http::run(web::router(state)).await
+    let router = web::router(state);
+    lambda_http::lambda_runtime::run(lambda_http::service_fn(move |event| {
+        web::lambda::handle(router.clone(), event)
+    }))
+    .await
 }

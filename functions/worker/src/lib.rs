@@ -5,9 +5,13 @@
 //! or version, a transient send failure, the database being down. Everything else is
 //! acknowledged, including duplicates of work already done. The Lambda `main` and the local
 //! runner both call [`handle_batch`], so `cargo run` delivers mail the way Lambda does.
+//! [`handle`] is what Lambda invokes: an event that is not an SQS batch fails the invocation
+//! as an `InvalidEvent`.
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use futures_util::StreamExt as _;
+use lambda_init::failure::{self, Diagnostic};
+use serde_json::value::RawValue;
 use shared::db::Db;
 use shared::mail::Mailer;
 use shared::queue::Message;
@@ -22,6 +26,12 @@ pub const CONCURRENCY: usize = 10;
 pub struct Deps {
     pub db: Db,
     pub mailer: Mailer,
+}
+
+/// One invocation: the payload read as an SQS event, then [`handle_batch`].
+pub async fn handle(deps: &Deps, payload: &RawValue) -> Result<SqsBatchResponse, Diagnostic> {
+    let event = failure::event(payload, "an SQS event")?;
+    Ok(handle_batch(deps, event).await)
 }
 
 /// Handles one SQS event; the response names the records SQS must deliver again.

@@ -1,8 +1,8 @@
 //! The worker Lambda: configuration, pool and mailer built once per instance; each SQS event
-//! goes to [`worker::handle_batch`], which reports partial batch failures.
+//! goes to [`worker::handle`], which reports partial batch failures.
 
-use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{LambdaEvent, service_fn};
+use serde_json::value::RawValue;
 use shared::db::Db;
 use shared::mail::Mailer;
 
@@ -16,10 +16,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         mailer: Mailer::from_config(&config).await,
     };
     let deps = &deps;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        Ok::<SqsBatchResponse, lambda_runtime::Error>(
-            worker::handle_batch(deps, event.payload).await,
-        )
-    }))
+    lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<Box<RawValue>>| async move {
+            worker::handle(deps, &event.payload).await
+        },
+    ))
     .await
 }

@@ -48,21 +48,25 @@ pub async fn create_superuser(db: &Db, email: &EmailAddress, password: &Password
 /// What [`ensure_superuser`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ensured {
+    /// No account had this email: a verified, staff superuser now has it, with the password.
     Created,
-    /// A superuser with this email existed; nothing changed (its password included).
+    /// An active staff superuser had this email; nothing changed, its password included (a
+    /// different `SUPERUSER_PASSWORD` on a later deploy is ignored).
     AlreadyExisted,
-    /// An ordinary account with this email was made the superuser: its password is now
-    /// `SUPERUSER_PASSWORD` and its sessions and tokens were revoked.
+    /// Another account had this email (ordinary, or a superuser deactivated or without staff):
+    /// it is now an active, verified staff superuser, its password is `SUPERUSER_PASSWORD`,
+    /// and its sessions and API tokens were revoked.
     Promoted,
 }
 
-/// The deploy hook's `createsuperuser`: idempotent, so it can run on every deploy. An existing
-/// superuser keeps its password (changing it on deploy would undo the admin's own change).
-///
-/// An existing *ordinary* account with that email is taken over, not just promoted: anyone can
-/// sign up with the admin's address before the first deploy, so promoting it as it is would
-/// hand the admin flags to whoever chose its password. Its password becomes
-/// `SUPERUSER_PASSWORD` and everything logged in to it is signed out.
+/// The deploy hook's `createsuperuser`: idempotent, so it can run on every deploy.
+/// - No account with `email`: one is created (verified, staff, superuser) with `password`.
+/// - An active staff superuser with `email`: left alone; it keeps its own password (setting
+///   it on every deploy would undo the admin's own change).
+/// - Any other account with `email`: taken over, not just promoted. Anyone can sign up with
+///   the admin's address before the first deploy, so promoting it as it is would hand the
+///   admin flags to whoever chose its password: its password becomes `password` and
+///   everything logged in to it is signed out.
 pub async fn ensure_superuser(
     db: &Db,
     email: &EmailAddress,

@@ -15,8 +15,9 @@ pub struct Prepared {
     pub superuser: Option<Ensured>,
 }
 
-/// Applies pending migrations, then ensures the superuser of `SUPERUSER_EMAIL` exists. Both
-/// steps are idempotent: running the hook again changes nothing.
+/// Applies pending migrations, then ensures the superuser of `SUPERUSER_EMAIL` exists
+/// ([`accounts::ensure_superuser`]: created when missing, an existing superuser's password
+/// left alone). Both steps are idempotent: running the hook again changes nothing.
 pub async fn prepare_database(config: &Config) -> anyhow::Result<Prepared> {
     let db = Db::connect_lazy(&config.database)?;
     let result = async {

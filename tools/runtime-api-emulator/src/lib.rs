@@ -72,6 +72,18 @@ impl Outcome {
             _ => panic!("expected an error with a type: {self:?}"),
         }
     }
+
+    /// The `errorType` of a failure's body: what Lambda shows for it (lambda_runtime's
+    /// `Lambda-Runtime-Function-Error-Type` header is always `unhandled`); panics on a response
+    /// or a body without one.
+    pub fn reported_type(&self) -> &str {
+        match self {
+            Outcome::Error { body, .. } => body["errorType"]
+                .as_str()
+                .unwrap_or_else(|| panic!("an error without errorType: {body}")),
+            Outcome::Response(_) => panic!("expected an error: {self:?}"),
+        }
+    }
 }
 
 /// A failure posted to `/init/error`.
