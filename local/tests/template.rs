@@ -1036,8 +1036,12 @@ fn no_environment_variable_and_no_parameter_holds_a_secret() {
         let stack = Stack::new(&template, overrides);
         for (name, function) in functions(&template) {
             let env = environment(&stack, function);
+            // Declared blank at most (for `sam local invoke --env-vars`; blank counts as unset).
             for var in forbidden {
-                assert!(!env.contains_key(var), "{scenario}: {name} sets {var}");
+                assert!(
+                    env.get(var).is_none_or(|v| v.is_empty()),
+                    "{scenario}: {name} sets {var}"
+                );
             }
             for var in ["DATABASE_SECRET_ARN", "SECRET_KEY_SECRET_ARN"] {
                 assert!(env.contains_key(var), "{scenario}: {name} lacks {var}");
@@ -1058,9 +1062,10 @@ fn no_environment_variable_and_no_parameter_holds_a_secret() {
 }
 
 /// The resources of the `secretsmanager:GetSecretValue` statements a role has, inline or
-/// through a managed policy of this template, as evaluated; any other Secrets Manager or KMS
-/// action fails.
-fn secrets_a_role_may_read(stack: &Stack, role: &str) -> BTreeSet<String> {
+/// through a managed policy of this template, as evaluated, and whether it may call
+/// `BatchGetSecretValue` (which takes no resource: only `*`, and returns only the secrets
+/// GetSecretValue allows); any other Secrets Manager or KMS action fails.
+fn secrets_a_role_may_read(stack: &Stack, role: &str) -> (BTreeSet<String>, bool) {
     let role = stack
         .eval(&stack.template["Resources"][role]["Properties"])
         .unwrap();
@@ -1078,6 +1083,7 @@ fn secrets_a_role_may_read(stack: &Stack, role: &str) -> BTreeSet<String> {
         }
     }
     let mut readable = BTreeSet::new();
+    let mut batch = false;
     for statement in documents
         .iter()
         .flat_map(|d| d["Statement"].as_array().unwrap())
@@ -1103,6 +1109,12 @@ fn secrets_a_role_may_read(stack: &Stack, role: &str) -> BTreeSet<String> {
                         .collect(),
                 };
                 readable.extend(resources);
+            } else if action == "secretsmanager:BatchGetSecretValue" {
+                assert_eq!(
+                    statement["Resource"], "*",
+                    "BatchGetSecretValue has no resource"
+                );
+                batch = true;
             } else {
                 assert!(
                     !action.starts_with("secretsmanager:") && !action.starts_with("kms:"),
@@ -1111,7 +1123,7 @@ fn secrets_a_role_may_read(stack: &Stack, role: &str) -> BTreeSet<String> {
             }
         }
     }
-    readable
+    (readable, batch)
 }
 
 #[test]
@@ -1133,7 +1145,9 @@ fn each_role_may_read_exactly_the_secrets_its_function_is_given() {
                 (_, Yaml::String(path)) => path.split('.').next().unwrap().to_owned(),
                 other => panic!("{other:?}"),
             };
-            let readable = secrets_a_role_may_read(&stack, &role);
+            let (readable, batch) = secrets_a_role_may_read(&stack, &role);
+            // shared::secrets reads a function's secrets in one BatchGetSecretValue call.
+            assert_eq!(batch, !given.is_empty(), "{scenario}: {role}");
             assert!(
                 !readable.iter().any(|r| r.contains('*')),
                 "{scenario}: {role}"
