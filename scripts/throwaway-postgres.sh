@@ -6,6 +6,9 @@
 #   ...                                        # run tests
 #   scripts/throwaway-postgres.sh stop         # stops it and removes the directory
 #
+# PG_MAX_CONNECTIONS sets the server's max_connections (300 by default: the test suite runs
+# many databases at once); scripts/connection-storm.sh starts one with 20.
+#
 # Runs as root (the server runs as the `postgres` user) or as an ordinary user.
 set -euo pipefail
 
@@ -41,7 +44,7 @@ as_owner "$BIN/initdb" -D "$DIR/data" -A trust -U postgres --no-sync -E UTF8 --l
     || { cat "$DIR/initdb.log" >&2; exit 1; }
 # fsync off: a test cluster trades durability for speed.
 as_owner "$BIN/pg_ctl" -D "$DIR/data" -l "$DIR/server.log" -w -t 30 \
-    -o "-p $PORT -k $DIR -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300" \
+    -o "-p $PORT -k $DIR -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=${PG_MAX_CONNECTIONS:-300}" \
     start >/dev/null || { cat "$DIR/server.log" >&2; exit 1; }
 
 echo "export PG_THROWAWAY_DIR=$DIR"
