@@ -6,6 +6,9 @@
 #   ...                                        # run tests
 #   scripts/throwaway-postgres.sh stop         # stops it and removes the directory
 #
+# PG_MAX_CONNECTIONS sets the server's max_connections (300 by default: the test suite runs
+# many databases at once); scripts/connection-storm.sh starts one with 20.
+#
 # Runs as root (the server runs as the `postgres` user) or as an ordinary user.
 set -euo pipefail
 
@@ -61,7 +64,7 @@ as_owner cp "$DIR/pg_hba.conf" "$DIR/data/pg_hba.conf"
 
 # fsync off: a test cluster trades durability for speed.
 as_owner "$BIN/pg_ctl" -D "$DIR/data" -l "$DIR/server.log" -w -t 30 \
-    -o "-p $PORT -k $DIR -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300 -c ssl=on" \
+    -o "-p $PORT -k $DIR -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=${PG_MAX_CONNECTIONS:-300} -c ssl=on" \
     start >/dev/null || { cat "$DIR/server.log" >&2; exit 1; }
 "$BIN/psql" -q -h 127.0.0.1 -p "$PORT" -U postgres -d postgres -c "create role password_login nologin" >/dev/null
 

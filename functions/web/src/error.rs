@@ -26,6 +26,12 @@ use tracing::Level;
 
 use crate::AppState;
 
+/// The `Retry-After` of a 503, in seconds: the pool's acquire timeout. A 503 mostly means the
+/// request already waited that long for a database connection (the pool full, or the server
+/// refusing new connections); a client that retries sooner lands in the same wait. A small
+/// constant, not a promise: docs/scaling.md has what frees connections and when.
+pub const UNAVAILABLE_RETRY_AFTER_SECS: u64 = shared::db::ACQUIRE_TIMEOUT.as_secs();
+
 /// What a handler returns on failure.
 #[derive(Debug)]
 pub struct WebError(pub Error);
@@ -107,11 +113,16 @@ impl IntoResponse for WebError {
             }
             Error::Unavailable(cause) => {
                 tracing::error!(error = format!("{cause:#}"), "dependency unavailable");
-                (
+                let mut response = error_response(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "a service this request needs is unavailable; try again shortly".to_owned(),
                     FieldErrors::new(),
-                )
+                );
+                response.headers_mut().insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from(UNAVAILABLE_RETRY_AFTER_SECS),
+                );
+                return response;
             }
             Error::Unexpected(cause) => {
                 tracing::error!(error = format!("{cause:#}"), "unexpected error");
@@ -376,6 +387,33 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_503_keeps_its_retry_after_as_an_html_page_and_as_json() {
+        async fn down() -> WebError {
+            WebError(Error::Unavailable(anyhow::anyhow!(
+                "pool timed out while waiting for an open connection"
+            )))
+        }
+        let routes = Router::new()
+            .route("/down", get(down))
+            .route("/api/down", get(down));
+        let (app, _db, _dir) = app_with(routes).await;
+
+        for (path, content_type) in [("/down", "text/html"), ("/api/down", "application/json")] {
+            let (status, headers, body) = get_path(app.clone(), path).await;
+            assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{path}");
+            assert_eq!(headers[header::RETRY_AFTER], "5", "{path}");
+            assert!(
+                headers[header::CONTENT_TYPE]
+                    .to_str()
+                    .unwrap()
+                    .starts_with(content_type),
+                "{path}: {headers:?}"
+            );
+            assert!(!body.contains("pool timed out"), "{path}: {body}");
+        }
+    }
+
+    #[tokio::test]
     async fn each_error_variant_maps_to_its_status_and_code() {
         let cases: Vec<(Error, u16, &str)> = vec![
             (Error::BadRequest("bad page".into()), 400, "bad_request"),
@@ -416,8 +454,13 @@ mod tests {
                 !body.message.contains("10.0.0.5") && !body.message.contains("selec"),
                 "{shown}"
             );
-            if status == 429 {
-                assert_eq!(response.headers()[header::RETRY_AFTER], "30");
+            match status {
+                429 => assert_eq!(response.headers()[header::RETRY_AFTER], "30"),
+                503 => assert_eq!(response.headers()[header::RETRY_AFTER], "5"),
+                _ => assert!(
+                    !response.headers().contains_key(header::RETRY_AFTER),
+                    "{shown}"
+                ),
             }
             if status == 422 {
                 assert_eq!(body.fields["email"], "enter an email address");

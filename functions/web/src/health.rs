@@ -4,7 +4,8 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse as _, Response};
 use serde::Serialize;
 
 use crate::AppState;
@@ -16,7 +17,7 @@ pub struct Health {
     version: &'static str,
 }
 
-pub async fn healthz(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
+pub async fn healthz(State(state): State<AppState>) -> Response {
     // Bounded: a health check that hangs is worse than one that says "unavailable".
     let ping = tokio::time::timeout(Duration::from_secs(3), state.db.ping()).await;
     let database_ok = match ping {
@@ -39,7 +40,7 @@ pub async fn healthz(State(state): State<AppState>) -> (StatusCode, Json<Health>
             "unavailable",
         )
     };
-    (
+    let mut response = (
         code,
         Json(Health {
             status,
@@ -47,4 +48,13 @@ pub async fn healthz(State(state): State<AppState>) -> (StatusCode, Json<Health>
             version: env!("CARGO_PKG_VERSION"),
         }),
     )
+        .into_response();
+    if !database_ok {
+        // Like every other 503 (crate::error).
+        response.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from(crate::error::UNAVAILABLE_RETRY_AFTER_SECS),
+        );
+    }
+    response
 }

@@ -30,6 +30,14 @@ fn assert_unavailable(reply: &Reply, api: bool, what: &str) {
         "{what}: {}",
         reply.body
     );
+    assert_eq!(
+        reply
+            .headers
+            .get("retry-after")
+            .map(|v| v.to_str().unwrap()),
+        Some("5"),
+        "{what}: a 503 says when to retry"
+    );
     if api {
         assert_eq!(reply.json()["error"]["code"], "unavailable", "{what}");
     } else {

@@ -61,6 +61,7 @@ async fn healthz_answers_503_when_the_database_is_down() {
     let reply = app.get("/healthz").await;
     assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(reply.json()["database"], "unavailable");
+    assert_eq!(reply.headers["retry-after"], "5");
 }
 
 #[tokio::test]

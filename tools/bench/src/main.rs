@@ -1,9 +1,11 @@
 //! The benchmark suite behind BENCHMARKS.md; run it with `scripts/bench.sh` (release builds,
 //! a throwaway PostgreSQL, the package sizes and the worker and scheduler benchmarks).
+//! `bench storm ...` is the connection-storm rehearsal instead (`scripts/connection-storm.sh`).
 
 mod lambda;
 mod load;
 mod setup;
+mod storm;
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -64,6 +66,10 @@ impl Args {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // A word rather than a clap subcommand: the suite's own arguments stay as they are.
+    if std::env::args().nth(1).as_deref() == Some("storm") {
+        return storm::run(storm::Args::parse_from(std::env::args().skip(1))).await;
+    }
     let args = Args::parse();
     let mut databases = vec![Database::sqlite().await?];
     if let Some(url) = &args.postgres {
