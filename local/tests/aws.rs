@@ -11,7 +11,7 @@ use shared::mail::{FailureKind, FakeMailer, Mailer, OutgoingEmail, Rendered, Ses
 use shared::queue::{Message, Queue};
 use shared::services::outbox;
 use shared::store::emails;
-use shared::testing::{TestDb, aws_emulator as emulator};
+use shared::testing::{TestDb, aws_emulator as emulator, new_secret};
 use uuid::Uuid;
 
 async fn sdk() -> aws_config::SdkConfig {
@@ -276,20 +276,6 @@ async fn the_whole_pipeline_outbox_sqs_worker_ses() {
 
 async fn secrets_client() -> aws_sdk_secretsmanager::Client {
     aws_sdk_secretsmanager::Client::new(&sdk().await)
-}
-
-/// A new secret holding `value`; its ARN.
-async fn new_secret(value: &str) -> String {
-    secrets_client()
-        .await
-        .create_secret()
-        .name(format!("starter/test-{}", Uuid::now_v7().simple()))
-        .secret_string(value)
-        .send()
-        .await
-        .unwrap()
-        .arn
-        .unwrap()
 }
 
 /// What a deployed function has without its secrets.

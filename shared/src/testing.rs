@@ -189,6 +189,19 @@ pub fn aws_emulator() -> Option<String> {
     }
 }
 
+/// A new secret holding `value` in the AWS emulator (Secrets Manager); its ARN.
+pub async fn new_secret(value: &str) -> String {
+    aws_sdk_secretsmanager::Client::new(&crate::aws::sdk_config().await)
+        .create_secret()
+        .name(format!("starter/test-{}", uuid::Uuid::now_v7().simple()))
+        .secret_string(value)
+        .send()
+        .await
+        .expect("create a secret in the AWS emulator")
+        .arn
+        .expect("the new secret's ARN")
+}
+
 /// The certificate authority that signed the test PostgreSQL server's certificate
 /// (`TEST_DATABASE_CA`, set by `scripts/throwaway-postgres.sh`), or `None` after saying why a
 /// test does nothing; in CI a PostgreSQL run without it fails.

@@ -8,7 +8,7 @@ use runtime_api_emulator::{Emulator, Function, Outcome};
 use serde_json::Value;
 use shared::domain::classes::ClassDraft;
 use shared::services::classes;
-use shared::testing::{TestDb, lambda_env, user};
+use shared::testing::{TestDb, lambda_env, new_secret, user};
 
 /// The hosts of the committed events: API Gateway, the load balancer, the function URL.
 const HOSTS: &str = "abc123def4.execute-api.us-east-1.amazonaws.com,\
@@ -182,19 +182,6 @@ async fn a_bad_setting_is_reported_to_init_error_and_the_process_exits() {
     assert!(message.starts_with("SECRET_KEY must be set"), "{message}");
     assert_eq!(function.exit_code(Duration::from_secs(5)).await, Some(2));
     assert!(function.output().contains("error: SECRET_KEY must be set"));
-}
-
-/// A secret in the AWS emulator holding `value`; its ARN.
-async fn new_secret(value: &str) -> String {
-    aws_sdk_secretsmanager::Client::new(&shared::aws::sdk_config().await)
-        .create_secret()
-        .name(format!("starter/web-{}", uuid::Uuid::now_v7().simple()))
-        .secret_string(value)
-        .send()
-        .await
-        .unwrap()
-        .arn
-        .unwrap()
 }
 
 #[tokio::test]
