@@ -278,34 +278,17 @@ async fn secrets_client() -> aws_sdk_secretsmanager::Client {
     aws_sdk_secretsmanager::Client::new(&sdk().await)
 }
 
-/// What a deployed function has without its secrets.
-fn lambda_vars(extra: &[(&str, &str)]) -> shared::config::Vars {
-    let mut pairs = vec![
-        ("AWS_LAMBDA_FUNCTION_NAME", "starter-migrate"),
-        ("ALLOWED_HOSTS", "app.example.com"),
-        ("SITE_URL", "https://app.example.com"),
-        ("EMAIL_BACKEND", "ses"),
-        ("DEFAULT_FROM_EMAIL", "noreply@example.com"),
-        (
-            "WORKER_QUEUE_URL",
-            "https://sqs.us-east-1.amazonaws.com/123456789012/q",
-        ),
-        ("SUPERUSER_EMAIL", "admin@example.com"),
-    ];
-    pairs.extend_from_slice(extra);
-    shared::config::Vars::from_pairs(pairs)
-}
-
 #[tokio::test]
+#[ignore = "needs the AWS emulator and PostgreSQL: .ci/run runs it with --ignored"]
 async fn the_secrets_a_function_is_given_by_arn_are_read_from_secrets_manager() {
     use shared::config::{Config, Profile};
-    let Some(_) = emulator() else { return };
+    shared::testing::require_aws_emulator();
     // As the stack makes them: RDS's master secret, two generated values.
     let database = new_secret(r#"{"username": "app", "password": "rds-managed-1"}"#).await;
     let key = "generated-by-cloudformation-0123456789abcdefghijklmnopqrstuvwxyz";
     let secret_key = new_secret(key).await;
     let superuser = new_secret("Generated24CharPassword1").await;
-    let mut vars = lambda_vars(&[
+    let mut vars = shared::testing::vars_without_secrets(&[
         ("DATABASE_SECRET_ARN", &database),
         ("RDS_HOSTNAME", "db.abc.us-east-1.rds.amazonaws.com"),
         ("RDS_PORT", "5432"),
@@ -335,11 +318,12 @@ async fn the_secrets_a_function_is_given_by_arn_are_read_from_secrets_manager() 
 }
 
 #[tokio::test]
+#[ignore = "needs the AWS emulator and PostgreSQL: .ci/run runs it with --ignored"]
 async fn a_secret_that_cannot_be_read_stops_start_up_naming_its_variable() {
-    let Some(_) = emulator() else { return };
+    shared::testing::require_aws_emulator();
     let key = new_secret("generated-by-cloudformation-0123456789abcdefghijklmnopqrstuvwxyz").await;
     let missing = "arn:aws:secretsmanager:us-east-1:123456789012:secret:starter/gone-AbCdEf";
-    let mut vars = lambda_vars(&[
+    let mut vars = shared::testing::vars_without_secrets(&[
         ("DATABASE_SECRET_ARN", missing),
         ("SECRET_KEY_SECRET_ARN", &key),
     ]);
@@ -355,13 +339,11 @@ async fn a_secret_that_cannot_be_read_stops_start_up_naming_its_variable() {
 }
 
 #[tokio::test]
+#[ignore = "needs the AWS emulator and PostgreSQL: .ci/run runs it with --ignored"]
 async fn a_rotated_password_is_read_again_from_the_secret_and_the_same_pool_reconnects() {
     use shared::config::{Config, Profile};
-    let Some(_) = emulator() else { return };
-    if shared::testing::backend() != "postgres" {
-        eprintln!("PostgreSQL only: SQLite has no password to rotate");
-        return;
-    }
+    shared::testing::require_aws_emulator();
+    shared::testing::require_postgres();
     // A role that must give its password (scripts/throwaway-postgres.sh: password_login
     // members use SCRAM), as the RDS master user does.
     let test = TestDb::new().await;
@@ -389,13 +371,12 @@ async fn a_rotated_password_is_read_again_from_the_secret_and_the_same_pool_reco
     let key = new_secret("generated-by-cloudformation-0123456789abcdefghijklmnopqrstuvwxyz").await;
     let port = server.port().unwrap().to_string();
     let database = server.path().trim_start_matches('/').to_owned();
-    let mut vars = lambda_vars(&[
+    let mut vars = shared::testing::vars_without_secrets(&[
         ("DATABASE_SECRET_ARN", &secret),
         ("RDS_HOSTNAME", "127.0.0.1"),
         ("RDS_PORT", &port),
         ("RDS_DB_NAME", &database),
         ("SECRET_KEY_SECRET_ARN", &key),
-        ("SUPERUSER_EMAIL", ""),
     ]);
     let reader = shared::secrets::resolve(&mut vars).await.unwrap().unwrap();
     let mut config = Config::from_vars(&Profile::Lambda, &vars).unwrap();

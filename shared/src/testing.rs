@@ -46,6 +46,34 @@ pub fn production_vars() -> Vec<(&'static str, &'static str)> {
     ]
 }
 
+/// [`production_vars`] as a deployed function has them before its secrets are read: no
+/// `SECRET_KEY` or `DATABASE_URL` (their ARNs come in `extra`), and the variable Lambda sets.
+pub fn vars_without_secrets(extra: &[(&str, &str)]) -> crate::config::Vars {
+    let mut pairs: Vec<(&str, &str)> = production_vars()
+        .into_iter()
+        .filter(|(var, _)| !matches!(*var, "SECRET_KEY" | "DATABASE_URL"))
+        .collect();
+    pairs.push(("AWS_LAMBDA_FUNCTION_NAME", "starter-web"));
+    pairs.extend_from_slice(extra);
+    crate::config::Vars::from_pairs(pairs)
+}
+
+/// Needs the AWS emulator (moto); the tests that call this are `#[ignore]`d, and `.ci/run` runs
+/// them with `--ignored` once it has started the emulator and PostgreSQL.
+pub fn require_aws_emulator() -> String {
+    std::env::var("AWS_EMULATOR_URL")
+        .expect("this test needs the AWS emulator: start scripts/aws-emulator.sh")
+}
+
+/// Needs PostgreSQL (`TEST_DATABASE_URL`); for `#[ignore]`d tests, as above.
+pub fn require_postgres() {
+    assert_eq!(
+        backend(),
+        "postgres",
+        "this test needs PostgreSQL: set TEST_DATABASE_URL (scripts/throwaway-postgres.sh)"
+    );
+}
+
 /// The environment template.yaml gives a function, on `database_url`, with `overrides` set
 /// (an empty value removes the variable): for running the real binaries under the Runtime API
 /// emulator. AWS credentials are fake; nothing at init contacts AWS.
@@ -203,21 +231,11 @@ pub async fn new_secret(value: &str) -> String {
 }
 
 /// The certificate authority that signed the test PostgreSQL server's certificate
-/// (`TEST_DATABASE_CA`, set by `scripts/throwaway-postgres.sh`), or `None` after saying why a
-/// test does nothing; in CI a PostgreSQL run without it fails.
-pub fn test_database_ca() -> Option<std::path::PathBuf> {
-    match std::env::var("TEST_DATABASE_CA") {
-        Ok(path) => Some(path.into()),
-        Err(_) if std::env::var_os("CI").is_some() => {
-            panic!("CI must run PostgreSQL with TLS: start it with scripts/throwaway-postgres.sh")
-        }
-        Err(_) => {
-            eprintln!(
-                "TEST_DATABASE_CA is not set: start scripts/throwaway-postgres.sh to run this test"
-            );
-            None
-        }
-    }
+/// (`TEST_DATABASE_CA`, set by `scripts/throwaway-postgres.sh`); for `#[ignore]`d tests.
+pub fn require_test_database_ca() -> std::path::PathBuf {
+    std::env::var("TEST_DATABASE_CA")
+        .expect("this test needs PostgreSQL with TLS: start scripts/throwaway-postgres.sh")
+        .into()
 }
 
 /// Fault points: named places in the production code where a test can make a run stop dead,

@@ -185,10 +185,9 @@ async fn a_bad_setting_is_reported_to_init_error_and_the_process_exits() {
 }
 
 #[tokio::test]
+#[ignore = "needs the AWS emulator and PostgreSQL: .ci/run runs it with --ignored"]
 async fn as_deployed_the_binary_reads_its_secrets_from_secrets_manager_at_init() {
-    let Some(aws) = shared::testing::aws_emulator() else {
-        return;
-    };
+    let aws = shared::testing::require_aws_emulator();
     let test = TestDb::new().await;
     let database =
         new_secret(&serde_json::json!({"url": test.config.url.expose()}).to_string()).await;
@@ -218,10 +217,9 @@ async fn as_deployed_the_binary_reads_its_secrets_from_secrets_manager_at_init()
 }
 
 #[tokio::test]
+#[ignore = "needs the AWS emulator and PostgreSQL: .ci/run runs it with --ignored"]
 async fn a_secret_the_binary_cannot_read_is_reported_to_init_error_by_its_variable() {
-    let Some(aws) = shared::testing::aws_emulator() else {
-        return;
-    };
+    let aws = shared::testing::require_aws_emulator();
     let test = TestDb::new().await;
     let emulator = Emulator::start("web").await;
     let missing = "arn:aws:secretsmanager:us-east-1:123456789012:secret:starter/none-AbCdEf";

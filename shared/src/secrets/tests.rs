@@ -1,30 +1,13 @@
 use super::*;
 use crate::config::{Config, DatabaseKind, Profile};
 
-/// What a Lambda function has without its secrets: the stack's plain settings.
-fn lambda_vars(extra: &[(&str, &str)]) -> Vars {
-    let mut pairs = vec![
-        ("AWS_LAMBDA_FUNCTION_NAME", "starter-web"),
-        ("ALLOWED_HOSTS", "app.example.com"),
-        ("SITE_URL", "https://app.example.com"),
-        ("EMAIL_BACKEND", "ses"),
-        ("DEFAULT_FROM_EMAIL", "noreply@example.com"),
-        (
-            "WORKER_QUEUE_URL",
-            "https://sqs.us-east-1.amazonaws.com/123456789012/q",
-        ),
-    ];
-    pairs.extend_from_slice(extra);
-    Vars::from_pairs(pairs)
-}
-
 /// A case: what it is, the function's other variables, the secret, what to expect.
 type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str, &'a str);
 
 const KEY: &str = "k8Jq2vX9mN4pL7rT1wY6zB3cF5hD0gS8aE2uI9oP4lK7jH1mN6bV3cQ";
 
 fn config_with(extra: &[(&str, &str)], database_secret: &str) -> Result<Config, ConfigError> {
-    let mut vars = lambda_vars(extra);
+    let mut vars = crate::testing::vars_without_secrets(extra);
     apply(&mut vars, "DATABASE_SECRET_ARN", database_secret)?;
     apply(&mut vars, "SECRET_KEY_SECRET_ARN", KEY)?;
     Config::from_vars(&Profile::Lambda, &vars)
@@ -115,7 +98,7 @@ fn a_database_secret_that_cannot_be_used_names_the_variable_and_the_problem() {
         ),
     ];
     for (case, extra, secret, want) in cases {
-        let mut vars = lambda_vars(extra);
+        let mut vars = crate::testing::vars_without_secrets(extra);
         let err = apply(&mut vars, "DATABASE_SECRET_ARN", secret).unwrap_err();
         assert_eq!(err.var, "DATABASE_SECRET_ARN", "{case}");
         assert!(err.to_string().contains(want), "{case}: {err}");
@@ -129,11 +112,11 @@ fn single_value_secrets_fill_their_variable_as_a_string_or_json() {
         (r#"{"password": "from-json-1"}"#, "from-json-1"),
         (r#"{"value": "from-json-2"}"#, "from-json-2"),
     ] {
-        let mut vars = lambda_vars(&[]);
+        let mut vars = crate::testing::vars_without_secrets(&[]);
         apply(&mut vars, "SUPERUSER_PASSWORD_SECRET_ARN", secret).unwrap();
         assert_eq!(vars.get("SUPERUSER_PASSWORD"), Some(want));
     }
-    let mut vars = lambda_vars(&[]);
+    let mut vars = crate::testing::vars_without_secrets(&[]);
     let err = apply(&mut vars, "SECRET_KEY_SECRET_ARN", r#"{"other": 1}"#).unwrap_err();
     assert_eq!(err.var, "SECRET_KEY_SECRET_ARN");
     let err = apply(&mut vars, "SECRET_KEY_SECRET_ARN", "  ").unwrap_err();
@@ -149,7 +132,7 @@ fn credentials_come_back_decoded_from_a_url_secret() {
 
 #[tokio::test]
 async fn without_a_secret_arn_nothing_is_read_and_no_client_is_made() {
-    let mut vars = lambda_vars(&[("DATABASE_URL", "postgres://a@b/c")]);
+    let mut vars = crate::testing::vars_without_secrets(&[("DATABASE_URL", "postgres://a@b/c")]);
     let reader = resolve(&mut vars).await.unwrap();
     assert!(reader.is_none());
 }
