@@ -606,6 +606,21 @@ fn dev_secret_key(data_dir: &Path) -> Result<Secret, ConfigError> {
     Ok(Secret::new(key))
 }
 
+/// The folder of a SQLite URL's file (`sqlite://path`, `sqlite:path`, with or without
+/// `?options`); `None` for an in-memory database or a file in the current folder.
+fn sqlite_folder(url: &str) -> Option<PathBuf> {
+    let rest = url.strip_prefix("sqlite:")?;
+    let rest = rest.strip_prefix("//").unwrap_or(rest);
+    let path = rest.split('?').next().unwrap_or_default();
+    if path.is_empty() || path == ":memory:" {
+        return None;
+    }
+    Path::new(path)
+        .parent()
+        .filter(|dir| !dir.as_os_str().is_empty())
+        .map(Path::to_path_buf)
+}
+
 fn database_config(
     vars: &Vars,
     dev_defaults: bool,
@@ -637,6 +652,22 @@ fn database_config(
             format!("must start with sqlite: or postgres://, got a {scheme:?} URL"),
         ));
     };
+    // The default `data/` folder is created on first run; a folder named explicitly is not
+    // (a typo would otherwise start a new, empty database somewhere unexpected).
+    if kind == DatabaseKind::Sqlite
+        && vars.get("DATABASE_URL").is_some()
+        && let Some(dir) = sqlite_folder(&url)
+        && !dir.is_dir()
+    {
+        return Err(ConfigError::new(
+            "DATABASE_URL",
+            format!(
+                "names a SQLite database in {}, a folder that does not exist: create it, or leave DATABASE_URL unset to use {}",
+                dir.display(),
+                data_dir.join("app.db").display()
+            ),
+        ));
+    }
     if kind == DatabaseKind::Postgres && Url::parse(&url).is_err() {
         return Err(ConfigError::new(
             "DATABASE_URL",

@@ -306,13 +306,16 @@ impl Db {
     }
 
     async fn run_migrator(&self, migrator: &sqlx::migrate::Migrator) -> anyhow::Result<Vec<i64>> {
+        self.check_reachable().await?;
         let before = self.applied_migrations().await.unwrap_or_default();
         match self {
             #[cfg(feature = "sqlite")]
             Db::Sqlite(pool) => migrator.run(pool).await,
             Db::Postgres(pool, _) => migrator.run(pool).await,
         }
-        .context("applying database migrations")?;
+        // Not `.context`: sqlx's migration error already prints its cause, and the chain
+        // would print it a second time.
+        .map_err(|e| anyhow::anyhow!("applying database migrations: {e}"))?;
         let after = self.applied_migrations().await?;
         Ok(after.into_iter().filter(|v| !before.contains(v)).collect())
     }
@@ -352,6 +355,40 @@ impl Db {
                 Tx::Postgres(renewing(pool, renewal, || pool.begin()).await?)
             }
         })
+    }
+
+    /// Opens a connection (or takes a pooled one), or fails with one line that names the server
+    /// and why it could not be reached. The pool's own error says only "pool timed out while
+    /// waiting for an open connection" (sqlx keeps the cause of the failed connects to itself),
+    /// so on PostgreSQL one direct connection attempt, bounded by the acquire timeout, finds it.
+    pub async fn check_reachable(&self) -> anyhow::Result<()> {
+        let error = match self.acquire().await {
+            Ok(_) => return Ok(()),
+            Err(e) => e,
+        };
+        match self {
+            #[cfg(feature = "sqlite")]
+            Db::Sqlite(pool) => Err(anyhow::anyhow!(
+                "cannot open the SQLite database {}: {error}",
+                pool.connect_options().get_filename().display()
+            )),
+            Db::Postgres(pool, _) => {
+                let options = pool.connect_options();
+                let server = format!("{}:{}", options.get_host(), options.get_port());
+                let timeout = pool.options().get_acquire_timeout();
+                let direct = <PgConnection as sqlx::Connection>::connect_with(&options);
+                let cause = match tokio::time::timeout(timeout, direct).await {
+                    Ok(Err(direct)) => direct.to_string(),
+                    // Reachable now: the pool's failure was a passing one.
+                    Ok(Ok(_)) => error.to_string(),
+                    Err(_) => format!("no answer within {} s", timeout.as_secs()),
+                };
+                // The cause only, once: the pool's error would repeat what it says.
+                Err(anyhow::anyhow!(
+                    "cannot connect to PostgreSQL at {server}: {cause}"
+                ))
+            }
+        }
     }
 
     /// Round trip to the database (for `/healthz`).

@@ -46,9 +46,11 @@ impl Error {
 
 impl From<anyhow::Error> for Error {
     fn from(e: anyhow::Error) -> Self {
-        // A database error wrapped with context still means "database down" when it is one.
+        // A database error wrapped with context still means "database down" (or "bad
+        // character") when it is one.
         match e.downcast_ref::<sqlx::Error>() {
             Some(db) if is_unavailable(db) => Self::Unavailable(e),
+            Some(db) if is_unstorable_text(db) => Self::BadRequest(UNSTORABLE_TEXT.into()),
             _ => Self::Unexpected(e),
         }
     }
@@ -58,10 +60,23 @@ impl From<sqlx::Error> for Error {
     fn from(e: sqlx::Error) -> Self {
         if is_unavailable(&e) {
             Self::Unavailable(e.into())
+        } else if is_unstorable_text(&e) {
+            Self::BadRequest(UNSTORABLE_TEXT.into())
         } else {
             Self::Unexpected(e.into())
         }
     }
+}
+
+const UNSTORABLE_TEXT: &str =
+    "the request contains a character that cannot be stored or searched (a NUL)";
+
+/// PostgreSQL refusing a character in text (a NUL: SQLSTATE 22021 or 22P05). Fields people
+/// type are checked before they reach the database (`domain::check_text`, 422 naming the
+/// field); this keeps anything that slips past, a query parameter say, a 400 and never a 500.
+fn is_unstorable_text(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>().is_some()
+        && db.code().as_deref().is_some_and(|c| matches!(c, "22021" | "22P05")))
 }
 
 /// Errors that mean the database cannot be reached right now, rather than a bad query.

@@ -320,6 +320,7 @@ async fn ensure_superuser_is_idempotent_and_takes_over_an_ordinary_account() {
         squatter.id,
         "x",
         clock::now(),
+        None,
     )
     .await
     .unwrap();

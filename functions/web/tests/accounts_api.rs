@@ -687,3 +687,350 @@ async fn guessing_the_current_password_is_limited_like_a_login() {
     );
     assert!(limited.headers.contains_key(header::RETRY_AFTER));
 }
+
+/// The tokens of the reset links in the outbox, oldest first.
+async fn reset_links(app: &TestApp) -> Vec<String> {
+    app.outbox()
+        .await
+        .iter()
+        .filter(|row| row.kind == "password_reset")
+        .map(token_in)
+        .collect()
+}
+
+async fn confirm_reset(app: &TestApp, token: &str, password: &str) -> Reply {
+    app.post_json(
+        "/api/auth/password-reset/confirm",
+        serde_json::json!({"token": token, "password": password}),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn every_outstanding_reset_link_dies_when_the_password_changes_or_the_account_is_deactivated()
+{
+    // Each way the password can change, or the account be closed, with two reset links A and B
+    // outstanding: afterwards neither works (an attacker who saw A in the mailbox cannot take
+    // the account back).
+    let cases = [
+        "reset with link B",
+        "password changed through the API",
+        "password changed on the account page",
+        "account deactivated by the admin",
+    ];
+    for case in cases {
+        let app = TestApp::new().await;
+        app.account("ada@example.com", true).await;
+        reset_requested(&app, "ada@example.com").await;
+        reset_requested(&app, "ada@example.com").await;
+        let links = reset_links(&app).await;
+        let [a, b] = [links[0].clone(), links[1].clone()];
+        match case {
+            "reset with link B" => {
+                let reply = confirm_reset(&app, &b, "a brand new passphrase").await;
+                assert_eq!(reply.status, StatusCode::OK, "{case}: {}", reply.body);
+            }
+            "password changed through the API" => {
+                let token = app.api_token("ada@example.com", common::PASSWORD).await;
+                let reply = app
+                    .authed(
+                        Method::POST,
+                        "/api/me/password",
+                        &token,
+                        Some(serde_json::json!({
+                            "current_password": common::PASSWORD,
+                            "new_password": "a brand new passphrase",
+                        })),
+                    )
+                    .await;
+                assert_eq!(
+                    reply.status,
+                    StatusCode::NO_CONTENT,
+                    "{case}: {}",
+                    reply.body
+                );
+            }
+            "password changed on the account page" => {
+                let mut browser = common::Browser::new(&app);
+                browser.log_in("ada@example.com", common::PASSWORD).await;
+                browser.get("/account").await;
+                let reply = browser
+                    .post(
+                        "/account/password",
+                        &[
+                            ("current_password", common::PASSWORD),
+                            ("new_password", "a brand new passphrase"),
+                        ],
+                    )
+                    .await;
+                assert_eq!(
+                    reply.status,
+                    StatusCode::SEE_OTHER,
+                    "{case}: {}",
+                    reply.body
+                );
+            }
+            "account deactivated by the admin" => {
+                app.staff("root@example.com").await;
+                let db = app.database();
+                let mut conn = db.acquire().await.unwrap();
+                let find = |email: &str| shared::domain::EmailAddress::parse(email).unwrap();
+                let root =
+                    shared::store::users::find_user_by_email(&mut conn, &find("root@example.com"))
+                        .await
+                        .unwrap()
+                        .unwrap();
+                let ada =
+                    shared::store::users::find_user_by_email(&mut conn, &find("ada@example.com"))
+                        .await
+                        .unwrap()
+                        .unwrap();
+                drop(conn);
+                shared::services::admin::deactivate_user(db, &root, ada.id)
+                    .await
+                    .unwrap();
+            }
+            _ => unreachable!(),
+        }
+        for (name, link) in [("A", &a), ("B", &b)] {
+            let reply = confirm_reset(&app, link, "the attackers passphrase").await;
+            assert_eq!(
+                reply.status,
+                StatusCode::BAD_REQUEST,
+                "{case}: link {name} still works: {}",
+                reply.body
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn reset_emails_are_limited_per_address_and_per_client_with_the_same_answer() {
+    use shared::services::accounts::{MAIL_REQUESTS_PER_CLIENT, RESET_EMAILS_PER_ADDRESS};
+    let app = TestApp::new().await;
+    app.account("ada@example.com", true).await;
+    let first = reset_requested(&app, "ada@example.com").await;
+    assert_eq!(first.status, StatusCode::ACCEPTED);
+    // One client asks again and again for one address: a few emails, then none; every answer
+    // is the same 202 (a limited request looks like any other).
+    for attempt in 2..=30 {
+        let reply = reset_requested(&app, "ada@example.com").await;
+        assert_eq!(reply.status, first.status, "attempt {attempt}");
+        assert_eq!(reply.body, first.body, "attempt {attempt}");
+    }
+    let sent = reset_links(&app).await.len() as i64;
+    assert_eq!(sent, RESET_EMAILS_PER_ADDRESS, "emails for one address");
+
+    // The per-client limit: in process every request comes from "unknown", and it has used
+    // its allowance above, so a request for another account sends nothing either.
+    assert!(30 > MAIL_REQUESTS_PER_CLIENT);
+    app.account("bob@example.com", true).await;
+    let reply = reset_requested(&app, "bob@example.com").await;
+    assert_eq!((reply.status, &reply.body), (first.status, &first.body));
+    let to_bob = app
+        .outbox()
+        .await
+        .iter()
+        .filter(|row| row.kind == "password_reset" && row.to_address == "bob@example.com")
+        .count();
+    assert_eq!(to_bob, 0, "the client is over its limit");
+
+    // The window passes (time moved, not slept): the client may ask again.
+    move_throttle_windows_back(&app, shared::services::accounts::LOGIN_WINDOW).await;
+    reset_requested(&app, "bob@example.com").await;
+    assert_eq!(
+        reset_links(&app).await.len() as i64,
+        RESET_EMAILS_PER_ADDRESS + 1
+    );
+}
+
+#[tokio::test]
+async fn an_api_token_may_be_given_a_lifetime_and_stops_working_when_it_ends() {
+    let app = TestApp::new().await;
+    app.account("ada@example.com", true).await;
+    let request = |extra: serde_json::Value| {
+        let mut body =
+            serde_json::json!({"email": "ada@example.com", "password": common::PASSWORD});
+        body.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        app.post_json("/api/auth/token", body)
+    };
+    let refusals = [
+        (
+            serde_json::json!({"expires_in_days": 0}),
+            "expires_in_days",
+            "zero days",
+        ),
+        (
+            serde_json::json!({"expires_in_days": 366}),
+            "expires_in_days",
+            "over a year",
+        ),
+        (
+            serde_json::json!({"expires_in_days": -5}),
+            "expires_in_days",
+            "negative",
+        ),
+        (
+            serde_json::json!({"name": "ci\r\nx"}),
+            "name",
+            "a line break in the name",
+        ),
+        (
+            serde_json::json!({"name": "ci\u{0}"}),
+            "name",
+            "a NUL in the name",
+        ),
+    ];
+    for (extra, field, case) in refusals {
+        let reply = request(extra).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{case}: {}",
+            reply.body
+        );
+        assert!(
+            reply.json()["error"]["fields"][field].is_string(),
+            "{case}: {}",
+            reply.body
+        );
+    }
+
+    let reply = request(serde_json::json!({"name": "ci", "expires_in_days": 30})).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    let token = reply.json()["token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        app.authed(Method::GET, "/api/me", &token, None)
+            .await
+            .status,
+        StatusCode::OK
+    );
+
+    // The account page lists it with its expiry; a token without one says "never".
+    let forever = app.api_token("ada@example.com", common::PASSWORD).await;
+    let mut browser = common::Browser::new(&app);
+    browser.log_in("ada@example.com", common::PASSWORD).await;
+    let page = browser.get("/account").await;
+    let in_30_days = (chrono::Utc::now() + chrono::TimeDelta::days(30))
+        .format("%Y-%m-%d")
+        .to_string();
+    assert!(
+        page.body.contains(&in_30_days),
+        "the expiry is shown: {}",
+        page.body
+    );
+    assert!(page.body.contains("<td>never</td>"), "{}", page.body);
+
+    app.set_time(
+        "update api_tokens set expires_at = $1 where name = 'ci'",
+        chrono::Utc::now() - chrono::TimeDelta::seconds(1),
+    )
+    .await;
+    assert_eq!(
+        app.authed(Method::GET, "/api/me", &token, None)
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED,
+        "an expired token"
+    );
+    assert_eq!(
+        app.authed(Method::GET, "/api/me", &forever, None)
+            .await
+            .status,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn the_account_page_creates_a_token_with_the_chosen_lifetime() {
+    let app = TestApp::new().await;
+    app.account("ada@example.com", true).await;
+    let mut browser = common::Browser::new(&app);
+    browser.log_in("ada@example.com", common::PASSWORD).await;
+    browser.get("/account").await;
+    let reply = browser
+        .post(
+            "/account/tokens",
+            &[("name", "laptop"), ("expires_in_days", "90")],
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let in_90_days = (chrono::Utc::now() + chrono::TimeDelta::days(90))
+        .format("%Y-%m-%d")
+        .to_string();
+    assert!(reply.body.contains(&in_90_days), "{}", reply.body);
+    let bad = browser
+        .post(
+            "/account/tokens",
+            &[("name", "laptop"), ("expires_in_days", "soon")],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        bad.body.contains("enter between 1 and 365 days"),
+        "{}",
+        bad.body
+    );
+}
+
+#[tokio::test]
+async fn a_nul_or_line_break_in_any_account_field_is_refused_cleanly_never_a_500() {
+    let app = TestApp::new().await;
+    app.account("ada@example.com", true).await;
+    let cases = [
+        (
+            "/api/auth/signup",
+            serde_json::json!({"email": "a\u{0}b@example.com", "password": "correct horse battery"}),
+            422,
+            "sign-up, NUL in the email",
+        ),
+        (
+            "/api/auth/signup",
+            serde_json::json!({"email": "ada@example.com\r\nbcc: x@evil.tld", "password": "correct horse battery"}),
+            422,
+            "sign-up, CRLF in the email",
+        ),
+        (
+            "/api/auth/token",
+            serde_json::json!({"email": "ada\u{0}@example.com", "password": "x"}),
+            401,
+            "token, NUL in the email",
+        ),
+        (
+            "/api/auth/token",
+            serde_json::json!({"email": "ada@example.com", "password": "correct\u{0}horse"}),
+            401,
+            "token, NUL in the password",
+        ),
+        (
+            "/api/auth/password-reset",
+            serde_json::json!({"email": "ada\u{0}@example.com"}),
+            202,
+            "reset, NUL in the email",
+        ),
+        (
+            "/api/auth/verify/resend",
+            serde_json::json!({"email": "ada\u{0}@example.com"}),
+            202,
+            "resend, NUL in the email",
+        ),
+        (
+            "/api/auth/verify",
+            serde_json::json!({"token": "ab\u{0}cd"}),
+            400,
+            "verify, NUL in the token",
+        ),
+        (
+            "/api/auth/password-reset/confirm",
+            serde_json::json!({"token": "ab\u{0}cd", "password": "a brand new passphrase"}),
+            400,
+            "reset confirm, NUL in the token",
+        ),
+    ];
+    for (path, body, status, case) in cases {
+        let reply = app.post_json(path, body).await;
+        assert_eq!(reply.status.as_u16(), status, "{case}: {}", reply.body);
+    }
+}

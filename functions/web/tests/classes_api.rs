@@ -446,3 +446,75 @@ async fn users_book_and_cancel_occurrences_and_list_their_bookings() {
         StatusCode::CREATED
     );
 }
+
+#[tokio::test]
+async fn control_characters_in_class_text_are_refused_with_422_naming_the_field() {
+    let app = TestApp::new().await;
+    let token = staff_token(&app).await;
+    let cases = [
+        (
+            "title",
+            "a\r\nBcc: x@evil.tld",
+            "a header injection in the title",
+        ),
+        ("title", "Yoga\u{0}", "a NUL in the title"),
+        ("title", "Yoga\tflow", "a tab in the title"),
+        ("location", "Studio\n1", "a newline in the location"),
+        (
+            "description",
+            "Bring\u{0} a mat",
+            "a NUL in the description",
+        ),
+        (
+            "description",
+            "Bring\u{1b}[2J a mat",
+            "an escape in the description",
+        ),
+    ];
+    for (field, value, case) in cases {
+        let mut body = class_body("Yoga", TimeDelta::days(1), "none", 10);
+        body[field] = json!(value);
+        let reply = create(&app, &token, body).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{case}: {}",
+            reply.body
+        );
+        assert!(
+            reply.json()["error"]["fields"][field].is_string(),
+            "{case}: {}",
+            reply.body
+        );
+    }
+    assert_eq!(
+        app.count("select count(*) from classes").await,
+        0,
+        "nothing stored"
+    );
+
+    // A description keeps its line breaks and tabs.
+    let mut body = class_body("Yoga", TimeDelta::days(1), "none", 10);
+    body["description"] = json!("Bring a mat.\r\n\tAnd water.");
+    let reply = create(&app, &token, body).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    assert_eq!(reply.json()["description"], "Bring a mat.\r\n\tAnd water.");
+
+    // The same check on a change; and a NUL where no field check applies (a search) is never
+    // a 500 on either database.
+    let id = reply.json()["id"].as_str().unwrap().to_owned();
+    let patched = app
+        .authed(
+            Method::PATCH,
+            &format!("/api/classes/{id}"),
+            &token,
+            Some(json!({"title": "x\u{0}"})),
+        )
+        .await;
+    assert_eq!(
+        patched.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        patched.body
+    );
+}

@@ -88,3 +88,25 @@ async fn two_hundred_concurrent_signups_with_one_address_make_one_user_and_one_v
         shared::testing::backend()
     );
 }
+
+#[tokio::test]
+async fn concurrent_signups_for_an_older_account_send_one_account_exists_email() {
+    let app = TestApp::new().await;
+    app.account("ada@example.com", true).await;
+    // Registered two hours ago: a sign-up with its address now gets "you already have an
+    // account", at most once an hour, however many race (each reads "none sent yet" unless
+    // they queue on the account).
+    let two_hours_ago = chrono::Utc::now() - chrono::TimeDelta::hours(2);
+    app.set_time("update users set created_at = $1", two_hours_ago)
+        .await;
+    app.set_time("update emails set created_at = $1", two_hours_ago)
+        .await;
+    signups_at_once(&app, |_| "ada@example.com".to_owned()).await;
+    assert_eq!(
+        app.count("select count(*) from emails where kind = 'account_exists'")
+            .await,
+        1,
+        "{}",
+        shared::testing::backend()
+    );
+}

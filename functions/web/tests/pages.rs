@@ -116,6 +116,59 @@ async fn the_session_lives_in_the_database_hashed_and_expires() {
 }
 
 #[tokio::test]
+async fn a_session_slides_with_use_but_ends_at_its_absolute_lifetime() {
+    use shared::services::sessions::{SESSION_MAX_AGE, SESSION_TTL};
+    let app = TestApp::new().await;
+    app.account("ada@example.com", true).await;
+    let mut browser = Browser::new(&app);
+    browser.log_in("ada@example.com", PASSWORD).await;
+    let expires_at = || async {
+        let mut conn = app.database().acquire().await.unwrap();
+        shared::on_conn!(&mut conn, |c| {
+            sqlx::query_scalar::<_, chrono::DateTime<chrono::Utc>>(
+                "select expires_at from sessions",
+            )
+            .fetch_one(&mut *c)
+            .await
+        })
+        .unwrap()
+    };
+    let now = shared::clock::now();
+    let soon = now + chrono::TimeDelta::hours(1);
+
+    // Ten days old and about to expire: a page view slides it a whole idle period on.
+    app.set_time(
+        "update sessions set created_at = $1",
+        now - chrono::TimeDelta::days(10),
+    )
+    .await;
+    app.set_time("update sessions set expires_at = $1", soon)
+        .await;
+    assert_eq!(browser.get("/account").await.status, StatusCode::OK);
+    assert!(expires_at().await > now + SESSION_TTL - chrono::TimeDelta::minutes(1));
+
+    // Used every day since its login: close to the absolute lifetime it is no longer extended
+    // past it...
+    let created = now - SESSION_MAX_AGE + chrono::TimeDelta::hours(2);
+    app.set_time("update sessions set created_at = $1", created)
+        .await;
+    app.set_time("update sessions set expires_at = $1", soon)
+        .await;
+    assert_eq!(browser.get("/account").await.status, StatusCode::OK);
+    assert_eq!(expires_at().await, soon, "not extended");
+
+    // ...and past it, it is over whatever its expiry says.
+    app.set_time(
+        "update sessions set created_at = $1",
+        now - SESSION_MAX_AGE - chrono::TimeDelta::minutes(1),
+    )
+    .await;
+    app.set_time("update sessions set expires_at = $1", now + SESSION_TTL)
+        .await;
+    assert_redirect(&browser.get("/account").await, "/login?next=%2Faccount");
+}
+
+#[tokio::test]
 async fn the_cookie_is_httponly_lax_and_host_prefixed_and_secure_over_https() {
     let app = TestApp::new().await;
     let local = app.get("/login").await;

@@ -261,13 +261,39 @@ fn database_tls_and_acquire_timeout_settings_are_parsed() {
     let sqlite = load(
         &Profile::Lambda,
         &[
-            with("DATABASE_URL", "sqlite://data/app.db"),
+            with("DATABASE_URL", "sqlite:///tmp/app.db"),
             vec![("DATABASE_CA_BUNDLE", "rds")],
         ]
         .concat(),
     )
     .unwrap_err();
     assert_eq!(sqlite.var, "DATABASE_CA_BUNDLE");
+}
+
+#[test]
+fn a_sqlite_database_in_a_missing_folder_is_refused_unless_it_is_the_default_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nonexistent/dir");
+    let url = format!("sqlite://{}/x.db", missing.display());
+    let err = load(&local(dir.path()), &[("DATABASE_URL", url.as_str())]).unwrap_err();
+    assert_eq!(err.var, "DATABASE_URL");
+    assert!(
+        err.to_string().contains("a folder that does not exist"),
+        "{err}"
+    );
+    assert!(!missing.exists(), "the folder was created");
+
+    // The same URL shapes with a folder that exists, and the ones without a folder.
+    let existing = format!("sqlite://{}/x.db?mode=rwc", dir.path().display());
+    for url in [existing.as_str(), "sqlite::memory:", "sqlite:x.db"] {
+        let config = load(&local(dir.path()), &[("DATABASE_URL", url)]);
+        assert!(config.is_ok(), "{url}: {:?}", config.err());
+    }
+    // The default data folder need not exist yet: it is created on first run.
+    let fresh = dir.path().join("data");
+    let key = "local-test-secret-key-0123456789abcdefghijklmnopqrstuvwxyz";
+    let config = load(&local(&fresh), &[("SECRET_KEY", key)]).unwrap();
+    assert!(config.database.url.expose().ends_with("app.db"));
 }
 
 #[test]

@@ -201,6 +201,8 @@ impl ClassDraft {
             fail("title", "enter a title".into());
         } else if title.chars().count() > TITLE_MAX {
             fail("title", format!("use at most {TITLE_MAX} characters"));
+        } else if let Err(e) = super::check_text(&title, false) {
+            fail("title", e.0);
         }
         let text = |value: &Option<String>, current: Option<&String>| {
             value
@@ -211,9 +213,14 @@ impl ClassDraft {
         };
         let description = text(&self.description, current.map(|c| &c.description));
         let location = text(&self.location, current.map(|c| &c.location));
-        for (field, value) in [("description", &description), ("location", &location)] {
+        for (field, value, multi_line) in [
+            ("description", &description, true),
+            ("location", &location, false),
+        ] {
             if value.chars().count() > TEXT_MAX {
                 fail(field, format!("use at most {TEXT_MAX} characters"));
+            } else if let Err(e) = super::check_text(value, multi_line) {
+                fail(field, e.0);
             }
         }
         let starts_at = match (&self.starts_at, current) {

@@ -19,6 +19,22 @@ fn invalid(message: impl Into<String>) -> Invalid {
     Invalid(message.into())
 }
 
+/// Refuses control characters in text a person typed: a NUL, which PostgreSQL cannot store in
+/// `text` (SQLite would, so the two databases would disagree), and in a one-line field a CR or
+/// LF, which turns into a forged header or log line when the text reaches an email subject or a
+/// log. Multi-line fields (`multi_line`) keep newlines and tabs.
+pub fn check_text(value: &str, multi_line: bool) -> Result<(), Invalid> {
+    let allowed = |c: char| multi_line && matches!(c, '\n' | '\r' | '\t');
+    match value.chars().find(|&c| c.is_control() && !allowed(c)) {
+        None => Ok(()),
+        Some(c) if matches!(c, '\n' | '\r') => Err(invalid("use a single line (no line breaks)")),
+        Some(c) => Err(invalid(format!(
+            "remove the control character U+{:04X}",
+            u32::from(c)
+        ))),
+    }
+}
+
 /// A syntactically valid email address, normalised to lower case so that uniqueness and
 /// look-ups are case-insensitive everywhere (the database also has a unique `lower(email)`
 /// index as a second guard).
@@ -176,6 +192,8 @@ pub struct ApiToken {
     pub name: String,
     pub created_at: DateTime<Utc>,
     pub last_used_at: Option<DateTime<Utc>>,
+    /// `None`: valid until revoked.
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 /// What the `emails` outbox row is doing.
@@ -227,6 +245,34 @@ impl TokenPurpose {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn control_characters_are_refused_and_line_breaks_only_in_multi_line_text() {
+        let cases: &[(&str, bool, bool, &str)] = &[
+            ("Yoga", false, true, "plain text"),
+            ("Café – 9:30 ✓", false, true, "non-ASCII text"),
+            ("a\r\nBcc: x@evil.tld", false, false, "CRLF in one line"),
+            ("a\nb", false, false, "LF in one line"),
+            ("a\tb", false, false, "tab in one line"),
+            ("a\0b", false, false, "NUL in one line"),
+            (
+                "a\nb\r\nc\td",
+                true,
+                true,
+                "line breaks and tabs in multi-line",
+            ),
+            ("a\0b", true, false, "NUL in multi-line"),
+            ("a\u{1b}[31mb", true, false, "escape in multi-line"),
+            ("a\u{7f}b", false, false, "DEL"),
+        ];
+        for &(value, multi_line, ok, case) in cases {
+            assert_eq!(check_text(value, multi_line).is_ok(), ok, "{case}");
+        }
+        assert_eq!(
+            check_text("a\0", true).unwrap_err().0,
+            "remove the control character U+0000"
+        );
+    }
 
     #[test]
     fn email_addresses_are_trimmed_and_lower_cased() {

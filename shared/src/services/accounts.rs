@@ -8,7 +8,7 @@ use crate::clock;
 use crate::config::Config;
 use crate::crypto;
 use crate::db::{Db, PooledConn, Tx};
-use crate::domain::{ApiToken, EmailAddress, Password, TokenPurpose, User};
+use crate::domain::{ApiToken, EmailAddress, Password, TokenPurpose, User, check_text};
 use crate::error::{Error, FieldErrors, Result, is_unique_violation};
 use crate::mail;
 use crate::queue::Queue;
@@ -84,7 +84,7 @@ pub async fn ensure_superuser(
         let mut tx = db.begin().await?;
         let now = clock::now();
         users::set_password_hash(&mut tx, user.id, &password_hash, now).await?;
-        users::revoke_credentials(&mut tx, user.id, None).await?;
+        users::revoke_credentials(&mut tx, user.id, None, now).await?;
         users::promote_to_superuser(&mut tx, user.id, now).await?;
         tx.commit().await?;
         tracing::warn!(user_id = %user.id, "existing account made the superuser; its password was replaced");
@@ -132,6 +132,8 @@ pub async fn signup(db: &Db, mailing: &Mailing<'_>, email: &str, password: &str)
     let mut tx = db.begin().await?;
     let email_id = match users::find_user_by_email(&mut tx, &email).await? {
         Some(existing) => {
+            // Concurrent sign-ups for this address wait here, so only the first sends.
+            users::lock_user(&mut tx, existing.id).await?;
             let since = now - ACCOUNT_EXISTS_EVERY;
             let just_signed_up = !existing.is_verified && existing.created_at > since;
             if just_signed_up
@@ -228,9 +230,18 @@ pub(crate) fn link(config: &Config, path: &str, token: Option<&str>) -> Result<S
 pub(crate) const RESEND_VERIFICATION_EVERY: TimeDelta = TimeDelta::minutes(5);
 
 /// Sends a new verification link to an unverified account, at most once per
-/// [`RESEND_VERIFICATION_EVERY`]. Returns whether a link was sent; callers that must not reveal
+/// [`RESEND_VERIFICATION_EVERY`] per address and [`MAIL_REQUESTS_PER_CLIENT`] requests per
+/// client and [`LOGIN_WINDOW`]. Returns whether a link was sent; callers that must not reveal
 /// whether an address has an account (the public API) answer the same either way.
-pub async fn resend_verification(db: &Db, mailing: &Mailing<'_>, email: &str) -> Result<bool> {
+pub async fn resend_verification(
+    db: &Db,
+    mailing: &Mailing<'_>,
+    email: &str,
+    client: &str,
+) -> Result<bool> {
+    if !client_may_request_mail(db, client).await? {
+        return Ok(false);
+    }
     let Ok(email) = EmailAddress::parse(email) else {
         return Ok(false);
     };
@@ -330,11 +341,14 @@ pub(crate) async fn check_login(
     client: &str,
 ) -> Result<User> {
     let parsed = EmailAddress::parse(email);
+    // An address that does not parse is still counted (escaped: it may hold a NUL, which
+    // PostgreSQL cannot store).
     let account_key = format!(
         "account:{}",
-        parsed
-            .as_ref()
-            .map_or_else(|_| email.trim().to_lowercase(), |e| e.to_string())
+        parsed.as_ref().map_or_else(
+            |_| email.trim().to_lowercase().escape_default().to_string(),
+            |e| e.to_string()
+        )
     );
     let client_key = format!("ip:{client}");
     let mut conn = db.acquire().await?;
@@ -379,40 +393,65 @@ pub async fn issue_api_token(
     db: &Db,
     email: &str,
     password: &str,
-    name: &str,
+    request: &NewApiToken<'_>,
     client: &str,
 ) -> Result<String> {
     let user = check_login(db, email, password, client).await?;
-    create_api_token(db, &user, name).await
+    create_api_token(db, &user, request).await
 }
 
 /// The longest name an API token may have.
 pub const API_TOKEN_NAME_MAX: usize = 100;
+/// The longest lifetime a token with an expiry may be given (a token that must live longer is
+/// made without one, and revoked by hand).
+pub const API_TOKEN_MAX_DAYS: i64 = 365;
+
+/// What a new API token is: its name, and how many days it lives (`None`: until revoked).
+pub struct NewApiToken<'a> {
+    pub name: &'a str,
+    pub expires_in_days: Option<i64>,
+}
 
 /// A new API token for a signed-in user (the account page); the token is returned once and
 /// only its hash is kept.
-pub async fn create_api_token(db: &Db, user: &User, name: &str) -> Result<String> {
-    let name = name.trim();
+pub async fn create_api_token(db: &Db, user: &User, request: &NewApiToken<'_>) -> Result<String> {
+    let mut fields = FieldErrors::new();
+    let name = request.name.trim();
     if name.is_empty() {
-        return Err(Error::invalid(
-            "name",
-            "enter a name, so you can tell your tokens apart",
-        ));
-    }
-    if name.chars().count() > API_TOKEN_NAME_MAX {
-        return Err(Error::invalid(
-            "name",
+        fields.insert(
+            "name".into(),
+            "enter a name, so you can tell your tokens apart".into(),
+        );
+    } else if name.chars().count() > API_TOKEN_NAME_MAX {
+        fields.insert(
+            "name".into(),
             format!("use at most {API_TOKEN_NAME_MAX} characters"),
-        ));
+        );
+    } else if let Err(e) = check_text(name, false) {
+        fields.insert("name".into(), e.0);
+    }
+    if let Some(days) = request.expires_in_days
+        && !(1..=API_TOKEN_MAX_DAYS).contains(&days)
+    {
+        fields.insert(
+            "expires_in_days".into(),
+            format!("enter between 1 and {API_TOKEN_MAX_DAYS} days, or none for no expiry"),
+        );
+    }
+    if !fields.is_empty() {
+        return Err(Error::Invalid(fields));
     }
     let token = crypto::random_token(32);
+    let now = clock::now();
+    let expires_at = request.expires_in_days.map(|d| now + TimeDelta::days(d));
     let mut conn = db.acquire().await?;
     tokens::insert_api_token(
         &mut conn,
         &crypto::hash_token(&token),
         user.id,
         name,
-        clock::now(),
+        now,
+        expires_at,
     )
     .await?;
     tracing::info!(user_id = %user.id, "API token issued");
@@ -461,9 +500,39 @@ pub async fn revoke_api_token(db: &Db, token: &str) -> Result<()> {
 /// How long a password-reset link works.
 pub const RESET_PASSWORD_VALID: TimeDelta = TimeDelta::hours(1);
 
-/// Asks for a password reset. The answer is the same for known and unknown addresses; an
-/// active account gets an email with a single-use link.
-pub async fn request_password_reset(db: &Db, mailing: &Mailing<'_>, email: &str) -> Result<()> {
+/// At most this many reset emails per address in [`RESET_EMAILS_WINDOW`].
+pub const RESET_EMAILS_PER_ADDRESS: i64 = 3;
+pub const RESET_EMAILS_WINDOW: TimeDelta = TimeDelta::hours(1);
+/// Requests from one client that may email an address it names (password resets,
+/// verification resends), per [`LOGIN_WINDOW`].
+pub const MAIL_REQUESTS_PER_CLIENT: i32 = 10;
+
+/// Counts a request that may send an email to an address the caller chose; false when the
+/// client has made too many in the window. Counted before the address is looked at, so the
+/// limit says nothing about the address.
+async fn client_may_request_mail(db: &Db, client: &str) -> Result<bool> {
+    let now = clock::now();
+    let mut conn = db.acquire().await?;
+    let key = format!("mail:ip:{client}");
+    let count = throttle::record_failure(&mut conn, &key, now, now - LOGIN_WINDOW).await?;
+    Ok(count <= MAIL_REQUESTS_PER_CLIENT)
+}
+
+/// Asks for a password reset. The answer is the same for known and unknown addresses, and
+/// whether or not a limit held the email back (no enumeration): an active account gets an
+/// email with a single-use link, at most [`RESET_EMAILS_PER_ADDRESS`] per hour, and one client
+/// may ask at most [`MAIL_REQUESTS_PER_CLIENT`] times per [`LOGIN_WINDOW`]. Each link dies
+/// when it is used, after an hour, and when the password changes by any route.
+pub async fn request_password_reset(
+    db: &Db,
+    mailing: &Mailing<'_>,
+    email: &str,
+    client: &str,
+) -> Result<()> {
+    if !client_may_request_mail(db, client).await? {
+        tracing::info!("password reset not sent: the client is over its limit");
+        return Ok(());
+    }
     let Ok(email) = EmailAddress::parse(email) else {
         return Ok(());
     };
@@ -475,6 +544,17 @@ pub async fn request_password_reset(db: &Db, mailing: &Mailing<'_>, email: &str)
     else {
         return Ok(());
     };
+    let sent = users::count_recent_emails(
+        &mut tx,
+        email.as_str(),
+        "password_reset",
+        now - RESET_EMAILS_WINDOW,
+    )
+    .await?;
+    if sent >= RESET_EMAILS_PER_ADDRESS {
+        tracing::info!(user_id = %user.id, "password reset not sent: the address is over its limit");
+        return Ok(());
+    }
     let token = crypto::random_token(32);
     tokens::insert_email_token(
         &mut tx,
@@ -527,6 +607,7 @@ pub async fn reset_password(db: &Db, token: &str, new_password: &str) -> Result<
         let mut conn = db.acquire().await?;
         users::find_user_by_id(&mut conn, user_id)
             .await?
+            .filter(|u| u.is_active)
             .ok_or_else(refused)?
     };
     let password = Password::parse(new_password, Some(&user.email))
@@ -539,7 +620,7 @@ pub async fn reset_password(db: &Db, token: &str, new_password: &str) -> Result<
         .await?
         .ok_or_else(refused)?;
     users::set_password_hash(&mut tx, user.id, &password_hash, now).await?;
-    let revoked = users::revoke_credentials(&mut tx, user.id, None).await?;
+    let revoked = users::revoke_credentials(&mut tx, user.id, None, now).await?;
     tx.commit().await?;
     tracing::info!(user_id = %user.id, revoked, "password reset; sessions and tokens revoked");
     Ok(user)
@@ -575,9 +656,10 @@ pub async fn change_password(
         .map_err(|e| Error::invalid("new_password", e.0))?;
     let password_hash = crypto::hash_password(&password).await?;
     let mut tx = db.begin().await?;
-    users::set_password_hash(&mut tx, user.id, &password_hash, clock::now()).await?;
-    let revoked =
-        users::revoke_credentials(&mut tx, user.id, Some(&crypto::hash_token(keep_token))).await?;
+    let now = clock::now();
+    users::set_password_hash(&mut tx, user.id, &password_hash, now).await?;
+    let keep = crypto::hash_token(keep_token);
+    let revoked = users::revoke_credentials(&mut tx, user.id, Some(&keep), now).await?;
     tx.commit().await?;
     tracing::info!(user_id = %user.id, revoked, "password changed; other sessions and tokens revoked");
     Ok(())

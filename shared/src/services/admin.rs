@@ -146,8 +146,9 @@ pub async fn deactivate_user(db: &Db, actor: &User, id: Uuid) -> Result<u64> {
     not_yourself(actor, id, "deactivate")?;
     let mut tx = db.begin().await?;
     let user = find_user(&mut tx, id).await?;
-    users::set_user_active(&mut tx, id, false, clock::now()).await?;
-    let ended = users::revoke_credentials(&mut tx, id, None).await?;
+    let now = clock::now();
+    users::set_user_active(&mut tx, id, false, now).await?;
+    let ended = users::revoke_credentials(&mut tx, id, None, now).await?;
     let detail = format!(
         "{} deactivated; {ended} sessions and API tokens ended",
         user.email
@@ -289,12 +290,46 @@ pub async fn list_emails(
     Ok(Page::new(request, count, rows))
 }
 
+/// One email as the admin sees it: readable, but with the one-time token of every link
+/// masked (a verification or reset link in the admin's view would let whoever reads over the
+/// admin's shoulder, or a compromised admin session, take the account).
 pub async fn get_email(db: &Db, actor: &User, id: Uuid) -> Result<EmailRow> {
     require_superuser(actor)?;
     let mut conn = db.acquire().await?;
-    emails::find_email(&mut conn, id)
+    let mut row = emails::find_email(&mut conn, id)
         .await?
-        .ok_or_else(|| Error::NotFound("no such email".into()))
+        .ok_or_else(|| Error::NotFound("no such email".into()))?;
+    row.body_text = mask_link_tokens(&row.body_text);
+    row.body_html = row.body_html.as_deref().map(mask_link_tokens);
+    Ok(row)
+}
+
+/// What stands in for a masked token.
+pub const MASKED_TOKEN: &str = "[hidden]";
+
+/// `token=<64 hex digits>` (the links [`crate::services::accounts`] sends) with the digits
+/// replaced by [`MASKED_TOKEN`]; everything else unchanged.
+pub fn mask_link_tokens(text: &str) -> String {
+    const KEY: &str = "token=";
+    let mut masked = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(KEY) {
+        let (before, from_key) = rest.split_at(at + KEY.len());
+        masked.push_str(before);
+        let digits = from_key.bytes().take_while(u8::is_ascii_hexdigit).count();
+        let ends = from_key
+            .as_bytes()
+            .get(digits)
+            .is_none_or(|b| !b.is_ascii_alphanumeric());
+        if digits == 64 && ends {
+            masked.push_str(MASKED_TOKEN);
+            rest = &from_key[digits..];
+        } else {
+            rest = from_key;
+        }
+    }
+    masked.push_str(rest);
+    masked
 }
 
 /// Retries a `failed` email: it gets a fresh set of attempts and goes to the worker again.
@@ -541,4 +576,25 @@ pub async fn run_job_now(deps: &jobs::Deps<'_>, actor: &User, name: &str) -> Res
     )
     .await?;
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn link_tokens_are_masked_and_the_rest_of_the_email_is_kept() {
+        let token = "ab12".repeat(16);
+        let text = format!(
+            "Confirm: https://example.com/verify-email?token={token}\n\
+             <a href=\"https://example.com/password-reset/confirm?token={token}\">reset</a> \
+             token=short stays, token={token}x is not a link token"
+        );
+        let masked = mask_link_tokens(&text);
+        assert!(!masked.contains(&format!("token={token}\n")), "{masked}");
+        assert_eq!(masked.matches("token=[hidden]").count(), 2, "{masked}");
+        assert!(masked.starts_with("Confirm: https://example.com/verify-email?token=[hidden]\n"));
+        assert!(masked.contains("token=short stays"), "{masked}");
+        assert_eq!(mask_link_tokens("no links"), "no links");
+    }
 }

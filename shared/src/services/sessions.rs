@@ -1,7 +1,9 @@
 //! Sessions for HTML pages: log in with a password, find the user of a session, log out.
 //!
 //! The browser holds a random token; the database holds its SHA-256 (so a leaked table holds
-//! no live session). Sessions slide: each use extends one by [`SESSION_TTL`].
+//! no live session). Sessions slide: each use extends one by [`SESSION_TTL`], up to
+//! [`SESSION_MAX_AGE`] after the login, when the person must log in again (a stolen cookie
+//! that is kept in use does not live forever).
 
 use chrono::TimeDelta;
 
@@ -15,6 +17,8 @@ use crate::store::{sessions, users};
 
 /// How long a session lasts without being used (Django's default, two weeks).
 pub const SESSION_TTL: TimeDelta = TimeDelta::days(14);
+/// The longest a session lasts however often it is used (the absolute lifetime).
+pub const SESSION_MAX_AGE: TimeDelta = TimeDelta::days(30);
 
 /// Checks the credentials (with the brute-force limit of [`accounts::check_login`]) and starts
 /// a new session; returns the user and the session token for the cookie. A new token at every
@@ -40,13 +44,16 @@ pub async fn log_in(db: &Db, email: &str, password: &str, client: &str) -> Resul
 pub async fn session_user(db: &Db, token: &str) -> Result<Option<User>> {
     let now = clock::now();
     let mut conn = db.acquire().await?;
-    let Some(user_id) = sessions::touch_session(
-        &mut conn,
-        &crypto::hash_token(token),
+    let lifetime = sessions::Lifetime {
         now,
-        now + SESSION_TTL,
-    )
-    .await?
+        expires_at: now + SESSION_TTL,
+        // Extending a session created at `c` to `now + SESSION_TTL` is allowed while that
+        // stays within `c + SESSION_MAX_AGE`.
+        extend_if_created_after: now + SESSION_TTL - SESSION_MAX_AGE,
+        created_after: now - SESSION_MAX_AGE,
+    };
+    let Some(user_id) =
+        sessions::touch_session(&mut conn, &crypto::hash_token(token), &lifetime).await?
     else {
         return Ok(None);
     };

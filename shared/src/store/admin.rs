@@ -71,10 +71,16 @@ pub async fn list_actions(
 }
 
 /// A `like` pattern (with `escape '\'`) matching values that contain `needle`, lower-cased;
-/// `%` for an empty needle. `%`, `_` and `\` in the needle match only themselves.
+/// `%` for an empty needle. `%`, `_` and `\` in the needle match only themselves. Control
+/// characters are dropped: stored text has none to match, and PostgreSQL refuses a NUL.
 pub fn contains_pattern(needle: &str) -> String {
     let mut pattern = String::from("%");
-    for ch in needle.trim().to_lowercase().chars() {
+    for ch in needle
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter(|c| !c.is_control())
+    {
         if matches!(ch, '%' | '_' | '\\') {
             pattern.push('\\');
         }
@@ -96,5 +102,6 @@ mod tests {
         assert_eq!(contains_pattern("  "), "%");
         assert_eq!(contains_pattern("Ann@"), "%ann@%");
         assert_eq!(contains_pattern("a_b%c\\"), "%a\\_b\\%c\\\\%");
+        assert_eq!(contains_pattern("a\0b\r\n"), "%ab%");
     }
 }

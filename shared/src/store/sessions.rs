@@ -27,24 +27,40 @@ pub async fn insert_session(
     Ok(())
 }
 
-/// The user of a live session of an active account, extending the session to `expires_at`
-/// (sliding expiry) in the same statement.
+/// When a session may be used and extended (see [`touch_session`]).
+pub struct Lifetime {
+    pub now: DateTime<Utc>,
+    /// The new expiry of a session that is extended (sliding expiry).
+    pub expires_at: DateTime<Utc>,
+    /// Only sessions created after this are extended: an older one keeps its expiry, which is
+    /// then never later than its absolute end.
+    pub extend_if_created_after: DateTime<Utc>,
+    /// Sessions created before this are over, whatever their expiry says.
+    pub created_after: DateTime<Utc>,
+}
+
+/// The user of a live session of an active account, extending the session in the same
+/// statement. The absolute lifetime is kept without date arithmetic in SQL (which SQLite and
+/// PostgreSQL spell differently), and `expires_at` stays the truth that `purge-expired` and
+/// the admin's counts read.
 pub async fn touch_session(
     exec: &mut impl Exec,
     token_hash: &str,
-    now: DateTime<Utc>,
-    expires_at: DateTime<Utc>,
+    lifetime: &Lifetime,
 ) -> sqlx::Result<Option<Uuid>> {
     on_conn!(exec, |c| {
         sqlx::query_scalar(
-            "update sessions set last_seen_at = $2, expires_at = $3 \
-             where token_hash = $1 and expires_at > $2 \
+            "update sessions set last_seen_at = $2, \
+                 expires_at = case when created_at > $4 then $3 else expires_at end \
+             where token_hash = $1 and expires_at > $2 and created_at > $5 \
              and user_id in (select id from users where is_active) \
              returning user_id",
         )
         .bind(token_hash)
-        .bind(now)
-        .bind(expires_at)
+        .bind(lifetime.now)
+        .bind(lifetime.expires_at)
+        .bind(lifetime.extend_if_created_after)
+        .bind(lifetime.created_after)
         .fetch_optional(&mut *c)
         .await
     })

@@ -52,6 +52,27 @@ pub async fn use_email_token(
     })
 }
 
+/// Ends every unused token of `purpose` for a user (marks it used); returns how many. A
+/// password change or a deactivation calls this for reset links: a link seen in a mailbox
+/// must not outlive the password it was sent to replace.
+pub async fn void_email_tokens(
+    exec: &mut impl Exec,
+    user_id: Uuid,
+    purpose: TokenPurpose,
+    now: DateTime<Utc>,
+) -> sqlx::Result<u64> {
+    execute!(
+        exec,
+        sqlx::query(
+            "update email_tokens set used_at = $3 \
+             where user_id = $1 and purpose = $2 and used_at is null",
+        )
+        .bind(user_id)
+        .bind(purpose.as_str())
+        .bind(now)
+    )
+}
+
 /// The user of a token that could be used now, without using it.
 pub async fn find_live_email_token(
     exec: &mut impl Exec,
@@ -72,25 +93,28 @@ pub async fn find_live_email_token(
     })
 }
 
+/// `expires_at`: `None` for a token valid until revoked.
 pub async fn insert_api_token(
     exec: &mut impl Exec,
     token_hash: &str,
     user_id: Uuid,
     name: &str,
     now: DateTime<Utc>,
+    expires_at: Option<DateTime<Utc>>,
 ) -> sqlx::Result<Uuid> {
     let id = Uuid::now_v7();
     execute!(
         exec,
         sqlx::query(
-            "insert into api_tokens (id, user_id, token_hash, name, created_at) \
-             values ($1, $2, $3, $4, $5)",
+            "insert into api_tokens (id, user_id, token_hash, name, created_at, expires_at) \
+             values ($1, $2, $3, $4, $5, $6)",
         )
         .bind(id)
         .bind(user_id)
         .bind(token_hash)
         .bind(name)
         .bind(now)
+        .bind(expires_at)
     )?;
     Ok(id)
 }
@@ -131,13 +155,14 @@ struct ApiTokenRow {
     name: String,
     created_at: DateTime<Utc>,
     last_used_at: Option<DateTime<Utc>>,
+    expires_at: Option<DateTime<Utc>>,
 }
 
 /// A user's API tokens, newest first.
 pub async fn list_api_tokens(exec: &mut impl Exec, user_id: Uuid) -> sqlx::Result<Vec<ApiToken>> {
     let rows: Vec<ApiTokenRow> = on_conn!(exec, |c| {
         sqlx::query_as(
-            "select id, name, created_at, last_used_at from api_tokens \
+            "select id, name, created_at, last_used_at, expires_at from api_tokens \
              where user_id = $1 order by created_at desc, id desc",
         )
         .bind(user_id)
@@ -151,6 +176,7 @@ pub async fn list_api_tokens(exec: &mut impl Exec, user_id: Uuid) -> sqlx::Resul
             name: r.name,
             created_at: r.created_at,
             last_used_at: r.last_used_at,
+            expires_at: r.expires_at,
         })
         .collect())
 }

@@ -3,8 +3,9 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::db::Exec;
-use crate::domain::{EmailAddress, User};
+use crate::db::{Conn, Exec, Tx};
+use crate::domain::{EmailAddress, TokenPurpose, User};
+use crate::store::tokens;
 use crate::{execute, on_conn};
 
 /// The columns [`UserRow`] reads (a macro so queries stay `&'static str` via `concat!`).
@@ -147,6 +148,22 @@ pub async fn mark_user_verified(
     Ok(updated > 0)
 }
 
+/// Locks a user's row until `tx` ends (PostgreSQL's `for update`), so two requests that
+/// read and then write on the account's behalf ("was an email sent this hour? no: send one")
+/// go one after the other instead of both reading "no". SQLite needs nothing: its write
+/// transactions (`begin immediate`) already hold the whole database.
+pub async fn lock_user(tx: &mut Tx, id: Uuid) -> sqlx::Result<()> {
+    match tx.conn() {
+        #[cfg(feature = "sqlite")]
+        Conn::Sqlite(_) => Ok(()),
+        Conn::Postgres(c) => sqlx::query("select id from users where id = $1 for update")
+            .bind(id)
+            .execute(c)
+            .await
+            .map(|_| ()),
+    }
+}
+
 /// Whether an email of `kind` went to `to_address` since `since` (to avoid repeating one).
 pub async fn recent_email_exists(
     exec: &mut impl Exec,
@@ -154,7 +171,17 @@ pub async fn recent_email_exists(
     kind: &str,
     since: DateTime<Utc>,
 ) -> sqlx::Result<bool> {
-    let count: i64 = on_conn!(exec, |c| {
+    Ok(count_recent_emails(exec, to_address, kind, since).await? > 0)
+}
+
+/// How many emails of `kind` went to `to_address` since `since`.
+pub async fn count_recent_emails(
+    exec: &mut impl Exec,
+    to_address: &str,
+    kind: &str,
+    since: DateTime<Utc>,
+) -> sqlx::Result<i64> {
+    on_conn!(exec, |c| {
         sqlx::query_scalar(
             "select count(*) from emails where to_address = $1 and kind = $2 and created_at > $3",
         )
@@ -163,8 +190,7 @@ pub async fn recent_email_exists(
         .bind(since)
         .fetch_one(&mut *c)
         .await
-    })?;
-    Ok(count > 0)
+    })
 }
 
 pub async fn set_password_hash(
@@ -184,13 +210,18 @@ pub async fn set_password_hash(
 }
 
 /// Ends every session and revokes every API token of a user, except the session or API token
-/// whose hash is `keep_token_hash` (the one making a request that should stay signed in).
-/// Returns how many went.
+/// whose hash is `keep_token_hash` (the one making a request that should stay signed in), and
+/// ends every unused password-reset link. Returns how many sessions and API tokens went.
+///
+/// Every password change (reset, account page, API, the deploy hook's takeover) and every
+/// deactivation calls this in its transaction, so none of them can forget a credential.
 pub async fn revoke_credentials(
     exec: &mut impl Exec,
     id: Uuid,
     keep_token_hash: Option<&str>,
+    now: DateTime<Utc>,
 ) -> sqlx::Result<u64> {
+    tokens::void_email_tokens(exec, id, TokenPurpose::ResetPassword, now).await?;
     // Stored hashes are never empty, so '' keeps nothing.
     let keep = keep_token_hash.unwrap_or("");
     let sessions = execute!(

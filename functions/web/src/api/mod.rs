@@ -101,9 +101,10 @@ struct EmailBody {
 /// `POST /api/auth/password-reset`: 202 whether or not the address has an account.
 async fn password_reset(
     State(state): State<AppState>,
+    ClientIp(client): ClientIp,
     Json(body): Json<EmailBody>,
 ) -> Result<(StatusCode, Json<Accepted>), WebError> {
-    accounts::request_password_reset(&state.db, &state.mailing(), &body.email).await?;
+    accounts::request_password_reset(&state.db, &state.mailing(), &body.email, &client).await?;
     Ok(accepted(
         "if this address has an account, a reset link is on its way",
     ))
@@ -113,9 +114,10 @@ async fn password_reset(
 /// link, at most every five minutes.
 async fn resend_verification(
     State(state): State<AppState>,
+    ClientIp(client): ClientIp,
     Json(body): Json<EmailBody>,
 ) -> Result<(StatusCode, Json<Accepted>), WebError> {
-    accounts::resend_verification(&state.db, &state.mailing(), &body.email).await?;
+    accounts::resend_verification(&state.db, &state.mailing(), &body.email, &client).await?;
     Ok(accepted(
         "if this address has an unverified account, a new link is on its way",
     ))
@@ -141,14 +143,32 @@ struct NewToken {
     token: String,
 }
 
-/// `POST /api/auth/token`: email + password -> a new API token.
+#[derive(Deserialize)]
+struct TokenRequest {
+    email: String,
+    password: String,
+    /// Shown in the account page's token list.
+    #[serde(default)]
+    name: Option<String>,
+    /// Days until the token stops working; absent or null: until revoked.
+    #[serde(default)]
+    expires_in_days: Option<i64>,
+}
+
+/// `POST /api/auth/token`: email + password (and optionally a name and a lifetime in days)
+/// -> a new API token.
 async fn create_token(
     State(state): State<AppState>,
     ClientIp(client): ClientIp,
-    Json(body): Json<Credentials>,
+    Json(body): Json<TokenRequest>,
 ) -> Result<(StatusCode, Json<NewToken>), WebError> {
+    let request = accounts::NewApiToken {
+        name: body.name.as_deref().unwrap_or("api"),
+        expires_in_days: body.expires_in_days,
+    };
     let token =
-        accounts::issue_api_token(&state.db, &body.email, &body.password, "api", &client).await?;
+        accounts::issue_api_token(&state.db, &body.email, &body.password, &request, &client)
+            .await?;
     Ok((StatusCode::CREATED, Json(NewToken { token })))
 }
 

@@ -279,8 +279,12 @@ async fn reset_request_form(State(state): State<AppState>, visitor: Visitor) -> 
     Ok(render(&state, &visitor, user.as_ref(), "password_reset.html", ctx)?.into_response())
 }
 
-async fn reset_request(State(state): State<AppState>, Form(form): Form<EmailForm>) -> PageResult {
-    accounts::request_password_reset(&state.db, &state.mailing(), &form.email).await?;
+async fn reset_request(
+    State(state): State<AppState>,
+    ClientIp(client): ClientIp,
+    Form(form): Form<EmailForm>,
+) -> PageResult {
+    accounts::request_password_reset(&state.db, &state.mailing(), &form.email, &client).await?;
     // Redirected, so reloading the answer does not send another email.
     Ok(see_other("/password-reset/sent", None))
 }
@@ -393,6 +397,7 @@ async fn render_account(
                 name => t.name,
                 created_at => when(t.created_at),
                 last_used_at => t.last_used_at.map(when),
+                expires_at => t.expires_at.map(when),
             }
         })
         .collect();
@@ -462,11 +467,19 @@ async fn change_password(
     }
 }
 
-async fn resend_verification(State(state): State<AppState>, signed_in: SignedIn) -> PageResult {
+async fn resend_verification(
+    State(state): State<AppState>,
+    ClientIp(client): ClientIp,
+    signed_in: SignedIn,
+) -> PageResult {
     // Signed in: the page may say plainly whether a link went out.
-    let sent =
-        accounts::resend_verification(&state.db, &state.mailing(), signed_in.user.email.as_str())
-            .await?;
+    let sent = accounts::resend_verification(
+        &state.db,
+        &state.mailing(),
+        signed_in.user.email.as_str(),
+        &client,
+    )
+    .await?;
     let notice = if sent {
         "verification-sent"
     } else {
@@ -479,6 +492,8 @@ async fn resend_verification(State(state): State<AppState>, signed_in: SignedIn)
 #[serde(default)]
 struct NewTokenForm {
     name: String,
+    /// Empty for a token that never expires.
+    expires_in_days: String,
 }
 
 /// Creates an API token and shows it once, on this response only (never stored in clear).
@@ -487,7 +502,15 @@ async fn create_token(
     signed_in: SignedIn,
     Form(form): Form<NewTokenForm>,
 ) -> PageResult {
-    let (status, page) = match accounts::create_api_token(&state.db, &signed_in.user, &form.name)
+    let request = accounts::NewApiToken {
+        name: &form.name,
+        // Not a number: 0, which the use case refuses with its message.
+        expires_in_days: match form.expires_in_days.trim() {
+            "" => None,
+            days => Some(days.parse().unwrap_or(0)),
+        },
+    };
+    let (status, page) = match accounts::create_api_token(&state.db, &signed_in.user, &request)
         .await
     {
         Ok(token) => (
