@@ -179,6 +179,11 @@ pub async fn signup(db: &Db, mailing: &Mailing<'_>, email: &str, password: &str)
             Some(send_verification(&mut tx, mailing.config, &user, now).await?)
         }
     };
+    // Tests stop a sign-up here to hold its transaction open while another races it.
+    #[cfg(any(test, feature = "testing"))]
+    if email_id.is_some() {
+        crate::testing::faults::point("signup: account-exists email written, not committed").await;
+    }
     tx.commit().await?;
     if let Some(id) = email_id {
         outbox::notify(mailing.queue, &[id]).await;
