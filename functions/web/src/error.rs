@@ -21,7 +21,7 @@ use shared::error::{Error, FieldErrors};
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
-use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
 use crate::AppState;
@@ -158,8 +158,27 @@ pub async fn not_found() -> WebError {
     WebError::not_found("nothing lives at this address")
 }
 
-/// The layers every request runs inside, outermost first: request tracing, error rendering,
-/// host and HTTPS checks with the security headers, CORS, the body size limit, panic catching.
+/// A route's answer to a method it does not take: the router adds `Allow`, [`render_errors`]
+/// the body.
+pub async fn method_not_allowed() -> StatusCode {
+    StatusCode::METHOD_NOT_ALLOWED
+}
+
+/// The span of a request, which every log line of the request carries: its method and path,
+/// never the query string. One-time tokens travel there (`/verify-email?token=`,
+/// `/password-reset/confirm?token=`), and tower-http's `DefaultMakeSpan` records the whole URI,
+/// which put them in the logs. The path is borrowed, not copied.
+fn request_span(request: &Request) -> tracing::Span {
+    tracing::info_span!(
+        "request",
+        method = %request.method(),
+        path = request.uri().path(),
+    )
+}
+
+/// The layers every request runs inside, outermost first: request tracing (method and path),
+/// error rendering, host and HTTPS checks with the security headers, CORS (for preflights and
+/// requests other than OPTIONS), the body size limit, panic catching.
 ///
 /// They wrap the routes once, as one service, rather than through `Router::layer`, which
 /// builds a copy of every layer for each of the ~60 routes when the Lambda starts. So they
@@ -168,7 +187,7 @@ pub fn layers(routes: Router<AppState>, state: AppState) -> Router {
     let service = ServiceBuilder::new()
         .layer(
             TraceLayer::new_for_http()
-                .make_span_with(DefaultMakeSpan::new().level(Level::INFO))
+                .make_span_with(request_span)
                 .on_response(DefaultOnResponse::new().level(Level::INFO)),
         )
         .layer(middleware::from_fn_with_state(state.clone(), render_errors))
@@ -182,7 +201,9 @@ pub fn layers(routes: Router<AppState>, state: AppState) -> Router {
         // Back to axum's `Response` (tower-http's layers change its body type), which the
         // middleware above takes.
         .map_response(IntoResponse::into_response)
-        .layer(crate::security::cors(&state.config))
+        .layer(crate::security::PreflightsOnlyLayer::new(
+            crate::security::cors(&state.config),
+        ))
         .layer(RequestBodyLimitLayer::new(state.config.max_request_bytes))
         .layer(CatchPanicLayer::custom(panic_response))
         .service(routes.with_state::<()>(state));
@@ -263,7 +284,19 @@ async fn render_errors(State(state): State<AppState>, request: Request, next: Ne
             }
             _ => None,
         };
-        html_error(&state, status, &error, visitor)
+        let shows_visitor = visitor.is_some();
+        let mut page = html_error(&state, status, &error, visitor);
+        if shows_visitor {
+            // As the session layer marks its pages: this one names who is signed in. (404s and
+            // 405s are answered outside that layer, and shared caches may keep them.)
+            let headers = page.headers_mut();
+            headers.insert(
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("private, no-cache"),
+            );
+            headers.append(header::VARY, HeaderValue::from_static("Cookie"));
+        }
+        page
     };
     let (rendered_parts, rendered_body) = rendered.into_parts();
     parts.headers.extend(rendered_parts.headers);

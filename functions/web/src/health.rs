@@ -1,4 +1,6 @@
-//! `GET /healthz`: is this instance able to serve? JSON, 200 or 503.
+//! `GET /healthz`: is this instance able to serve? JSON, 200 or 503:
+//! `{"status": "ok"|"unavailable", "database": "ok"|"unavailable"}`, plus the version with DEBUG
+//! on.
 
 use std::time::Duration;
 
@@ -14,7 +16,9 @@ use crate::AppState;
 pub struct Health {
     status: &'static str,
     database: &'static str,
-    version: &'static str,
+    /// With DEBUG on only: a version tells an attacker which known flaws to try.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version: Option<&'static str>,
 }
 
 pub async fn healthz(State(state): State<AppState>) -> Response {
@@ -45,7 +49,7 @@ pub async fn healthz(State(state): State<AppState>) -> Response {
         Json(Health {
             status,
             database,
-            version: env!("CARGO_PKG_VERSION"),
+            version: state.config.debug.then_some(env!("CARGO_PKG_VERSION")),
         }),
     )
         .into_response();

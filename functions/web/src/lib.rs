@@ -53,6 +53,11 @@ pub fn router(state: AppState) -> Router {
     if state.config.debug {
         routes = routes.merge(dev::routes());
     }
+    // A method a route does not take gets 405 with `Allow` before any of the route's layers:
+    // `Router::layer` and `route_layer` both wrap each route's 405 fallback too, so the pages'
+    // CSRF check answered `PUT /login` with 403 (and the admin's guard with its own refusal).
+    // This replaces that wrapped fallback on every route added above.
+    let routes = routes.method_not_allowed_fallback(error::method_not_allowed);
     // The stage comes off the path before routing (a layer inside a Router runs after it).
     let app = error::layers(routes, state);
     Router::new().fallback_service(tower::util::MapRequest::new(app, stage::strip))

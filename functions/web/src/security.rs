@@ -3,17 +3,20 @@
 //!
 //! - **Host**: a request whose `Host` is not in `ALLOWED_HOSTS` gets 400, as in Django, so no
 //!   link or redirect is ever built from a forged host. Malformed hosts (`a.com@evil.tld`,
-//!   `a.com:80/path`, ...) are refused before matching.
+//!   `a.com:80/path`, ...) are refused before matching, and so are two `Host` headers and an
+//!   absolute-form target (`GET http://host/path`) whose host is not the `Host` header's.
 //! - **HTTPS** (`FORCE_HTTPS`): behind API Gateway, CloudFront or a load balancer the app sees
 //!   plain HTTP, and the proxy says what the client used in `X-Forwarded-Proto`. A page request
 //!   that came over http is redirected (301) to https; an API request gets 403 (a redirect
 //!   would silently downgrade a POST to a GET and leak credentials first). Responses carry HSTS.
 //! - **CORS**: only the exact origins in `CORS_ALLOWED_ORIGINS` get CORS headers (tower-http's
 //!   layer, which adds `Vary: Origin`); credentials are never allowed, since the API uses
-//!   `Authorization` tokens, not cookies.
+//!   `Authorization` tokens, not cookies. An OPTIONS request that is no preflight gets 405.
 //! - **Headers**: CSP for our pages, `nosniff`, a referrer policy and frame denial on every
 //!   response; a handler that sets its own CSP keeps it.
 //! - **Size**: a body over `MAX_REQUEST_BYTES` gets 413.
+
+use std::task::{Context, Poll};
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
@@ -21,7 +24,9 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use shared::config::Config;
 use shared::error::Error;
-use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower::util::Either;
+use tower::{Layer, Service};
+use tower_http::cors::{AllowOrigin, Cors, CorsLayer};
 
 use crate::{AppState, WebError};
 
@@ -74,17 +79,9 @@ pub async fn hosts_and_https(
 /// The answer to a request refused before routing: a host outside `ALLOWED_HOSTS` (400), plain
 /// HTTP to the API under `FORCE_HTTPS` (403) or to a page (301 to https); `None` to go on.
 fn refusal(config: &Config, request: &Request) -> Option<Response> {
-    let host = match request_host(request) {
-        Some(raw) => match validate_host(raw, &config.allowed_hosts) {
-            Ok(host) => host,
-            Err(message) => return Some(WebError(Error::BadRequest(message)).into_response()),
-        },
-        None => {
-            return Some(
-                WebError(Error::BadRequest("the request has no Host header".into()))
-                    .into_response(),
-            );
-        }
+    let host = match request_host(request, &config.allowed_hosts) {
+        Ok(host) => host,
+        Err(message) => return Some(WebError(Error::BadRequest(message)).into_response()),
     };
     if config.force_https && forwarded_proto(request.headers()) != "https" {
         let path = request.uri().path();
@@ -115,14 +112,60 @@ fn refusal(config: &Config, request: &Request) -> Option<Response> {
     None
 }
 
-/// The host the client asked for: the `Host` header (HTTP/1.1, and what lambda_http builds from
-/// an API Gateway event), else the URI's authority (HTTP/2).
-fn request_host(request: &Request) -> Option<&str> {
-    request
-        .headers()
-        .get(header::HOST)
-        .map(|v| v.to_str().unwrap_or("\u{0}"))
-        .or_else(|| request.uri().authority().map(|a| a.as_str()))
+/// The host the client asked for, allowed and well formed: the `Host` header (HTTP/1.1, and
+/// what lambda_http builds from an event), the URI's authority (an absolute-form target such as
+/// `GET http://host/path`, and HTTP/2's `:authority`), or both, which must then agree. RFC 9112
+/// has an origin server use the target's host and ignore the header, while axum's and most
+/// code's idea of the host is the header: a request where they differ (or with two `Host`
+/// headers, of which proxies and caches may pick either) would be checked by one host and
+/// served, cached or linked by another, so it is refused (400) rather than reconciled.
+fn request_host(request: &Request, allowed: &[String]) -> Result<String, String> {
+    let mut headers = request.headers().get_all(header::HOST).iter();
+    let header = headers.next().map(|v| v.to_str().unwrap_or("\u{0}"));
+    if headers.next().is_some() {
+        return Err("the request has more than one Host header".into());
+    }
+    let target = request.uri().authority().map(|a| a.as_str());
+    match (header, target) {
+        (None, None) => Err("the request has no Host header".into()),
+        (Some(raw), None) | (None, Some(raw)) => validate_host(raw, allowed),
+        (Some(raw), Some(target)) => {
+            let host = validate_host(raw, allowed)?;
+            let target_host = validate_host(target, allowed).map_err(|_| {
+                format!("invalid host {target:?} in the request target: malformed or not in ALLOWED_HOSTS")
+            })?;
+            if same_host(&host, &target_host, request.uri().scheme_str()) {
+                Ok(host)
+            } else {
+                Err(format!(
+                    "the Host header {raw:?} and the host of the request target {target:?} differ"
+                ))
+            }
+        }
+    }
+}
+
+/// Whether two validated hosts (lowercase, `name[:port]`) name the same host and port. A port
+/// left out is the scheme's default: lambda_http builds the URI from the `Host` header with a
+/// URL parser, which drops `:443` from `https://name:443`.
+fn same_host(a: &str, b: &str, scheme: Option<&str>) -> bool {
+    let default_port = match scheme {
+        Some("https") => Some("443"),
+        Some("http") => Some("80"),
+        _ => None,
+    };
+    fn split<'a>(host: &'a str, default_port: Option<&'a str>) -> (&'a str, Option<&'a str>) {
+        let (name, port) = match host.rsplit_once(':') {
+            // The colons of `[v6]` are not a port.
+            Some((name, port)) if !host.ends_with(']') => (name, Some(port)),
+            _ => (host, None),
+        };
+        (
+            name.strip_suffix('.').unwrap_or(name),
+            port.or(default_port),
+        )
+    }
+    split(a, default_port) == split(b, default_port)
 }
 
 /// The scheme the client used, as the proxy in front reports it; plain HTTP without a proxy.
@@ -206,6 +249,66 @@ pub async fn cors_for_allowed_origins_only(mut response: Response) -> Response {
         }
     }
     response
+}
+
+/// tower-http's [`CorsLayer`] answers every OPTIONS request itself, as a preflight (200, empty
+/// body), even one without `Access-Control-Request-Method`, which is no preflight. This layer
+/// sends only real preflights and requests of other methods through it; any other OPTIONS goes
+/// straight to the router, which answers 405 with `Allow` as for any method a route does not
+/// take.
+#[derive(Clone)]
+pub struct PreflightsOnlyLayer(CorsLayer);
+
+impl PreflightsOnlyLayer {
+    pub fn new(cors: CorsLayer) -> Self {
+        Self(cors)
+    }
+}
+
+impl<S: Clone> Layer<S> for PreflightsOnlyLayer {
+    type Service = PreflightsOnly<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        PreflightsOnly {
+            // Two `Either`s of one type, so that both calls return the same future type.
+            cors: Either::Left(self.0.layer(inner.clone())),
+            plain: Either::Right(inner),
+        }
+    }
+}
+
+/// The service of [`PreflightsOnlyLayer`].
+#[derive(Clone)]
+pub struct PreflightsOnly<S> {
+    cors: Either<Cors<S>, S>,
+    plain: Either<Cors<S>, S>,
+}
+
+impl<S, B, R> Service<axum::http::Request<B>> for PreflightsOnly<S>
+where
+    S: Service<axum::http::Request<B>, Response = axum::http::Response<R>>,
+    R: Default,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = <Either<Cors<S>, S> as Service<axum::http::Request<B>>>::Future;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        std::task::ready!(self.plain.poll_ready(cx))?;
+        self.cors.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: axum::http::Request<B>) -> Self::Future {
+        let to_cors = request.method() != Method::OPTIONS
+            || request
+                .headers()
+                .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
+        if to_cors {
+            self.cors.call(request)
+        } else {
+            self.plain.call(request)
+        }
+    }
 }
 
 pub fn cors(config: &Config) -> CorsLayer {

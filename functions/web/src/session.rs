@@ -10,7 +10,8 @@
 //! **CSRF.** Every form carries `csrf_token`, an HMAC-SHA256 of the cookie's token under
 //! `SECRET_KEY`: bound to this browser's session, and unforgeable without the cookie (which
 //! scripts cannot read). The [`layer`] checks every state-changing request to a page before
-//! its handler runs, so no form can forget it:
+//! its handler runs, so no form can forget it (a method the route does not take never reaches
+//! the layer: the router answers 405 first, see `crate::router`):
 //! 1. `Origin` (or, when a browser sends none, `Referer`) must be one of ours: `SITE_URL`, the
 //!    origin the request was made to (its host already passed `ALLOWED_HOSTS`), or one of
 //!    `CORS_ALLOWED_ORIGINS`. Missing or foreign: 403.

@@ -111,7 +111,11 @@ impl Templates {
         // A URL we built, not user input: marked safe so `/` is not entity-escaped.
         env.add_global("css_url", Value::from_safe_string(stylesheet_url()));
         env.add_global("site_name", "Serverless Starter");
-        env.add_global("version", env!("CARGO_PKG_VERSION"));
+        // Pages show the version (and the home page the database) with DEBUG on only: in
+        // production they would tell an attacker which known flaws to try.
+        if debug {
+            env.add_global("version", env!("CARGO_PKG_VERSION"));
+        }
         env.add_global("debug", debug);
         Self { env }
     }

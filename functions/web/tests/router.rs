@@ -115,8 +115,8 @@ async fn a_wrong_method_is_a_405_in_the_error_shape_and_keeps_the_allow_header()
     assert_eq!(reply.json()["error"]["code"], "method_not_allowed");
     assert!(reply.headers.contains_key(header::ALLOW));
 
-    // A browser gets the same error as a page. (A POST to a page is refused by the CSRF check
-    // before routing, which is tested in pages.rs.)
+    // A browser gets the same error as a page. (Pages answer a method they do not take the
+    // same way, before their CSRF check: tests/security.rs.)
     let page = app
         .request(Method::POST, "/healthz", &[("accept", "text/html")])
         .await;

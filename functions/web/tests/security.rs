@@ -285,3 +285,327 @@ async fn a_body_over_the_limit_gets_413_in_the_error_shape() {
     assert_eq!(reply.status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(reply.json()["error"]["code"], "payload_too_large");
 }
+
+/// What a log subscriber writes, kept for the test to read.
+#[derive(Clone, Default)]
+struct LogBuffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogBuffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'w> tracing_subscriber::fmt::MakeWriter<'w> for LogBuffer {
+    type Writer = LogBuffer;
+    fn make_writer(&'w self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+#[tokio::test]
+async fn one_time_tokens_in_a_query_string_never_reach_the_request_log() {
+    use shared::config::{LogConfig, LogFormat};
+    let app = TestApp::new().await;
+    let secret = "SECRET123".repeat(8);
+    // JSON as CloudWatch gets it in Lambda, text as `cargo run` prints it; `info` is the
+    // default level in both.
+    for format in [LogFormat::Json, LogFormat::Text] {
+        let buffer = LogBuffer::default();
+        let log = LogConfig {
+            filter: "info".to_owned(),
+            format,
+        };
+        let subscriber = shared::telemetry::subscriber(&log, buffer.clone(), false);
+        let guard = tracing::subscriber::set_default(subscriber);
+        for path in ["/verify-email", "/password-reset/confirm"] {
+            let reply = app.get(&format!("{path}?token={secret}")).await;
+            assert_ne!(reply.status, StatusCode::NOT_FOUND, "{path}");
+        }
+        drop(guard);
+        let logged = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        for path in ["/verify-email", "/password-reset/confirm"] {
+            assert!(
+                logged.contains(path),
+                "{format:?}: {path} not logged: {logged}"
+            );
+        }
+        assert!(
+            logged.contains("GET"),
+            "{format:?}: method not logged: {logged}"
+        );
+        assert!(
+            !logged.contains("SECRET123") && !logged.contains("token="),
+            "{format:?}: the token was logged: {logged}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_request_with_two_host_headers_gets_400() {
+    let app = TestApp::production().await;
+    let cases = [
+        (
+            ["app.example.com", "evil.tld"],
+            "the first allowed, the second foreign",
+        ),
+        (
+            ["evil.tld", "app.example.com"],
+            "the first foreign, the second allowed",
+        ),
+        (
+            ["app.example.com", "app.example.com"],
+            "the same allowed host twice",
+        ),
+    ];
+    for ([first, second], case) in cases {
+        let headers = [("host", first), ("host", second), HTTPS];
+        let page = app.request(Method::GET, "/", &headers).await;
+        assert_eq!(
+            page.status,
+            StatusCode::BAD_REQUEST,
+            "{case}: {}",
+            page.body
+        );
+        assert!(page.content_type().starts_with("text/html"), "{case}");
+        assert!(page.body.contains("Host"), "{case}: {}", page.body);
+        let api = app.request(Method::GET, "/api/classes", &headers).await;
+        assert_eq!(api.status, StatusCode::BAD_REQUEST, "{case}");
+        assert_eq!(api.json()["error"]["code"], "bad_request", "{case}");
+    }
+}
+
+#[tokio::test]
+async fn an_absolute_request_target_must_name_the_allowed_host_the_host_header_names() {
+    let app = TestApp::with_vars(&[("ALLOWED_HOSTS", "app.example.com,www.example.com")]).await;
+    let cases = [
+        (
+            "http://evil.tld/login",
+            "app.example.com",
+            StatusCode::BAD_REQUEST,
+            "a foreign host in the target",
+        ),
+        (
+            "https://www.example.com/login",
+            "app.example.com",
+            StatusCode::BAD_REQUEST,
+            "two allowed hosts that disagree",
+        ),
+        (
+            "https://app.example.com:8443/login",
+            "app.example.com",
+            StatusCode::BAD_REQUEST,
+            "the same name on another port",
+        ),
+        (
+            "https://app.example.com@evil.tld/login",
+            "app.example.com",
+            StatusCode::BAD_REQUEST,
+            "userinfo in the target",
+        ),
+        (
+            "https://app.example.com/login",
+            "app.example.com",
+            StatusCode::OK,
+            "the same host",
+        ),
+        (
+            "https://APP.Example.com/login",
+            "app.example.com",
+            StatusCode::OK,
+            "the same host in other case",
+        ),
+        // lambda_http builds the URI from the Host header with the URL parser, which drops a
+        // default port.
+        (
+            "https://app.example.com/login",
+            "app.example.com:443",
+            StatusCode::OK,
+            "a default port on one side only",
+        ),
+        ("/login", "app.example.com", StatusCode::OK, "origin form"),
+    ];
+    for (target, host, status, case) in cases {
+        let reply = app
+            .request(Method::GET, target, &[("host", host), HTTPS])
+            .await;
+        assert_eq!(reply.status, status, "{case}: {}", reply.body);
+        if status == StatusCode::BAD_REQUEST {
+            assert!(reply.content_type().starts_with("text/html"), "{case}");
+        }
+    }
+
+    // HTTP/2 sends no Host header: the target's host alone decides.
+    for (target, status) in [
+        ("https://app.example.com/login", StatusCode::OK),
+        ("https://evil.tld/login", StatusCode::BAD_REQUEST),
+    ] {
+        let request = axum::http::Request::get(target)
+            .header(HTTPS.0, HTTPS.1)
+            .body(Body::empty())
+            .unwrap();
+        let response = tower::ServiceExt::oneshot(app.router.clone(), request)
+            .await
+            .unwrap();
+        assert_eq!(response.status(), status, "{target} without a Host header");
+    }
+}
+
+#[tokio::test]
+async fn production_answers_name_neither_the_version_nor_the_database_backend() {
+    let version = env!("CARGO_PKG_VERSION");
+    let app = TestApp::production().await;
+    let health = app.request(Method::GET, "/healthz", &[HOST, HTTPS]).await;
+    assert_eq!(health.status, StatusCode::OK);
+    let json = health.json();
+    let keys: Vec<&str> = json
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(keys, ["database", "status"], "{json}");
+    for path in ["/", "/login", "/missing", "/api/missing"] {
+        let reply = app.request(Method::GET, path, &[HOST, HTTPS]).await;
+        assert!(!reply.body.contains(version), "{path} shows the version");
+        assert!(
+            !reply.body.contains("Running on"),
+            "{path} names the backend"
+        );
+    }
+
+    // With DEBUG on (the local default) a developer sees both.
+    let local = TestApp::new().await;
+    assert_eq!(local.get("/healthz").await.json()["version"], version);
+    let home = local.get("/").await;
+    assert!(
+        home.body.contains(&format!("version {version}")),
+        "{}",
+        home.body
+    );
+    assert!(
+        home.body.contains("Running on SQLite") || home.body.contains("Running on PostgreSQL"),
+        "{}",
+        home.body
+    );
+}
+
+#[tokio::test]
+async fn a_method_a_route_does_not_take_gets_405_with_allow_and_the_error_body() {
+    let app = TestApp::new().await;
+    let foo = Method::from_bytes(b"FOO").unwrap();
+    // (method, path, the methods the route takes, JSON body (else the HTML page))
+    let cases: [(Method, &str, &[&str], bool); 16] = [
+        (Method::PUT, "/login", &["GET", "HEAD", "POST"], false),
+        (Method::DELETE, "/login", &["GET", "HEAD", "POST"], false),
+        (Method::PATCH, "/login", &["GET", "HEAD", "POST"], false),
+        (foo.clone(), "/login", &["GET", "HEAD", "POST"], false),
+        (Method::OPTIONS, "/login", &["GET", "HEAD", "POST"], false),
+        (Method::POST, "/", &["GET", "HEAD"], false),
+        (Method::DELETE, "/account/tokens/1/revoke", &["POST"], false),
+        (Method::PUT, "/api/me", &["GET", "HEAD"], true),
+        (foo.clone(), "/api/classes", &["GET", "HEAD", "POST"], true),
+        (Method::OPTIONS, "/api/me", &["GET", "HEAD"], true),
+        (Method::GET, "/api/auth/signup", &["POST"], true),
+        (Method::DELETE, "/healthz", &["GET", "HEAD"], false),
+        (Method::OPTIONS, "/healthz", &["GET", "HEAD"], false),
+        (foo, "/healthz", &["GET", "HEAD"], false),
+        (Method::POST, "/static/app.css", &["GET", "HEAD"], false),
+        (Method::OPTIONS, "/static/app.css", &["GET", "HEAD"], false),
+    ];
+    for (method, path, allowed, json) in cases {
+        let case = format!("{method} {path}");
+        let reply = app.request(method, path, &[]).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::METHOD_NOT_ALLOWED,
+            "{case}: {}",
+            reply.body
+        );
+        let allow = reply
+            .headers
+            .get(header::ALLOW)
+            .unwrap_or_else(|| panic!("{case}: no Allow header"))
+            .to_str()
+            .unwrap();
+        let mut listed: Vec<&str> = allow.split(',').map(str::trim).collect();
+        listed.sort_unstable();
+        let mut expected = allowed.to_vec();
+        expected.sort_unstable();
+        assert_eq!(listed, expected, "{case}");
+        if json {
+            assert_eq!(
+                reply.json()["error"]["code"],
+                "method_not_allowed",
+                "{case}"
+            );
+        } else {
+            assert!(reply.content_type().starts_with("text/html"), "{case}");
+            assert!(
+                reply.body.contains("does not accept that method"),
+                "{case}: {}",
+                reply.body
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_options_request_from_an_allowed_origin_without_a_preflight_method_gets_405() {
+    let app = TestApp::with_vars(&[("CORS_ALLOWED_ORIGINS", "https://allowed.com")]).await;
+    let reply = app
+        .request(
+            Method::OPTIONS,
+            "/api/me",
+            &[HOST, HTTPS, ("origin", "https://allowed.com")],
+        )
+        .await;
+    assert_eq!(
+        reply.status,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "{}",
+        reply.body
+    );
+    assert_eq!(reply.json()["error"]["code"], "method_not_allowed");
+}
+
+#[tokio::test]
+async fn an_error_page_that_shows_who_is_signed_in_is_kept_out_of_shared_caches() {
+    let app = TestApp::new().await;
+    app.account("ada@example.com", true).await;
+    let mut browser = common::Browser::new(&app);
+    browser.log_in("ada@example.com", common::PASSWORD).await;
+    let cookie = browser.cookie.clone().unwrap();
+    // Answered outside the session layer, which marks the pages it serves private.
+    for (method, path) in [(Method::PUT, "/login"), (Method::GET, "/missing")] {
+        let case = format!("{method} {path}");
+        let reply = app
+            .request(
+                method,
+                path,
+                &[("cookie", &cookie), ("accept", "text/html")],
+            )
+            .await;
+        assert!(reply.status.is_client_error(), "{case}: {}", reply.status);
+        assert!(
+            reply.body.contains("ada@example.com"),
+            "{case}: no navigation"
+        );
+        let cache = reply.headers[header::CACHE_CONTROL].to_str().unwrap();
+        assert!(cache.contains("private"), "{case}: {cache}");
+        let vary: Vec<&str> = reply
+            .headers
+            .get_all(header::VARY)
+            .iter()
+            .map(|v| v.to_str().unwrap())
+            .collect();
+        assert!(
+            vary.iter().any(|v| v.eq_ignore_ascii_case("cookie")),
+            "{case}: {vary:?}"
+        );
+    }
+}

@@ -77,10 +77,11 @@ fn with_status(status: StatusCode, page: Html<String>) -> Response {
 
 async fn home(State(state): State<AppState>, visitor: Visitor) -> Result<Html<String>, WebError> {
     let user = visitor.user(&state).await?;
-    let database = match state.db.kind() {
+    // Which backend runs is for the developer (DEBUG on), not for visitors of a deployed site.
+    let database = state.config.debug.then(|| match state.db.kind() {
         DatabaseKind::Sqlite => "SQLite",
         DatabaseKind::Postgres => "PostgreSQL",
-    };
+    });
     render(
         &state,
         &visitor,
