@@ -223,6 +223,42 @@ async fn an_invalid_setting_stops_every_command_with_one_line_naming_it() {
 }
 
 #[tokio::test]
+async fn an_unreachable_database_or_a_missing_sqlite_folder_is_one_line_naming_it() {
+    let cli = Cli::new().await;
+    // A port nothing listens on (bound, then released).
+    let port = free_port();
+    let url = format!("postgres://app:secret@127.0.0.1:{port}/app");
+    let out = cli.run(&["migrate"], &[("DATABASE_URL", &url)]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with(&format!(
+            "error: cannot connect to PostgreSQL at 127.0.0.1:{port}: "
+        )),
+        "{err}"
+    );
+    assert!(err.contains("refused"), "the cause: {err}");
+    assert!(!err.contains("pool timed out"), "{err}");
+    assert!(
+        !err.contains("secret"),
+        "the password is never shown: {err}"
+    );
+
+    let missing = cli.dir.path().join("nonexistent/dir");
+    let url = format!("sqlite://{}/x.db", missing.display());
+    let out = cli.run(&["migrate"], &[("DATABASE_URL", &url)]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("error: DATABASE_URL names a SQLite database in"),
+        "{err}"
+    );
+    assert!(!missing.exists(), "the folder was created");
+}
+
+#[tokio::test]
 async fn migrate_applies_everything_once() {
     let cli = Cli::new().await;
     let first = cli.run(&["migrate"], &[]);

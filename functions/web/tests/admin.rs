@@ -418,6 +418,19 @@ async fn the_outbox_is_counted_filtered_viewed_and_a_failed_email_retried() {
         shown.body.contains("verify-email?token="),
         "the text body is shown"
     );
+    // ...with the link's token masked, in the text and in the HTML preview.
+    let live_token = common::token_in(failed);
+    assert!(
+        shown.body.contains("verify-email?token=[hidden]"),
+        "{}",
+        shown.body
+    );
+    let html = root.get(&format!("{page}/html")).await;
+    assert_eq!(html.status, StatusCode::OK);
+    assert!(html.body.contains("token=[hidden]"), "{}", html.body);
+    for body in [&shown.body, &html.body] {
+        assert!(!body.contains(&live_token), "the admin sees a live token");
+    }
     let html = root.get(&format!("{page}/html")).await;
     assert_eq!(html.status, StatusCode::OK);
     let csp = html.headers["content-security-policy"].to_str().unwrap();

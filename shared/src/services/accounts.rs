@@ -631,6 +631,29 @@ pub async fn reset_password(db: &Db, token: &str, new_password: &str) -> Result<
     Ok(user)
 }
 
+/// Sets an account's password without knowing the current one (the admin, the
+/// `changepassword` command): the policy applies as everywhere, and the account is signed out
+/// everywhere (sessions, API tokens, outstanding reset links). Returns how many sessions and
+/// tokens ended. A password that fails the policy is `Invalid` on the field `password`.
+pub async fn set_password(db: &Db, user_id: Uuid, new_password: &str) -> Result<u64> {
+    let user = {
+        let mut conn = db.acquire().await?;
+        users::find_user_by_id(&mut conn, user_id)
+            .await?
+            .ok_or_else(|| Error::NotFound("no such user".into()))?
+    };
+    let password = Password::parse(new_password, Some(&user.email))
+        .map_err(|e| Error::invalid("password", e.0))?;
+    let password_hash = crypto::hash_password(&password).await?;
+    let mut tx = db.begin().await?;
+    let now = clock::now();
+    users::set_password_hash(&mut tx, user.id, &password_hash, now).await?;
+    let revoked = users::revoke_credentials(&mut tx, user.id, None, now).await?;
+    tx.commit().await?;
+    tracing::info!(user_id = %user.id, revoked, "password set; sessions and tokens revoked");
+    Ok(revoked)
+}
+
 /// Changes the password of a signed-in user after checking the current one, and signs out
 /// every other session and API token: the session or API token used for this request,
 /// `keep_token`, stays.
