@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The end-to-end browser test (local/tests/browser.rs): a visitor signs up, verifies through
+# The end-to-end browser test (local/tests/it/browser.rs): a visitor signs up, verifies through
 # the development mailbox, logs in, books a class and logs out, in headless Chromium.
 #
 #   scripts/browser-test.sh              # on SQLite, or on PostgreSQL when TEST_DATABASE_URL is set
@@ -22,4 +22,4 @@ fi
 
 # `--workspace` rather than `-p local`: the same features as `cargo test --workspace` (tokio's
 # `process`, which tools/runtime-api-emulator turns on), so after it nothing is built again.
-exec cargo test --workspace --test browser --locked -- --ignored "$@"
+exec cargo test -p local --test it --locked -- --ignored browser:: "$@"

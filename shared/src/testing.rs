@@ -199,24 +199,6 @@ pub async fn user(db: &Db, email: &str, verified: bool, staff: bool) -> crate::d
         .expect("insert a test user")
 }
 
-/// The AWS emulator's URL (`AWS_EMULATOR_URL`, set by `scripts/aws-emulator.sh`, which also
-/// points the SDK at it), or `None` after saying why a test does nothing: without it a test
-/// that needs it passes locally, and fails in CI, where a missing emulator is a failure.
-pub fn aws_emulator() -> Option<String> {
-    match std::env::var("AWS_EMULATOR_URL") {
-        Ok(url) => Some(url),
-        Err(_) if std::env::var_os("CI").is_some() => {
-            panic!("CI must run the AWS emulator: start it with scripts/aws-emulator.sh")
-        }
-        Err(_) => {
-            eprintln!(
-                "AWS_EMULATOR_URL is not set: start scripts/aws-emulator.sh to run this test"
-            );
-            None
-        }
-    }
-}
-
 /// A new secret holding `value` in the AWS emulator (Secrets Manager); its ARN.
 pub async fn new_secret(value: &str) -> String {
     aws_sdk_secretsmanager::Client::new(&crate::aws::sdk_config().await)

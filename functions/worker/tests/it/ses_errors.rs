@@ -2,7 +2,7 @@
 //! transient and retried by SQS, one SES call per worker attempt (so `attempts` = k + 1 after k
 //! failures); a rejection is permanent and never retried.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

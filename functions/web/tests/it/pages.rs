@@ -1,7 +1,7 @@
 //! The account pages as a browser uses them: sessions, cookies, CSRF, login limits, the
 //! account page; on the database under test.
 
-mod common;
+use crate::common;
 
 use axum::http::StatusCode;
 use common::{Browser, PASSWORD, Reply, TestApp, location, token_in};

@@ -1,6 +1,6 @@
 //! The class pages as a browser uses them, on the database under test.
 
-mod common;
+use crate::common;
 
 use axum::http::StatusCode;
 use chrono::{TimeDelta, Utc};

@@ -422,7 +422,7 @@ async fn the_database_down_fails_the_records_for_retry() {
 async fn the_committed_sqs_event_decodes_and_fails_only_its_malformed_record() {
     let h = Harness::new().await;
     let mut event: aws_lambda_events::event::sqs::SqsEvent = serde_json::from_str(include_str!(
-        "../../../events/sqs-batch-with-malformed-record.json"
+        "../../../../events/sqs-batch-with-malformed-record.json"
     ))
     .unwrap();
     assert_eq!(event.records.len(), 2);

@@ -1,6 +1,6 @@
 //! The router, in process, exactly as the Lambda and the local server build it.
 
-mod common;
+use crate::common;
 
 use axum::http::{Method, StatusCode, header};
 use common::TestApp;
@@ -127,7 +127,7 @@ async fn a_wrong_method_is_a_405_in_the_error_shape_and_keeps_the_allow_header()
 #[tokio::test]
 async fn an_api_gateway_http_api_event_reaches_the_router_through_lambda_http() {
     // The same conversion the Lambda main's `lambda_http::run` applies to each invocation.
-    let event = include_str!("../../../events/apigw-http-get-healthz.json");
+    let event = include_str!("../../../../events/apigw-http-get-healthz.json");
     let request = lambda_http::request::from_str(event).expect("a valid HTTP API event");
     let app = TestApp::with_vars(&[(
         "ALLOWED_HOSTS",

@@ -1,7 +1,7 @@
 //! Load through the whole router, on the database under test: 200 concurrent sign-ups lose
 //! nothing and answer no 5xx; what they queue is delivered by the worker's handler.
 
-mod common;
+use crate::common;
 
 use axum::http::StatusCode;
 use common::TestApp;

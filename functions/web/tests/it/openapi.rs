@@ -1,7 +1,7 @@
 //! The OpenAPI document and the API's routes stay in step: every route in `src/api/` is
 //! documented, and every documented operation is routed.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 
@@ -11,8 +11,8 @@ use common::TestApp;
 /// The files that register API routes; a new file under `src/api/` must be listed here (the
 /// test below fails until it is, as its routes are then undocumented or unrouted).
 const SOURCES: &[&str] = &[
-    include_str!("../src/api/mod.rs"),
-    include_str!("../src/api/classes.rs"),
+    include_str!("../../src/api/mod.rs"),
+    include_str!("../../src/api/classes.rs"),
 ];
 
 /// (METHOD, path) for every route the API registers, read from its source:

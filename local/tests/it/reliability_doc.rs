@@ -7,7 +7,7 @@ fn every_test_named_in_reliability_md_exists() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
     let doc = std::fs::read_to_string(root.join("RELIABILITY.md")).unwrap();
     let mut named = 0;
-    // Code spans like `functions/web/tests/admin.rs::some_test`.
+    // Code spans like `functions/web/tests/it/admin.rs::some_test`.
     for span in doc.split('`').skip(1).step_by(2) {
         let Some((file, function)) = span.split_once(".rs::") else {
             continue;

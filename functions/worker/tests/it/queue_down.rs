@@ -2,7 +2,7 @@
 //! the signup still succeeds, promptly, and its verification email waits `pending` in the
 //! outbox; once the queue is back, the sweep and the worker deliver it exactly once.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -7,7 +7,7 @@
 //! times the pool's acquire timeout, so a request that hangs fails the test instead of the CI
 //! job, and no assertion depends on the machine's speed.
 
-mod common;
+use crate::common;
 
 use std::future::Future;
 

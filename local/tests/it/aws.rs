@@ -1,8 +1,9 @@
 //! The AWS-facing parts against moto's server, a local emulator that speaks the real SQS and
 //! SES v2 APIs. `.ci/run` starts it (scripts/aws-emulator.sh) and exports `AWS_EMULATOR_URL`
 //! and `AWS_ENDPOINT_URL`; the code under test finds it through the standard endpoint variable,
-//! as it would find any endpoint. Outside CI, without the emulator, these tests say so and pass;
-//! in CI a missing emulator fails them.
+//! as it would find any endpoint. They are `#[ignore]`d with the reason, so a plain `cargo test`
+//! reports them as not run (never as passed); `.ci/run` runs them with `--ignored` on both
+//! databases, and without the emulator they fail.
 
 use std::io::{Read as _, Write as _};
 
@@ -11,7 +12,7 @@ use shared::mail::{FailureKind, FakeMailer, Mailer, OutgoingEmail, Rendered, Ses
 use shared::queue::{Message, Queue};
 use shared::services::outbox;
 use shared::store::emails;
-use shared::testing::{TestDb, aws_emulator as emulator, new_secret};
+use shared::testing::TestDb;
 use uuid::Uuid;
 
 async fn sdk() -> aws_config::SdkConfig {
@@ -91,8 +92,9 @@ fn rendered(subject: &str) -> Rendered {
 }
 
 #[tokio::test]
+#[ignore = "needs the AWS emulator: .ci/run runs it with --ignored on both databases"]
 async fn a_message_our_producer_sends_is_received_from_sqs_and_handled_by_the_worker() {
-    let Some(_) = emulator() else { return };
+    shared::testing::require_aws_emulator();
     let test = TestDb::new().await;
     let (client, url) = new_queue().await;
     let queue = Queue::Sqs {
@@ -138,8 +140,9 @@ async fn a_message_our_producer_sends_is_received_from_sqs_and_handled_by_the_wo
 }
 
 #[tokio::test]
+#[ignore = "needs the AWS emulator: .ci/run runs it with --ignored on both databases"]
 async fn a_malformed_message_on_sqs_stays_on_the_queue_for_retry() {
-    let Some(_) = emulator() else { return };
+    shared::testing::require_aws_emulator();
     let test = TestDb::new().await;
     let (client, url) = new_queue().await;
     client
@@ -177,8 +180,9 @@ async fn a_malformed_message_on_sqs_stays_on_the_queue_for_retry() {
 }
 
 #[tokio::test]
+#[ignore = "needs the AWS emulator: .ci/run runs it with --ignored on both databases"]
 async fn the_ses_mailer_sends_and_the_emulator_shows_the_message() {
-    let Some(emulator) = emulator() else { return };
+    let emulator = shared::testing::require_aws_emulator();
     let from = format!("sender-{}@example.com", Uuid::now_v7().simple());
     verify_sender(&from).await;
     let mailer = SesMailer::new(&sdk().await, &from);
@@ -205,8 +209,9 @@ async fn the_ses_mailer_sends_and_the_emulator_shows_the_message() {
 }
 
 #[tokio::test]
+#[ignore = "needs the AWS emulator: .ci/run runs it with --ignored on both databases"]
 async fn ses_refusing_an_unverified_sender_is_a_permanent_failure() {
-    let Some(_) = emulator() else { return };
+    shared::testing::require_aws_emulator();
     let mailer = SesMailer::new(&sdk().await, "never-verified@example.org");
     let err = mailer
         .send(&OutgoingEmail {
@@ -222,8 +227,9 @@ async fn ses_refusing_an_unverified_sender_is_a_permanent_failure() {
 }
 
 #[tokio::test]
+#[ignore = "needs the AWS emulator: .ci/run runs it with --ignored on both databases"]
 async fn the_whole_pipeline_outbox_sqs_worker_ses() {
-    let Some(emulator) = emulator() else { return };
+    let emulator = shared::testing::require_aws_emulator();
     let test = TestDb::new().await;
     let (client, url) = new_queue().await;
     let from = format!("app-{}@example.com", Uuid::now_v7().simple());
@@ -270,155 +276,4 @@ async fn the_whole_pipeline_outbox_sqs_worker_ses() {
         .collect();
     assert_eq!(ours.len(), 1, "sent once");
     assert_eq!(ours[0]["id"].as_str(), row.provider_message_id.as_deref());
-}
-
-// ------------------------------------------------------------------ Secrets Manager
-
-async fn secrets_client() -> aws_sdk_secretsmanager::Client {
-    aws_sdk_secretsmanager::Client::new(&sdk().await)
-}
-
-#[tokio::test]
-#[ignore = "needs the AWS emulator and PostgreSQL: .ci/run runs it with --ignored"]
-async fn the_secrets_a_function_is_given_by_arn_are_read_from_secrets_manager() {
-    use shared::config::{Config, Profile};
-    shared::testing::require_aws_emulator();
-    // As the stack makes them: RDS's master secret, two generated values.
-    let database = new_secret(r#"{"username": "app", "password": "rds-managed-1"}"#).await;
-    let key = "generated-by-cloudformation-0123456789abcdefghijklmnopqrstuvwxyz";
-    let secret_key = new_secret(key).await;
-    let superuser = new_secret("Generated24CharPassword1").await;
-    let mut vars = shared::testing::vars_without_secrets(&[
-        ("DATABASE_SECRET_ARN", &database),
-        ("RDS_HOSTNAME", "db.abc.us-east-1.rds.amazonaws.com"),
-        ("RDS_PORT", "5432"),
-        ("RDS_DB_NAME", "app"),
-        ("DATABASE_CA_BUNDLE", "rds"),
-        ("SECRET_KEY_SECRET_ARN", &secret_key),
-        ("SUPERUSER_PASSWORD_SECRET_ARN", &superuser),
-    ]);
-
-    let reader = shared::secrets::resolve(&mut vars).await.unwrap();
-
-    assert!(reader.is_some());
-    let config = Config::from_vars(&Profile::Lambda, &vars).unwrap();
-    assert_eq!(
-        config.database.url.expose(),
-        "postgres://app:rds-managed-1@db.abc.us-east-1.rds.amazonaws.com:5432/app"
-    );
-    assert_eq!(config.secret_key.expose(), key);
-    assert_eq!(
-        config.superuser_password.unwrap().expose(),
-        "Generated24CharPassword1"
-    );
-    assert_eq!(
-        config.database.ca_bundle,
-        Some(shared::config::CaBundle::Rds)
-    );
-}
-
-#[tokio::test]
-#[ignore = "needs the AWS emulator and PostgreSQL: .ci/run runs it with --ignored"]
-async fn a_secret_that_cannot_be_read_stops_start_up_naming_its_variable() {
-    shared::testing::require_aws_emulator();
-    let key = new_secret("generated-by-cloudformation-0123456789abcdefghijklmnopqrstuvwxyz").await;
-    let missing = "arn:aws:secretsmanager:us-east-1:123456789012:secret:starter/gone-AbCdEf";
-    let mut vars = shared::testing::vars_without_secrets(&[
-        ("DATABASE_SECRET_ARN", missing),
-        ("SECRET_KEY_SECRET_ARN", &key),
-    ]);
-
-    let err = shared::secrets::resolve(&mut vars).await.unwrap_err();
-
-    assert_eq!(err.var, "DATABASE_SECRET_ARN");
-    let message = err.to_string();
-    assert!(message.contains("could not be read"), "{message}");
-    assert!(message.contains(missing), "{message}");
-    assert!(message.contains("ResourceNotFound"), "{message}");
-    assert!(!message.contains('\n'), "one line: {message}");
-}
-
-#[tokio::test]
-#[ignore = "needs the AWS emulator and PostgreSQL: .ci/run runs it with --ignored"]
-async fn a_rotated_password_is_read_again_from_the_secret_and_the_same_pool_reconnects() {
-    use shared::config::{Config, Profile};
-    shared::testing::require_aws_emulator();
-    shared::testing::require_postgres();
-    // A role that must give its password (scripts/throwaway-postgres.sh: password_login
-    // members use SCRAM), as the RDS master user does.
-    let test = TestDb::new().await;
-    let role = format!("rotated_{}", Uuid::now_v7().simple());
-    let admin = |sql: String| {
-        let db = test.db.clone();
-        async move {
-            let mut conn = db.acquire().await.unwrap();
-            shared::on_conn!(&mut conn, |c| sqlx::query(sqlx::AssertSqlSafe(sql))
-                .execute(&mut *c)
-                .await
-                .map(|_| ()))
-            .unwrap();
-        }
-    };
-    admin(format!(
-        "create role {role} login password 'first-Password-1' in role password_login"
-    ))
-    .await;
-    let server = url::Url::parse(test.config.url.expose()).unwrap();
-    let secret = new_secret(&format!(
-        r#"{{"username": "{role}", "password": "first-Password-1"}}"#
-    ))
-    .await;
-    let key = new_secret("generated-by-cloudformation-0123456789abcdefghijklmnopqrstuvwxyz").await;
-    let port = server.port().unwrap().to_string();
-    let database = server.path().trim_start_matches('/').to_owned();
-    let mut vars = shared::testing::vars_without_secrets(&[
-        ("DATABASE_SECRET_ARN", &secret),
-        ("RDS_HOSTNAME", "127.0.0.1"),
-        ("RDS_PORT", &port),
-        ("RDS_DB_NAME", &database),
-        ("SECRET_KEY_SECRET_ARN", &key),
-    ]);
-    let reader = shared::secrets::resolve(&mut vars).await.unwrap().unwrap();
-    let mut config = Config::from_vars(&Profile::Lambda, &vars).unwrap();
-    config.database.credentials = Some(std::sync::Arc::new(shared::secrets::DatabaseSecret::new(
-        reader,
-        secret.clone(),
-    )));
-    let db = shared::db::Db::connect_lazy(&config.database).unwrap();
-    db.ping().await.expect("the first password works");
-
-    // RDS rotates: the role's password and the secret change together; the connection the
-    // pool held is gone (a frozen instance's connection closed by the server).
-    admin(format!("alter role {role} password 'second-Password-2'")).await;
-    secrets_client()
-        .await
-        .put_secret_value()
-        .secret_id(&secret)
-        .secret_string(format!(
-            r#"{{"username": "{role}", "password": "second-Password-2"}}"#
-        ))
-        .send()
-        .await
-        .unwrap();
-    admin(format!(
-        "select pg_terminate_backend(pid) from pg_stat_activity where usename = '{role}'"
-    ))
-    .await;
-
-    db.ping()
-        .await
-        .expect("the pool re-read the secret and reconnected");
-
-    // A password that stays wrong is not re-read on every request: the refusal stands, as a
-    // 503 (the database is unavailable to this function), until the next renewal is due.
-    admin(format!("alter role {role} password 'third-Password-3'")).await;
-    admin(format!(
-        "select pg_terminate_backend(pid) from pg_stat_activity where usename = '{role}'"
-    ))
-    .await;
-    let err = db.ping().await.unwrap_err();
-    assert!(
-        matches!(shared::Error::from(err), shared::Error::Unavailable(_)),
-        "a refused password is a 503"
-    );
 }

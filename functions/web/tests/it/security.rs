@@ -1,7 +1,7 @@
 //! Web security through the whole router: allowed hosts, forced HTTPS, security headers, CORS
 //! and the body size limit.
 
-mod common;
+use crate::common;
 
 use axum::body::Body;
 use axum::http::{Method, StatusCode, header};

@@ -1,7 +1,7 @@
 //! Classes, occurrences, bookings and pagination through the JSON API, on the database under
 //! test.
 
-mod common;
+use crate::common;
 
 use axum::http::{Method, StatusCode};
 use chrono::{TimeDelta, Utc};
@@ -313,7 +313,7 @@ async fn behind_a_rest_api_stage_the_stage_is_routed_away_and_kept_once_in_links
     let app = gateway_app_with_three_classes().await;
     let page = invoke(
         &app,
-        include_str!("../../../events/apigw-rest-get-classes.json"),
+        include_str!("../../../../events/apigw-rest-get-classes.json"),
     )
     .await;
     assert_eq!(page["count"], 3);
@@ -326,7 +326,7 @@ async fn behind_a_rest_api_stage_the_stage_is_routed_away_and_kept_once_in_links
 async fn behind_api_gateway_links_are_https_on_the_public_host_and_a_forged_forwarded_host_is_ignored()
  {
     let app = gateway_app_with_three_classes().await;
-    let event = include_str!("../../../events/apigw-http-get-healthz.json")
+    let event = include_str!("../../../../events/apigw-http-get-healthz.json")
         .replace("\"rawPath\": \"/healthz\"", "\"rawPath\": \"/api/classes\"")
         .replace("\"path\": \"/healthz\"", "\"path\": \"/api/classes\"")
         .replace(

@@ -39,7 +39,7 @@ async fn the_sqs_batch_is_delivered_and_only_the_malformed_record_is_reported() 
     event["Records"][0]["body"] = Message::SendEmail { email_id: id }.encode().into();
 
     let emulator = Emulator::start("worker").await;
-    // The console mailer: the SES path is proven against the AWS emulator in local/tests/aws.rs.
+    // The console mailer: the SES path is proven against the AWS emulator in local/tests/it/aws.rs.
     let mut function = emulator.spawn(
         env!("CARGO_BIN_EXE_worker"),
         lambda_env(test.config.url.expose(), &[("EMAIL_BACKEND", "console")]),

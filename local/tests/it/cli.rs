@@ -584,7 +584,7 @@ async fn invoke_gives_one_clear_line_for_a_bad_file_or_event_and_fails() {
     );
     assert_eq!(out.status.code(), Some(1));
     let report = json_stdout(&out);
-    // The errorType Lambda shows for it (functions/scheduler/tests/runtime_api.rs).
+    // The errorType Lambda shows for it (functions/scheduler/tests/it/runtime_api.rs).
     assert_eq!(report["errorType"], "InvalidEvent", "{report}");
     assert!(
         report["errorMessage"]

@@ -1,0 +1,16 @@
+//! The integration tests of this crate, one binary: each module was a file of its own
+//! (one binary each, every one linking the whole dependency tree). `cargo test --test it
+//! <module>::` runs one module.
+
+mod accounts_api;
+mod admin;
+mod class_pages;
+mod classes_api;
+mod common;
+mod load;
+mod openapi;
+mod pages;
+mod reliability;
+mod router;
+mod runtime_api;
+mod security;

@@ -1,0 +1,5 @@
+//! The integration tests of this crate, one binary: each module was a file of its own
+//! (one binary each, every one linking the whole dependency tree). `cargo test --test it
+//! <module>::` runs one module.
+
+mod fuzz_regressions;
