@@ -306,7 +306,9 @@ impl Db {
     }
 
     async fn run_migrator(&self, migrator: &sqlx::migrate::Migrator) -> anyhow::Result<Vec<i64>> {
-        self.check_reachable().await?;
+        self.check_reachable()
+            .await
+            .context("applying database migrations")?;
         let before = self.applied_migrations().await.unwrap_or_default();
         match self {
             #[cfg(feature = "sqlite")]

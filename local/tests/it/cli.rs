@@ -234,7 +234,7 @@ async fn an_unreachable_database_or_a_missing_sqlite_folder_is_one_line_naming_i
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert!(
         err.starts_with(&format!(
-            "error: cannot connect to PostgreSQL at 127.0.0.1:{port}: "
+            "error: applying database migrations: cannot connect to PostgreSQL at 127.0.0.1:{port}: "
         )),
         "{err}"
     );
