@@ -38,6 +38,8 @@ PAGES = [
     ("admin-outbox.png", "/admin/emails"),
     ("admin-jobs.png", "/admin/jobs"),
 ]
+PHONE = "home-phone.png"
+PHONE_WIDTH = 390
 
 
 def free_port():
@@ -115,11 +117,15 @@ class Browser:
     def page(self):
         return self.command("GET", "/source")
 
-    def screenshot(self, path):
-        # The page's full height, so nothing is cut off.
+    def screenshot(self, path, width=1280, before=None):
+        # The page's full height at this width, so nothing is cut off; `before` is clicked
+        # once the width is set (the phone menu shows only on a narrow page).
+        self.command("POST", "/window/rect", {"width": width, "height": 900})
+        if before:
+            self.click(before)
         height = self.command("POST", "/execute/sync", {
             "script": "return document.documentElement.scrollHeight;", "args": []})
-        self.command("POST", "/window/rect", {"width": 1280, "height": max(900, height + 140)})
+        self.command("POST", "/window/rect", {"width": width, "height": max(900, height + 140)})
         path.write_bytes(base64.b64decode(self.command("GET", "/screenshot")))
 
     def close(self):
@@ -167,14 +173,18 @@ def main():
                 browser.click(f"form[action='/admin/jobs/{job}/run'] button")
             browser.go(f"{site}/admin/users?q=lee")
             browser.click("tbody a")
-            browser.click("details summary")
-            browser.click("details form button")
+            browser.click("main details summary")
+            browser.click("main details form button")
             for name, path in PAGES:
                 browser.go(f"{site}{path}")
                 if "Log out" not in browser.page():
                     sys.exit(f"error: {path} was not shown to the signed-in superuser")
                 browser.screenshot(OUT / name)
                 print(f"wrote {(OUT / name).relative_to(ROOT)}")
+            # The home page on a phone, its menu open.
+            browser.go(f"{site}/")
+            browser.screenshot(OUT / PHONE, width=PHONE_WIDTH, before="details.nav-menu summary")
+            print(f"wrote {(OUT / PHONE).relative_to(ROOT)}")
         finally:
             browser.close()
     finally:

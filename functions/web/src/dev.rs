@@ -1,4 +1,4 @@
-//! Development-only pages, routed only when DEBUG is on.
+//! Development-only pages, routed only when DEBUG is on (inside the pages' session layer).
 
 use axum::Router;
 use axum::extract::State;
@@ -8,6 +8,8 @@ use axum::routing::get;
 use minijinja::context;
 use shared::store::emails;
 
+use crate::pages::render;
+use crate::session::Visitor;
 use crate::{AppState, WebError};
 
 pub fn routes() -> Router<AppState> {
@@ -31,6 +33,7 @@ fn links_in(text: &str) -> Vec<String> {
 /// `/_dev/mail`: what the outbox holds, newest first, as the recipient would read it.
 async fn mailbox(
     State(state): State<AppState>,
+    visitor: Visitor,
 ) -> Result<([(HeaderName, &'static str); 1], Html<String>), WebError> {
     let mut conn = state.db.acquire().await?;
     let rows = emails::list_recent_emails(&mut conn, 50).await?;
@@ -55,8 +58,6 @@ async fn mailbox(
             }
         })
         .collect();
-    let page = state
-        .templates
-        .render("dev_mail.html", context! { emails })?;
+    let page = render(&state, &visitor, "dev_mail.html", context! { emails }).await?;
     Ok(([(header::CONTENT_SECURITY_POLICY, MAILBOX_CSP)], page))
 }

@@ -337,7 +337,7 @@ fn html_error(
             status => status.as_u16(),
             title,
             message => &error.message,
-            user => visitor.as_ref().map(|(u, _)| context! { email => u.email.as_str(), is_staff => u.is_staff }),
+            user => visitor.as_ref().map(|(u, _)| crate::pages::nav_user(u)),
             csrf_token => visitor.as_ref().map(|(_, token)| token),
         },
     );

@@ -44,15 +44,12 @@ pub fn router(state: AppState) -> Router {
         state.clone(),
         session::layer,
     ));
-    let mut routes = Router::new()
+    let routes = Router::new()
         .merge(pages)
         .route("/healthz", get(health::healthz))
         .route("/static/{file}", get(templates::stylesheet))
         .merge(api::routes())
         .fallback(error::not_found);
-    if state.config.debug {
-        routes = routes.merge(dev::routes());
-    }
     // A method a route does not take gets 405 with `Allow` before any of the route's layers:
     // `Router::layer` and `route_layer` both wrap each route's 405 fallback too, so the pages'
     // CSRF check answered `PUT /login` with 403 (and the admin's guard with its own refusal).

@@ -21,6 +21,8 @@
 //! The JSON API does not use any of this: it authenticates with `Authorization` headers only,
 //! which a foreign page cannot make a browser send.
 
+use std::sync::Arc;
+
 use axum::body::Body;
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
@@ -33,6 +35,7 @@ use shared::config::Config;
 use shared::domain::User;
 use shared::error::Error;
 use shared::services::sessions::{self, SESSION_TTL};
+use tokio::sync::OnceCell;
 
 use crate::{AppState, WebError};
 
@@ -47,6 +50,9 @@ pub struct Visitor {
     /// The token was made for this request (the browser sent none): no session can match it.
     fresh: bool,
     pub csrf_token: String,
+    /// The session's user, looked up once per request however many callers ask (the guard,
+    /// the handler, the page's navigation); clones of the visitor share it.
+    user: Arc<OnceCell<Option<User>>>,
 }
 
 /// What a handler asks the [`layer`] to do with the session cookie (a response extension).
@@ -129,6 +135,7 @@ pub async fn layer(State(state): State<AppState>, request: Request, next: Next) 
         csrf_token: csrf_token(config, &sid),
         sid: sid.clone(),
         fresh,
+        user: Arc::default(),
     });
 
     let mut response = next.run(request).await;
@@ -278,7 +285,11 @@ impl Visitor {
         if self.fresh {
             return Ok(None);
         }
-        Ok(sessions::session_user(&state.db, &self.sid).await?)
+        let user = self
+            .user
+            .get_or_try_init(|| sessions::session_user(&state.db, &self.sid))
+            .await?;
+        Ok(user.clone())
     }
 }
 

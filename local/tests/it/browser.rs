@@ -140,6 +140,154 @@ async fn a_visitor_signs_up_verifies_logs_in_books_a_class_and_logs_out() {
     browser.close().await;
 }
 
+/// A phone's width in CSS pixels (an iPhone 12 to 15).
+const PHONE_WIDTH: i64 = 390;
+
+#[tokio::test]
+#[ignore = "needs Debian's chromium and chromium-driver: run scripts/browser-test.sh, which \
+            installs them when missing and runs `cargo test --workspace --test browser -- --ignored`"]
+async fn on_a_phone_no_page_scrolls_sideways_and_the_menu_opens() {
+    let app = App::start().await;
+    let class_id = app.seed_a_class_with_one_upcoming_occurrence();
+    let token = app.api_token(STAFF);
+    let (status, me) = app.api("GET", "/api/me", Some(&token), None);
+    assert_eq!(status, 200, "{me}");
+    let staff_id = id_of(&me);
+    let (status, occurrences) = app.api(
+        "GET",
+        &format!("/api/classes/{class_id}/occurrences"),
+        Some(&token),
+        None,
+    );
+    assert_eq!(status, 200, "{occurrences}");
+    let occurrence = id_of(&occurrences["results"][0]);
+    let (status, booking) = app.api(
+        "POST",
+        &format!("/api/occurrences/{occurrence}/booking"),
+        Some(&token),
+        None,
+    );
+    assert_eq!(status, 201, "{booking}");
+    let driver = Chromedriver::start();
+    let browser = Browser::open(&driver, &app).await;
+
+    browser
+        .run(async {
+            browser.step("the window is a phone's width");
+            browser.go("/").await;
+            browser.use_phone_width().await;
+
+            browser.step("a visitor asks for a reset link (an email in the outbox)");
+            browser.go("/password-reset").await;
+            browser.fill("#email", STAFF).await;
+            browser
+                .click(Locator::Css("main form button[type=submit]"))
+                .await;
+            browser.wait_for_path("/password-reset/sent").await;
+
+            browser.step("no page a visitor sees scrolls sideways");
+            let class_page = format!("/classes/{class_id}");
+            for path in [
+                "/",
+                "/classes",
+                class_page.as_str(),
+                "/login",
+                "/signup",
+                "/signup/sent",
+                "/password-reset",
+                "/password-reset/sent",
+                "/password-reset/confirm?token=no-such-token",
+                "/verify-email?token=no-such-token",
+                "/_dev/mail",
+                "/no-such-page",
+            ] {
+                browser.assert_fits_a_phone(path).await;
+            }
+
+            browser.step("the menu opens on a phone and leads to the login page");
+            browser.go("/").await;
+            browser.open_the_menu().await;
+            browser
+                .click(Locator::Css("details.nav-menu a[href='/login']"))
+                .await;
+            browser.wait_for_path("/login").await;
+
+            browser.step("the superuser logs in on a phone");
+            browser.fill("#email", STAFF).await;
+            browser.fill("#password", PASSWORD).await;
+            browser
+                .click(Locator::Css("main form button[type=submit]"))
+                .await;
+            browser.wait_for_path("/account").await;
+
+            browser.step("the superuser runs a job (an entry in the action log)");
+            browser.go("/admin/jobs/process-occurrences").await;
+            browser
+                .click(Locator::Css(
+                    "form[action='/admin/jobs/process-occurrences/run'] button",
+                ))
+                .await;
+            browser.wait_for_text("process-occurrences").await;
+
+            browser.step("no page a signed-in superuser sees scrolls sideways");
+            browser.go("/_dev/mail").await;
+            let email = browser.find(Locator::Css("main li[id^='email-']")).await;
+            let email_id = email
+                .attr("id")
+                .await
+                .unwrap()
+                .unwrap_or_default()
+                .trim_start_matches("email-")
+                .to_owned();
+            for path in [
+                "/".to_owned(),
+                "/classes".to_owned(),
+                format!("/classes/{class_id}"),
+                format!("/classes/{class_id}/edit"),
+                "/classes/new".to_owned(),
+                "/bookings".to_owned(),
+                "/account".to_owned(),
+                "/_dev/mail".to_owned(),
+                "/password-reset/confirm?token=no-such-token".to_owned(),
+                "/no-such-page".to_owned(),
+                "/admin".to_owned(),
+                "/admin/users".to_owned(),
+                format!("/admin/users/{staff_id}"),
+                "/admin/emails".to_owned(),
+                format!("/admin/emails/{email_id}"),
+                "/admin/classes".to_owned(),
+                format!("/admin/classes/{class_id}"),
+                "/admin/jobs".to_owned(),
+                "/admin/jobs/process-occurrences".to_owned(),
+                "/admin/dead-letters".to_owned(),
+                "/admin/log".to_owned(),
+            ] {
+                browser.assert_fits_a_phone(&path).await;
+            }
+
+            browser.step("the menu opens on a phone and shows Log out");
+            browser.go("/account").await;
+            browser.open_the_menu().await;
+            browser
+                .assert_fits_a_phone_as_it_is("/account with the menu open")
+                .await;
+            let log_out = browser
+                .find(Locator::XPath(
+                    "//details[contains(@class,'nav-menu')]//button[normalize-space()='Log out']",
+                ))
+                .await;
+            assert!(
+                log_out.is_displayed().await.unwrap(),
+                "Log out is in the open menu"
+            );
+            log_out.click().await.unwrap();
+            browser.wait_for_path("/login").await;
+            browser.wait_for_text("You are logged out.").await;
+        })
+        .await;
+    browser.close().await;
+}
+
 // ---- The app ---------------------------------------------------------------------------------
 
 /// The `local` binary serving on a free port; killed on drop.
@@ -568,6 +716,73 @@ impl Browser {
         }
     }
 
+    /// Makes the page a phone's width (the window is a little wider than its page).
+    async fn use_phone_width(&self) {
+        let mut width = PHONE_WIDTH;
+        for _ in 0..3 {
+            self.client
+                .set_window_size(width as u32, 844)
+                .await
+                .unwrap_or_else(|e| panic!("resize the window: {e}"));
+            let inner = self.script("return window.innerWidth;").await;
+            let inner = inner.as_i64().unwrap_or_default();
+            if inner == PHONE_WIDTH {
+                return;
+            }
+            width += PHONE_WIDTH - inner;
+        }
+        panic!("the page could not be made {PHONE_WIDTH} px wide");
+    }
+
+    async fn script(&self, script: &str) -> Value {
+        self.client
+            .execute(script, vec![])
+            .await
+            .unwrap_or_else(|e| panic!("run {script}: {e}"))
+    }
+
+    /// Opens `path` and fails, naming it, if the page is wider than the phone.
+    async fn assert_fits_a_phone(&self, path: &str) {
+        self.go(path).await;
+        self.find(Locator::Css("footer")).await;
+        self.assert_fits_a_phone_as_it_is(path).await;
+    }
+
+    async fn assert_fits_a_phone_as_it_is(&self, page: &str) {
+        let widths = self
+            .script(
+                "return [document.documentElement.scrollWidth, window.innerWidth, \
+                 location.pathname + location.search];",
+            )
+            .await;
+        let (scroll, inner) = (widths[0].as_i64().unwrap(), widths[1].as_i64().unwrap());
+        assert_eq!(inner, PHONE_WIDTH, "{page}: the window is {inner} px wide");
+        assert!(
+            scroll <= inner,
+            "{page} (at {}) scrolls sideways on a phone: {scroll} px wide in a {inner} px window",
+            widths[2]
+        );
+    }
+
+    /// Opens the navigation's menu, as on a phone, where the links are folded into it.
+    async fn open_the_menu(&self) {
+        let row = self
+            .find(Locator::Css("header nav a[href='/classes']"))
+            .await;
+        assert!(
+            !row.is_displayed().await.unwrap(),
+            "on a phone the navigation's links are in the menu, not in a row"
+        );
+        self.click(Locator::Css("details.nav-menu summary")).await;
+        let classes = self
+            .find(Locator::Css("details.nav-menu a[href='/classes']"))
+            .await;
+        assert!(
+            classes.is_displayed().await.unwrap(),
+            "the open menu shows the links"
+        );
+    }
+
     /// Opens `/_dev/mail` until the visitor's verification email shows as sent (the in-process
     /// worker sends it just after the sign-up), and clicks the link in it.
     async fn follow_the_verification_link_in_the_mailbox(&self, app: &App) {
@@ -654,6 +869,14 @@ fn write_or_note(path: &Path, contents: impl AsRef<[u8]>, notes: &mut Vec<String
     match std::fs::write(path, contents) {
         Ok(()) => notes.push(format!("saved {}", path.display())),
         Err(e) => notes.push(format!("could not write {}: {e}", path.display())),
+    }
+}
+
+/// A resource's `id` as text (ids are strings or numbers, as the schema chooses).
+fn id_of(resource: &Value) -> String {
+    match &resource["id"] {
+        Value::String(id) => id.clone(),
+        other => other.to_string(),
     }
 }
 

@@ -591,6 +591,25 @@ pub async fn request_password_reset(
     Ok(())
 }
 
+/// Whether a reset link could set a password now (its token live, its account active), so
+/// the page says a dead link is dead before anyone types a password. Read-only: the token is
+/// used only by [`reset_password`].
+pub async fn reset_link_is_live(db: &Db, token: &str) -> Result<bool> {
+    let mut conn = db.acquire().await?;
+    let user_id = tokens::find_live_email_token(
+        &mut conn,
+        &crypto::hash_token(token),
+        TokenPurpose::ResetPassword,
+        clock::now(),
+    )
+    .await?;
+    let Some(user_id) = user_id else {
+        return Ok(false);
+    };
+    let user = users::find_user_by_id(&mut conn, user_id).await?;
+    Ok(user.is_some_and(|u| u.is_active))
+}
+
 /// Sets a new password with a reset token, and signs the user out everywhere: every session
 /// and API token is revoked. A used, expired or unknown token is refused.
 pub async fn reset_password(db: &Db, token: &str, new_password: &str) -> Result<User> {

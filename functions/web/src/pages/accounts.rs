@@ -10,7 +10,6 @@ use axum::{Form, Router};
 use chrono::{DateTime, Utc};
 use minijinja::context;
 use serde::Deserialize;
-use shared::domain::User;
 use shared::error::{Error, FieldErrors};
 use shared::services::{accounts, sessions};
 use uuid::Uuid;
@@ -49,16 +48,17 @@ fn invalid(page: Html<String>) -> Response {
 }
 
 /// A page that only says something, with one link onwards.
-fn message(
+async fn message(
     state: &AppState,
     visitor: &Visitor,
-    user: Option<&User>,
     title: &str,
     text: &str,
     link: (&str, &str),
 ) -> PageResult {
     let ctx = context! { title, text, link_href => link.0, link_label => link.1 };
-    Ok(render(state, visitor, user, "message.html", ctx)?.into_response())
+    Ok(render(state, visitor, "message.html", ctx)
+        .await?
+        .into_response())
 }
 
 // ---- Sign up -----------------------------------------------------------------------------
@@ -75,14 +75,15 @@ async fn signup_form(State(state): State<AppState>, visitor: Visitor) -> PageRes
         return Ok(see_other("/account", None));
     }
     let ctx = context! { email => "", errors => FieldErrors::new() };
-    Ok(render(&state, &visitor, None, "signup.html", ctx)?.into_response())
+    Ok(render(&state, &visitor, "signup.html", ctx)
+        .await?
+        .into_response())
 }
 
 async fn signup_sent(State(state): State<AppState>, visitor: Visitor) -> PageResult {
     message(
         &state,
         &visitor,
-        None,
         "Check your inbox",
         &format!(
             "We sent you a link to confirm your address. It works for {} hours. \
@@ -91,6 +92,7 @@ async fn signup_sent(State(state): State<AppState>, visitor: Visitor) -> PageRes
         ),
         ("/login", "Go to the login page"),
     )
+    .await
 }
 
 async fn signup(
@@ -103,7 +105,7 @@ async fn signup(
         Ok(()) => Ok(see_other("/signup/sent", None)),
         Err(Error::Invalid(errors)) => {
             let ctx = context! { email => form.email, errors };
-            Ok(invalid(render(&state, &visitor, None, "signup.html", ctx)?))
+            Ok(invalid(render(&state, &visitor, "signup.html", ctx).await?))
         }
         Err(e) => Err(e.into()),
     }
@@ -129,9 +131,10 @@ async fn verify_form(
             "this verification link has no token; open the link from the email again".into(),
         )));
     }
-    let user = visitor.user(&state).await?;
     let ctx = context! { token => query.token };
-    Ok(render(&state, &visitor, user.as_ref(), "verify_email.html", ctx)?.into_response())
+    Ok(render(&state, &visitor, "verify_email.html", ctx)
+        .await?
+        .into_response())
 }
 
 async fn verify(
@@ -150,14 +153,7 @@ async fn verify(
         } else {
             ("/login?next=%2Faccount", "Log in to get a new link")
         };
-        let page = message(
-            &state,
-            &visitor,
-            signed_in.as_ref(),
-            "This link cannot be used",
-            &text,
-            onwards,
-        )?;
+        let page = message(&state, &visitor, "This link cannot be used", &text, onwards).await?;
         return Ok((StatusCode::BAD_REQUEST, page).into_response());
     }
     let signed_in = signed_in.is_some();
@@ -193,14 +189,29 @@ async fn login_form(
     visitor: Visitor,
     Query(query): Query<LoginQuery>,
 ) -> PageResult {
-    let user = visitor.user(&state).await?;
+    let next = safe_next(&query.next);
+    if visitor.user(&state).await?.is_some() {
+        // Already signed in: on to where the login was for (never back to a login page, which
+        // would send the browser round in circles), as /signup does.
+        let to = next.filter(|n| !is_login_page(n)).unwrap_or("/account");
+        return Ok(see_other(to, None));
+    }
     let ctx = context! {
         email => "",
-        next => safe_next(&query.next).unwrap_or(""),
+        next => next.unwrap_or(""),
         notice => login_notice(&query.notice),
         error => None::<String>,
     };
-    Ok(render(&state, &visitor, user.as_ref(), "login.html", ctx)?.into_response())
+    Ok(render(&state, &visitor, "login.html", ctx)
+        .await?
+        .into_response())
+}
+
+/// `/login` itself, with or without a query: a `next` that must not be followed by a visitor
+/// who is already signed in.
+fn is_login_page(path: &str) -> bool {
+    let path = path.split(['?', '#']).next().unwrap_or_default();
+    path.trim_end_matches('/') == "/login"
 }
 
 #[derive(Deserialize, Default)]
@@ -247,7 +258,7 @@ async fn login(
         notice => None::<String>,
         error => text,
     };
-    let mut response = with_status(status, render(&state, &visitor, None, "login.html", ctx)?);
+    let mut response = with_status(status, render(&state, &visitor, "login.html", ctx).await?);
     if let Some(secs) = retry_after {
         response
             .headers_mut()
@@ -273,10 +284,16 @@ struct EmailForm {
     email: String,
 }
 
+/// A signed-in user changes the password on the account page (as /signup and /login, the
+/// form is for visitors).
 async fn reset_request_form(State(state): State<AppState>, visitor: Visitor) -> PageResult {
-    let user = visitor.user(&state).await?;
-    let ctx = context! { email => user.as_ref().map(|u| u.email.as_str().to_owned()) };
-    Ok(render(&state, &visitor, user.as_ref(), "password_reset.html", ctx)?.into_response())
+    if visitor.user(&state).await?.is_some() {
+        return Ok(see_other("/account", None));
+    }
+    let ctx = context! { email => None::<String> };
+    Ok(render(&state, &visitor, "password_reset.html", ctx)
+        .await?
+        .into_response())
 }
 
 async fn reset_request(
@@ -293,7 +310,6 @@ async fn reset_request_sent(State(state): State<AppState>, visitor: Visitor) -> 
     message(
         &state,
         &visitor,
-        None,
         "Check your inbox",
         &format!(
             "If the address has an account, a link to choose a new password is on its way. \
@@ -302,6 +318,7 @@ async fn reset_request_sent(State(state): State<AppState>, visitor: Visitor) -> 
         ),
         ("/login", "Back to the login page"),
     )
+    .await
 }
 
 async fn reset_form(
@@ -314,8 +331,31 @@ async fn reset_form(
             "this reset link has no token; open the link from the email again".into(),
         )));
     }
+    // A dead link says so now, not after a new password has been typed.
+    if !accounts::reset_link_is_live(&state.db, &query.token).await? {
+        return dead_reset_link(&state, &visitor).await;
+    }
     let ctx = context! { token => query.token, errors => FieldErrors::new() };
-    Ok(render(&state, &visitor, None, "password_reset_confirm.html", ctx)?.into_response())
+    Ok(render(&state, &visitor, "password_reset_confirm.html", ctx)
+        .await?
+        .into_response())
+}
+
+/// A used, expired or unknown reset link (400), with the way to a new one.
+async fn dead_reset_link(state: &AppState, visitor: &Visitor) -> PageResult {
+    let page = message(
+        state,
+        visitor,
+        "This link cannot be used",
+        &format!(
+            "This password reset link is used, expired or unknown. Each link works once, for \
+             {} minutes. Ask for a new one and use the newest email.",
+            accounts::RESET_PASSWORD_VALID.num_minutes()
+        ),
+        ("/password-reset", "Ask for a new link"),
+    )
+    .await?;
+    Ok((StatusCode::BAD_REQUEST, page).into_response())
 }
 
 #[derive(Deserialize, Default)]
@@ -338,14 +378,12 @@ async fn reset(
         )),
         Err(Error::Invalid(errors)) => {
             let ctx = context! { token => form.token, errors };
-            Ok(invalid(render(
-                &state,
-                &visitor,
-                None,
-                "password_reset_confirm.html",
-                ctx,
-            )?))
+            Ok(invalid(
+                render(&state, &visitor, "password_reset_confirm.html", ctx).await?,
+            ))
         }
+        // The link died while the form was open (used in another tab, expired).
+        Err(Error::BadRequest(_)) => dead_reset_link(&state, &visitor).await,
         Err(e) => Err(e.into()),
     }
 }
@@ -408,13 +446,7 @@ async fn render_account(
         tokens,
         joined => when(signed_in.user.created_at),
     };
-    render(
-        state,
-        &signed_in.visitor,
-        Some(&signed_in.user),
-        "account.html",
-        ctx,
-    )
+    render(state, &signed_in.visitor, "account.html", ctx).await
 }
 
 async fn account(

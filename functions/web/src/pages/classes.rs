@@ -16,7 +16,7 @@ use shared::error::{Error, FieldErrors};
 use shared::services::classes;
 use uuid::Uuid;
 
-use super::{local, pager, render};
+use super::{local, pager, render, render_signed_in};
 use crate::paging::PageQuery;
 use crate::session::{SignedIn, Visitor, safe_next, see_other};
 use crate::{AppState, WebError};
@@ -50,12 +50,13 @@ fn class_view(class: &Class, tz: Tz) -> Value {
 }
 
 async fn list(State(state): State<AppState>, visitor: Visitor, query: PageQuery) -> PageResult {
-    let user = visitor.user(&state).await?;
     let page = classes::list_classes(&state.db, query.request).await?;
     let tz = state.config.time_zone;
     let items: Vec<Value> = page.results.iter().map(|c| class_view(c, tz)).collect();
     let ctx = context! { classes => items, pager => pager(&query, &page), time_zone => tz.name() };
-    Ok(render(&state, &visitor, user.as_ref(), "classes.html", ctx)?.into_response())
+    Ok(render(&state, &visitor, "classes.html", ctx)
+        .await?
+        .into_response())
 }
 
 #[derive(Deserialize, Default)]
@@ -113,7 +114,7 @@ async fn class_page(
         problem,
         back => format!("/classes/{id}"),
     };
-    render(state, visitor, user, "class.html", ctx)
+    render(state, visitor, "class.html", ctx).await
 }
 
 async fn show(
@@ -215,14 +216,9 @@ async fn bookings(
         pager => pager(&query, &page),
         notice => class_notice(&notice.notice),
     };
-    Ok(render(
-        &state,
-        &signed_in.visitor,
-        Some(&signed_in.user),
-        "bookings.html",
-        ctx,
-    )?
-    .into_response())
+    Ok(render(&state, &signed_in.visitor, "bookings.html", ctx)
+        .await?
+        .into_response())
 }
 
 // ---- Staff forms ---------------------------------------------------------------------------
@@ -325,7 +321,7 @@ pub(super) fn class_form_page(
         errors,
         time_zone => state.config.time_zone.name(),
     };
-    render(state, visitor, Some(user), "class_form.html", ctx)
+    render_signed_in(state, visitor, user, "class_form.html", ctx)
 }
 
 async fn new_form(State(state): State<AppState>, signed_in: SignedIn) -> PageResult {

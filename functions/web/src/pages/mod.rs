@@ -22,34 +22,67 @@ use crate::session::Visitor;
 use crate::{AppState, WebError};
 
 pub fn routes(state: &AppState) -> Router<AppState> {
-    Router::new()
+    let routes = Router::new()
         .route("/", get(home))
         .merge(accounts::routes())
         .merge(classes::routes())
-        .merge(admin::routes(state))
+        .merge(admin::routes(state));
+    // The development mailbox is a page like the others (the navigation shows who is signed
+    // in), so it runs inside the session layer too.
+    if state.config.debug {
+        routes.merge(crate::dev::routes())
+    } else {
+        routes
+    }
 }
 
 /// Renders a page with what every page shows: the signed-in user (for the navigation) and the
-/// CSRF token for its forms.
-fn render(
+/// CSRF token for its forms. The user is the visitor's own, looked up here, so no page can
+/// forget it (a page once showed "Log in" to a signed-in user); the lookup is made once per
+/// request however often it is asked for.
+pub(crate) async fn render(
+    state: &AppState,
+    visitor: &Visitor,
+    name: &str,
+    ctx: Value,
+) -> Result<Html<String>, WebError> {
+    let user = visitor.user(state).await?;
+    render_for(state, visitor, user.as_ref(), name, ctx)
+}
+
+/// [`render`] for a handler that already holds the signed-in user (the admin's guard).
+fn render_signed_in(
+    state: &AppState,
+    visitor: &Visitor,
+    user: &User,
+    name: &str,
+    ctx: Value,
+) -> Result<Html<String>, WebError> {
+    render_for(state, visitor, Some(user), name, ctx)
+}
+
+fn render_for(
     state: &AppState,
     visitor: &Visitor,
     user: Option<&User>,
     name: &str,
     ctx: Value,
 ) -> Result<Html<String>, WebError> {
-    let user = user.map(|u| {
-        context! {
-            email => u.email.as_str(),
-            is_verified => u.is_verified,
-            is_staff => u.is_staff,
-            is_superuser => u.is_superuser,
-        }
-    });
+    let user = user.map(nav_user);
     state.templates.render(
         name,
         context! { csrf_token => &visitor.csrf_token, user, ..ctx },
     )
+}
+
+/// What the navigation shows of the signed-in user (`user` in every page, error pages too).
+pub(crate) fn nav_user(u: &User) -> Value {
+    context! {
+        email => u.email.as_str(),
+        is_verified => u.is_verified,
+        is_staff => u.is_staff,
+        is_superuser => u.is_superuser,
+    }
 }
 
 /// A time as pages show it, in the site's time zone.
@@ -76,17 +109,10 @@ fn with_status(status: StatusCode, page: Html<String>) -> Response {
 }
 
 async fn home(State(state): State<AppState>, visitor: Visitor) -> Result<Html<String>, WebError> {
-    let user = visitor.user(&state).await?;
     // Which backend runs is for the developer (DEBUG on), not for visitors of a deployed site.
     let database = state.config.debug.then(|| match state.db.kind() {
         DatabaseKind::Sqlite => "SQLite",
         DatabaseKind::Postgres => "PostgreSQL",
     });
-    render(
-        &state,
-        &visitor,
-        user.as_ref(),
-        "home.html",
-        context! { database },
-    )
+    render(&state, &visitor, "home.html", context! { database }).await
 }

@@ -782,3 +782,37 @@ async fn a_dead_letter_is_listed_redriven_to_the_worker_queue_and_delivered_by_t
         "the dashboard counts them"
     );
 }
+
+/// The class attribute of the element whose text starts with `text` in `html`.
+fn class_around(html: &str, text: &str) -> String {
+    let at = html
+        .find(text)
+        .unwrap_or_else(|| panic!("{text:?} is not on the page:\n{html}"));
+    let open = html[..at]
+        .rfind('<')
+        .unwrap_or_else(|| panic!("no element around {text:?}"));
+    let tag = &html[open..at];
+    tag.split("class=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn job_names_in_the_action_log_never_break_across_lines() {
+    let app = TestApp::new().await;
+    let mut root = superuser(&app).await;
+    let reply = root.post("/admin/jobs/process-occurrences/run", &[]).await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
+    for page in ["/admin/log", "/admin"] {
+        let html = root.get(page).await.body;
+        for text in ["job.run<", "job process-occurrences<"] {
+            let class = class_around(&html, text);
+            assert!(
+                class.split_whitespace().any(|c| c == "whitespace-nowrap"),
+                "{page}: {text:?} may break mid-name (class {class:?})"
+            );
+        }
+    }
+}

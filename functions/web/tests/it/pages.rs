@@ -489,8 +489,15 @@ async fn a_password_reset_through_the_pages_signs_out_every_session_and_token() 
     assert_eq!(me_with(&app, &token).await, StatusCode::UNAUTHORIZED);
     assert_redirect(&elsewhere.get("/account").await, "/login?next=%2Faccount");
 
-    // The reset ended this browser's session too, so it loads the form again first.
-    browser.get(&link).await;
+    // The used link says so when it opens; posting it anyway is refused the same way.
+    let dead = browser.get(&link).await;
+    assert_eq!(dead.status, StatusCode::BAD_REQUEST, "a used link");
+    assert!(
+        dead.body.contains("This link cannot be used"),
+        "{}",
+        dead.body
+    );
+    browser.get("/password-reset").await; // this browser's new CSRF token
     let again = browser
         .post(
             "/password-reset/confirm",
@@ -666,5 +673,168 @@ async fn logging_in_over_a_session_ends_the_old_one() {
             .await
             .body
             .contains("bob@example.com")
+    );
+}
+
+/// A reset link as the email has it, for `email`.
+async fn reset_link(app: &TestApp, email: &str) -> String {
+    let mut browser = Browser::new(app);
+    browser.get("/password-reset").await;
+    browser.post("/password-reset", &[("email", email)]).await;
+    let sent = app.outbox().await.pop().unwrap();
+    assert_eq!(sent.kind, "password_reset");
+    format!("/password-reset/confirm?token={}", token_in(&sent))
+}
+
+#[tokio::test]
+async fn every_page_shows_a_signed_in_user_their_navigation() {
+    let app = TestApp::new().await;
+    app.account("ada@example.com", true).await;
+    let live = reset_link(&app, "ada@example.com").await;
+    let mut browser = Browser::new(&app);
+    browser.log_in("ada@example.com", PASSWORD).await;
+    for path in [
+        "/",
+        "/classes",
+        "/bookings",
+        "/account",
+        "/_dev/mail",
+        "/signup/sent",
+        "/password-reset/sent",
+        live.as_str(),
+        "/password-reset/confirm?token=no-such-token",
+        "/verify-email?token=no-such-token",
+        "/no-such-page",
+    ] {
+        let page = browser.get(path).await;
+        assert!(
+            page.content_type().starts_with("text/html"),
+            "{path}: {}",
+            page.status
+        );
+        assert!(
+            page.body.contains("ada@example.com") && page.body.contains("action=\"/logout\""),
+            "{path} does not show the signed-in navigation: {}",
+            page.body
+        );
+        assert!(
+            !page.body.contains("href=\"/signup\""),
+            "{path} offers a signed-in user to sign up: {}",
+            page.body
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_dead_reset_link_says_so_before_a_password_is_typed() {
+    let app = TestApp::new().await;
+    app.account("ada@example.com", true).await;
+    app.account("bob@example.com", true).await;
+    let live = reset_link(&app, "ada@example.com").await;
+    let page = app.get(&live).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("name=\"password\""), "{}", page.body);
+    // Opening the link does not use it.
+    assert_eq!(app.get(&live).await.status, StatusCode::OK);
+
+    let used = reset_link(&app, "ada@example.com").await;
+    let token = used.split("token=").nth(1).unwrap().to_owned();
+    let mut browser = Browser::new(&app);
+    browser.get(&used).await;
+    let done = browser
+        .post(
+            "/password-reset/confirm",
+            &[("token", &token), ("password", "a brand new passphrase")],
+        )
+        .await;
+    assert_redirect(&done, "/login?notice=password-reset");
+
+    let expired = reset_link(&app, "bob@example.com").await;
+    app.set_time(
+        "update email_tokens set expires_at = $1 where used_at is null",
+        chrono::Utc::now() - chrono::TimeDelta::seconds(1),
+    )
+    .await;
+
+    for (what, link) in [
+        (
+            "unknown",
+            "/password-reset/confirm?token=no-such-token".to_owned(),
+        ),
+        ("used", used),
+        ("expired", expired),
+        ("once live, now ended by the reset", live),
+    ] {
+        let page = app.get(&link).await;
+        assert_eq!(
+            page.status,
+            StatusCode::BAD_REQUEST,
+            "{what}: {}",
+            page.body
+        );
+        assert!(
+            page.body.contains("This link cannot be used"),
+            "{what}: {}",
+            page.body
+        );
+        assert!(
+            page.body.contains("href=\"&#x2f;password-reset\"")
+                && page.body.contains("Ask for a new link"),
+            "{what}: a way to a new link: {}",
+            page.body
+        );
+        assert!(
+            !page.body.contains("name=\"password\""),
+            "{what}: no form to type a password into: {}",
+            page.body
+        );
+    }
+}
+
+#[tokio::test]
+async fn login_and_password_reset_send_a_signed_in_user_to_the_account_as_signup_does() {
+    let app = TestApp::new().await;
+    app.account("ada@example.com", true).await;
+    let mut anonymous = Browser::new(&app);
+    for path in ["/login", "/password-reset", "/signup"] {
+        assert_eq!(anonymous.get(path).await.status, StatusCode::OK, "{path}");
+    }
+    let mut browser = Browser::new(&app);
+    browser.log_in("ada@example.com", PASSWORD).await;
+    for (path, to) in [
+        ("/signup", "/account"),
+        ("/login", "/account"),
+        ("/password-reset", "/account"),
+        ("/login?next=%2Fbookings", "/bookings"),
+        ("/login?next=%2Fclasses%3Fpage%3D2", "/classes?page=2"),
+        ("/login?next=%2F%2Fevil.example", "/account"),
+        ("/login?next=https%3A%2F%2Fevil.example%2F", "/account"),
+        ("/login?next=%2Flogin", "/account"),
+        ("/login?next=%2Flogin%3Fnext%3D%252Flogin", "/account"),
+    ] {
+        let reply = browser.get(path).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::SEE_OTHER,
+            "{path}: {}",
+            reply.body
+        );
+        assert_eq!(location(&reply), to, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn the_development_mailbox_counts_one_email_in_the_singular() {
+    let app = TestApp::new().await;
+    app.account("ada@example.com", false).await;
+    let emails = app.outbox().await.len();
+    let page = app.get("/_dev/mail").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert_eq!(emails, 1, "one email in the outbox");
+    assert!(!page.body.contains("1 emails"), "{}", page.body);
+    assert!(
+        page.body.contains("The one email in the outbox."),
+        "{}",
+        page.body
     );
 }

@@ -27,7 +27,7 @@ use shared::domain::User;
 use shared::pagination::PageRequest;
 use shared::services::{admin, dead_letters as dlq};
 
-use super::{local, pager, render};
+use super::{local, pager, render_signed_in};
 use crate::paging::PageQuery;
 use crate::session::{self, Visitor};
 use crate::{AppState, WebError};
@@ -175,10 +175,10 @@ impl Admin {
         section: &str,
         ctx: Value,
     ) -> Result<Html<String>, WebError> {
-        render(
+        render_signed_in(
             state,
             &self.visitor,
-            Some(&self.user),
+            &self.user,
             name,
             context! { section, ..ctx },
         )
