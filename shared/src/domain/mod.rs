@@ -27,7 +27,7 @@ pub fn check_text(value: &str, multi_line: bool) -> Result<(), Invalid> {
     let allowed = |c: char| multi_line && matches!(c, '\n' | '\r' | '\t');
     match value.chars().find(|&c| c.is_control() && !allowed(c)) {
         None => Ok(()),
-        Some(c) if matches!(c, '\n' | '\r') => Err(invalid("use a single line (no line breaks)")),
+        Some('\n' | '\r') => Err(invalid("use a single line (no line breaks)")),
         Some(c) => Err(invalid(format!(
             "remove the control character U+{:04X}",
             u32::from(c)
