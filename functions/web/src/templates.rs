@@ -45,6 +45,7 @@ const TEMPLATES: &[(&str, &str)] = templates![
     "admin/email.html",
     "admin/classes.html",
     "admin/class.html",
+    "admin/occurrence.html",
     "admin/jobs.html",
     "admin/job.html",
     "admin/dead_letters.html",

@@ -4,25 +4,27 @@
 //! the caller checked before. Every change is written to `admin_actions` with the actor (in the
 //! same transaction as the change where there is one) and logged at info.
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use uuid::Uuid;
 
-use crate::clock;
 use crate::db::{Db, Exec};
 use crate::domain::classes::{CAPACITY_MAX, Class, ClassDraft, Occurrence};
-use crate::domain::{EmailStatus, User};
-use crate::error::{Error, Result};
+use crate::domain::{ApiToken, EmailAddress, EmailStatus, Password, User};
+use crate::error::{Error, FieldErrors, Result, is_unique_violation};
 use crate::jobs::{self, JOBS, Job, Outcome};
 use crate::pagination::{Page, PageRequest};
 use crate::queue::Queue;
 use crate::services::accounts::{self, Mailing};
 use crate::services::{classes, outbox};
 use crate::store::admin::{self as store, AdminAction};
-use crate::store::classes as class_store;
+use crate::store::classes::{self as class_store, OccurrenceBooking};
 use crate::store::emails::{self, EmailFilter, EmailRow};
 use crate::store::jobs::{self as job_store, JobRun};
-use crate::store::users::{self, UserFilter};
+use crate::store::sessions as session_store;
+use crate::store::tokens;
+use crate::store::users::{self, NewUser, UserFilter};
+use crate::{clock, crypto};
 
 /// Refuses anyone but an active superuser (403).
 pub fn require_superuser(actor: &User) -> Result<()> {
@@ -250,6 +252,314 @@ pub async fn resend_verification(
     tx.commit().await?;
     outbox::notify(mailing.queue, &[email_id]).await;
     Ok(())
+}
+
+// ---- Users: create, password, delete, sessions and API tokens ---------------------------
+
+/// A new account as the admin types it (Django's "Add user").
+#[derive(Debug, Clone, Default)]
+pub struct NewAccount<'a> {
+    pub email: &'a str,
+    pub password: &'a str,
+    pub is_verified: bool,
+    pub is_staff: bool,
+    pub is_superuser: bool,
+}
+
+/// Creates an account with the flags given; no verification email is sent (an unverified
+/// account asks for one from its account page, or the admin resends it). The email and the
+/// password policy are checked as at sign-up: `Invalid` on `email` and `password`, a taken
+/// email included.
+pub async fn create_user(db: &Db, actor: &User, new: &NewAccount<'_>) -> Result<User> {
+    require_superuser(actor)?;
+    let mut fields = FieldErrors::new();
+    let email = EmailAddress::parse(new.email)
+        .map_err(|e| fields.insert("email".into(), e.0))
+        .ok();
+    let password = email.as_ref().and_then(|email| {
+        Password::parse(new.password, Some(email))
+            .map_err(|e| fields.insert("password".into(), e.0))
+            .ok()
+    });
+    let (Some(email), Some(password)) = (email, password) else {
+        if !fields.contains_key("password") && fields.contains_key("email") {
+            // Checked without the email (which the policy compares against) so both show.
+            if let Err(e) = Password::parse(new.password, None) {
+                fields.insert("password".into(), e.0);
+            }
+        }
+        return Err(Error::Invalid(fields));
+    };
+    let taken = || Error::invalid("email", "an account with this email already exists");
+    {
+        let mut conn = db.acquire().await?;
+        if users::find_user_by_email(&mut conn, &email)
+            .await?
+            .is_some()
+        {
+            return Err(taken());
+        }
+    }
+    let password_hash = crypto::hash_password(&password).await?;
+    let account = NewUser {
+        email,
+        password_hash: Some(password_hash),
+        is_verified: new.is_verified,
+        is_staff: new.is_staff,
+        is_superuser: new.is_superuser,
+    };
+    let mut tx = db.begin().await?;
+    let user = match users::insert_user(&mut tx, &account, clock::now()).await {
+        Ok(user) => user,
+        // Taken since the check above.
+        Err(e) if is_unique_violation(&e) => return Err(taken()),
+        Err(e) => return Err(e.into()),
+    };
+    let flags: Vec<&str> = [
+        (user.is_verified, "verified"),
+        (user.is_staff, "staff"),
+        (user.is_superuser, "superuser"),
+    ]
+    .into_iter()
+    .filter_map(|(on, name)| on.then_some(name))
+    .collect();
+    let detail = format!(
+        "{} created ({})",
+        user.email,
+        if flags.is_empty() {
+            "no flags".to_owned()
+        } else {
+            flags.join(", ")
+        }
+    );
+    record(&mut tx, actor, "user.create", &target_user(&user), &detail).await?;
+    tx.commit().await?;
+    Ok(user)
+}
+
+/// Sets an account's password (the admin types it) through
+/// [`accounts::set_password`]: the policy applies, and the account is signed out everywhere
+/// with its reset links voided. Returns how many sessions and API tokens ended. Not for the
+/// admin's own account, which has the account page (it asks for the current password).
+pub async fn set_user_password(db: &Db, actor: &User, id: Uuid, password: &str) -> Result<u64> {
+    require_superuser(actor)?;
+    if actor.id == id {
+        return Err(Error::Conflict(
+            "change your own password on your account page".into(),
+        ));
+    }
+    let user = {
+        let mut conn = db.acquire().await?;
+        find_user(&mut conn, id).await?
+    };
+    let ended = accounts::set_password(db, id, password).await?;
+    let detail = format!(
+        "{}'s password set by the admin; {ended} sessions and API tokens ended",
+        user.email
+    );
+    let mut conn = db.acquire().await?;
+    record(
+        &mut conn,
+        actor,
+        "user.set_password",
+        &target_user(&user),
+        &detail,
+    )
+    .await?;
+    Ok(ended)
+}
+
+/// Sends a password-reset link through the public flow ([`accounts::request_password_reset`]).
+///
+/// Its limits stay: at most [`accounts::RESET_EMAILS_PER_ADDRESS`] reset emails per address
+/// per hour (the owner's inbox is protected from a careless or hijacked admin session as from
+/// anyone), and the per-client limit, counted per admin (`admin:<id>`) rather than per IP.
+/// Where the public flow stays silent about a limit (no enumeration), the admin is told: a
+/// held-back email is a 409 naming the limit, never a "sent" that was not.
+pub async fn send_password_reset(
+    db: &Db,
+    mailing: &Mailing<'_>,
+    actor: &User,
+    id: Uuid,
+) -> Result<()> {
+    require_superuser(actor)?;
+    let (user, before) = {
+        let mut conn = db.acquire().await?;
+        let user = find_user(&mut conn, id).await?;
+        let since = clock::now() - accounts::RESET_EMAILS_WINDOW;
+        let before =
+            users::count_recent_emails(&mut conn, user.email.as_str(), "password_reset", since)
+                .await?;
+        (user, before)
+    };
+    if !user.is_active {
+        return Err(Error::Conflict(format!(
+            "{} is deactivated; reactivate the account first",
+            user.email
+        )));
+    }
+    if before >= accounts::RESET_EMAILS_PER_ADDRESS {
+        return Err(Error::Conflict(format!(
+            "{before} reset emails went to {} in the last hour, the most an address gets; \
+             try later, or set a password",
+            user.email
+        )));
+    }
+    let client = format!("admin:{}", actor.id);
+    accounts::request_password_reset(db, mailing, user.email.as_str(), &client).await?;
+    let mut conn = db.acquire().await?;
+    let since = clock::now() - accounts::RESET_EMAILS_WINDOW;
+    let after =
+        users::count_recent_emails(&mut conn, user.email.as_str(), "password_reset", since).await?;
+    if after <= before {
+        return Err(Error::Conflict(format!(
+            "the reset email was held back: you have asked for more than {} emails in {} minutes",
+            accounts::MAIL_REQUESTS_PER_CLIENT,
+            accounts::LOGIN_WINDOW.num_minutes()
+        )));
+    }
+    let detail = format!("password reset link queued for {}", user.email);
+    record(
+        &mut conn,
+        actor,
+        "user.send_password_reset",
+        &target_user(&user),
+        &detail,
+    )
+    .await?;
+    Ok(())
+}
+
+/// Deletes an account. The database cascades its sessions, API tokens, email tokens and
+/// bookings (whose places are given back first, in the same transaction); its emails stay in
+/// the outbox with no user. A superuser cannot delete their own account.
+pub async fn delete_user(db: &Db, actor: &User, id: Uuid) -> Result<()> {
+    require_superuser(actor)?;
+    not_yourself(actor, id, "delete")?;
+    let mut tx = db.begin().await?;
+    let user = find_user(&mut tx, id).await?;
+    let (sessions, api_tokens) = users::count_credentials(&mut tx, id, clock::now()).await?;
+    let places = class_store::release_places_of_user(&mut tx, id).await?;
+    users::delete_user(&mut tx, id).await?;
+    let detail = format!(
+        "{} deleted with {sessions} sessions, {api_tokens} API tokens and {places} bookings",
+        user.email
+    );
+    record(&mut tx, actor, "user.delete", &target_user(&user), &detail).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// A live session as the admin sees it: never its token nor the stored hash, but a `handle`
+/// that names it in a revoke form (a hash of the stored hash: stable, useless to log in with).
+#[derive(Debug, Clone)]
+pub struct SessionInfo {
+    pub handle: String,
+    pub created_at: DateTime<Utc>,
+    pub last_seen_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+fn session_handle(token_hash: &str) -> String {
+    crypto::hash_token(&format!("admin-session-handle:{token_hash}"))[..32].to_owned()
+}
+
+/// An account's live sessions and its API tokens (names and times only).
+pub async fn list_credentials(
+    db: &Db,
+    actor: &User,
+    id: Uuid,
+) -> Result<(Vec<SessionInfo>, Vec<ApiToken>)> {
+    require_superuser(actor)?;
+    let mut conn = db.acquire().await?;
+    find_user(&mut conn, id).await?;
+    let sessions = session_store::list_sessions_of_user(&mut conn, id, clock::now())
+        .await?
+        .into_iter()
+        .map(|s| SessionInfo {
+            handle: session_handle(&s.token_hash),
+            created_at: s.created_at,
+            last_seen_at: s.last_seen_at,
+            expires_at: s.expires_at,
+        })
+        .collect();
+    let api_tokens = tokens::list_api_tokens(&mut conn, id).await?;
+    Ok((sessions, api_tokens))
+}
+
+/// Ends one session of an account, named by its [`SessionInfo::handle`].
+pub async fn revoke_session(db: &Db, actor: &User, id: Uuid, handle: &str) -> Result<()> {
+    require_superuser(actor)?;
+    let mut tx = db.begin().await?;
+    let user = find_user(&mut tx, id).await?;
+    let session = session_store::list_sessions_of_user(&mut tx, id, clock::now())
+        .await?
+        .into_iter()
+        .find(|s| session_handle(&s.token_hash) == handle)
+        .ok_or_else(|| Error::NotFound("no such session (it may have ended)".into()))?;
+    session_store::delete_session(&mut tx, &session.token_hash).await?;
+    let detail = format!(
+        "a session of {} (started {}) ended",
+        user.email,
+        session.created_at.to_rfc3339()
+    );
+    record(
+        &mut tx,
+        actor,
+        "user.revoke_session",
+        &target_user(&user),
+        &detail,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Revokes one API token of an account.
+pub async fn revoke_api_token(db: &Db, actor: &User, id: Uuid, token_id: Uuid) -> Result<()> {
+    require_superuser(actor)?;
+    let mut tx = db.begin().await?;
+    let user = find_user(&mut tx, id).await?;
+    let token = tokens::list_api_tokens(&mut tx, id)
+        .await?
+        .into_iter()
+        .find(|t| t.id == token_id)
+        .ok_or_else(|| Error::NotFound("no such API token".into()))?;
+    tokens::delete_api_token_of_user(&mut tx, token_id, id).await?;
+    let detail = format!("API token {:?} of {} revoked", token.name, user.email);
+    record(
+        &mut tx,
+        actor,
+        "user.revoke_api_token",
+        &target_user(&user),
+        &detail,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Signs an account out everywhere: every session and API token ends (and any reset link),
+/// the account stays active. Returns how many sessions and tokens ended.
+pub async fn revoke_all_credentials(db: &Db, actor: &User, id: Uuid) -> Result<u64> {
+    require_superuser(actor)?;
+    let mut tx = db.begin().await?;
+    let user = find_user(&mut tx, id).await?;
+    let ended = users::revoke_credentials(&mut tx, id, None, clock::now()).await?;
+    let detail = format!(
+        "{} signed out everywhere; {ended} sessions and API tokens ended",
+        user.email
+    );
+    record(
+        &mut tx,
+        actor,
+        "user.revoke_all",
+        &target_user(&user),
+        &detail,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(ended)
 }
 
 fn target_user(user: &User) -> String {
@@ -503,6 +813,60 @@ pub async fn delete_occurrence(db: &Db, actor: &User, id: Uuid) -> Result<(Occur
     .await?;
     tx.commit().await?;
     Ok((before, bookings))
+}
+
+/// An occurrence with who booked it.
+pub async fn occurrence_bookings(
+    db: &Db,
+    actor: &User,
+    id: Uuid,
+) -> Result<(Occurrence, Vec<OccurrenceBooking>)> {
+    require_superuser(actor)?;
+    let mut conn = db.acquire().await?;
+    let occurrence = class_store::find_occurrence(&mut conn, id)
+        .await?
+        .ok_or_else(|| Error::NotFound("no such occurrence".into()))?;
+    let bookings = class_store::list_occurrence_bookings(&mut conn, id).await?;
+    Ok((occurrence, bookings))
+}
+
+/// Cancels someone's booking through the same use case as their own "Cancel"
+/// ([`classes::cancel_booking`]): only before the occurrence starts, and the place is freed.
+/// Returns the occurrence's id.
+pub async fn cancel_booking(db: &Db, actor: &User, booking_id: Uuid) -> Result<Uuid> {
+    require_superuser(actor)?;
+    let (user, occurrence_id) = {
+        let mut conn = db.acquire().await?;
+        let (user_id, occurrence_id) = class_store::find_booking(&mut conn, booking_id)
+            .await?
+            .ok_or_else(|| Error::NotFound("no such booking".into()))?;
+        (find_user(&mut conn, user_id).await?, occurrence_id)
+    };
+    match classes::cancel_booking(db, &user, occurrence_id).await {
+        Ok(()) => {}
+        Err(Error::NotFound(_)) => {
+            return Err(Error::Conflict(
+                "this booking can no longer be cancelled (its class has started, or it was \
+                 cancelled already)"
+                    .into(),
+            ));
+        }
+        Err(e) => return Err(e),
+    }
+    let detail = format!(
+        "booking of {} for the occurrence {occurrence_id} cancelled; its place is free",
+        user.email
+    );
+    let mut conn = db.acquire().await?;
+    record(
+        &mut conn,
+        actor,
+        "booking.cancel",
+        &format!("booking {booking_id}"),
+        &detail,
+    )
+    .await?;
+    Ok(occurrence_id)
 }
 
 // ---- Job runs ------------------------------------------------------------------------------

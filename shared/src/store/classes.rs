@@ -656,3 +656,52 @@ pub async fn list_classes_titled(
     })?;
     Ok(rows.into_iter().map(Class::from).collect())
 }
+
+/// Gives back the places held by a user's bookings (before the account is deleted: the
+/// cascade removes the bookings but would leave `booked` counting them). Returns how many.
+pub async fn release_places_of_user(exec: &mut impl Exec, user_id: Uuid) -> sqlx::Result<u64> {
+    execute!(
+        exec,
+        sqlx::query(
+            "update occurrences set booked = booked - 1 \
+             where booked > 0 and id in (select occurrence_id from bookings where user_id = $1)",
+        )
+        .bind(user_id)
+    )
+}
+
+/// One booking of an occurrence, with who made it (the admin's list).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct OccurrenceBooking {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub email: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Who booked an occurrence, in booking order (at most its capacity).
+pub async fn list_occurrence_bookings(
+    exec: &mut impl Exec,
+    occurrence_id: Uuid,
+) -> sqlx::Result<Vec<OccurrenceBooking>> {
+    on_conn!(exec, |c| {
+        sqlx::query_as(
+            "select b.id, b.user_id, u.email, b.created_at from bookings b \
+             join users u on u.id = b.user_id \
+             where b.occurrence_id = $1 order by b.created_at, b.id",
+        )
+        .bind(occurrence_id)
+        .fetch_all(&mut *c)
+        .await
+    })
+}
+
+/// The user and occurrence of a booking.
+pub async fn find_booking(exec: &mut impl Exec, id: Uuid) -> sqlx::Result<Option<(Uuid, Uuid)>> {
+    on_conn!(exec, |c| {
+        sqlx::query_as("select user_id, occurrence_id from bookings where id = $1")
+            .bind(id)
+            .fetch_optional(&mut *c)
+            .await
+    })
+}

@@ -74,3 +74,31 @@ pub async fn delete_session(exec: &mut impl Exec, token_hash: &str) -> sqlx::Res
     )?;
     Ok(deleted > 0)
 }
+
+/// A live session as the admin lists it. `token_hash` stays inside `shared`: the admin's pages
+/// name a session by a handle derived from it (`services::admin`).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SessionRow {
+    pub token_hash: String,
+    pub created_at: DateTime<Utc>,
+    pub last_seen_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A user's unexpired sessions, most recently seen first.
+pub async fn list_sessions_of_user(
+    exec: &mut impl Exec,
+    user_id: Uuid,
+    now: DateTime<Utc>,
+) -> sqlx::Result<Vec<SessionRow>> {
+    on_conn!(exec, |c| {
+        sqlx::query_as(
+            "select token_hash, created_at, last_seen_at, expires_at from sessions \
+             where user_id = $1 and expires_at > $2 order by last_seen_at desc, token_hash",
+        )
+        .bind(user_id)
+        .bind(now)
+        .fetch_all(&mut *c)
+        .await
+    })
+}

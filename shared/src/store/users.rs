@@ -369,3 +369,15 @@ pub async fn count_credentials(
         .await
     })
 }
+
+/// Deletes an account; true when it existed. The database cascades its sessions, API tokens,
+/// email tokens and bookings, and keeps its emails with `user_id` set null (the migrations'
+/// `on delete` clauses). Release the places of its bookings first
+/// ([`release_places_of_user`](crate::store::classes::release_places_of_user)).
+pub async fn delete_user(exec: &mut impl Exec, id: Uuid) -> sqlx::Result<bool> {
+    let deleted = execute!(
+        exec,
+        sqlx::query("delete from users where id = $1").bind(id)
+    )?;
+    Ok(deleted > 0)
+}

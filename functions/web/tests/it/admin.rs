@@ -61,6 +61,36 @@ async fn class(app: &TestApp, actor: &User, title: &str) -> shared::domain::clas
         .unwrap()
 }
 
+/// The id of a class's first upcoming occurrence.
+async fn first_occurrence(app: &TestApp, class_id: Uuid) -> Uuid {
+    classes::list_occurrences(app.database(), class_id, Default::default())
+        .await
+        .unwrap()
+        .results[0]
+        .id
+}
+
+/// A count bound to one id (`select count(*) ... where ... = $1`).
+async fn count_for(app: &TestApp, sql: &'static str, id: Uuid) -> i64 {
+    let mut conn = app.database().acquire().await.unwrap();
+    shared::on_conn!(&mut conn, |c| {
+        sqlx::query_scalar(sql).bind(id).fetch_one(&mut *c).await
+    })
+    .unwrap()
+}
+
+/// The values of the hidden `name` fields of a page's forms, in order.
+fn hidden_values(body: &str, name: &str) -> Vec<String> {
+    let marker = format!("name=\"{name}\" value=\"");
+    body.match_indices(&marker)
+        .map(|(i, _)| {
+            let start = i + marker.len();
+            let end = start + body[start..].find('"').unwrap();
+            body[start..end].to_owned()
+        })
+        .collect()
+}
+
 /// A route's path with its parameters filled: `{id}` with `id`, `{name}` with a job's name,
 /// `{message_id}` with a made-up message id.
 fn fill(path: &str, id: Uuid) -> String {
@@ -92,13 +122,22 @@ async fn every_admin_route_refuses_visitors_and_users_who_are_not_superusers() {
         (Method::POST, "/admin/classes/{id}/delete"),
         (Method::POST, "/admin/jobs/{name}/run"),
         (Method::POST, "/admin/dead-letters/redrive"),
+        (Method::POST, "/admin/users"),
+        (Method::POST, "/admin/users/{id}/password"),
+        (Method::POST, "/admin/users/{id}/password-reset"),
+        (Method::POST, "/admin/users/{id}/delete"),
+        (Method::POST, "/admin/users/{id}/sessions/revoke"),
+        (Method::POST, "/admin/users/{id}/api-tokens/revoke"),
+        (Method::POST, "/admin/users/{id}/sign-out"),
+        (Method::GET, "/admin/occurrences/{id}"),
+        (Method::POST, "/admin/bookings/{id}/cancel"),
     ] {
         assert!(
             routes.iter().any(|r| r.method == method && r.path == path),
             "{method} {path} is not an admin route"
         );
     }
-    assert!(routes.len() >= 25, "{} routes", routes.len());
+    assert!(routes.len() >= 34, "{} routes", routes.len());
 
     let mut visitor = Browser::new(&app);
     visitor.get("/login").await; // a cookie and a CSRF token, as a real visitor has
@@ -167,6 +206,7 @@ async fn a_superuser_opens_every_admin_page() {
     let user = find_user(&app, "someone@example.com").await;
     let email = app.outbox().await.pop().unwrap();
     let class = class(&app, &actor, "Yoga").await;
+    let occurrence = first_occurrence(&app, class.id).await;
     let overview = root.get("/admin").await;
     let users_tile = overview.body.split("Users</dt>").nth(1).unwrap();
     assert!(
@@ -182,6 +222,8 @@ async fn a_superuser_opens_every_admin_page() {
             user.id
         } else if route.path.starts_with("/admin/emails") {
             email.id
+        } else if route.path.starts_with("/admin/occurrences") {
+            occurrence
         } else {
             class.id
         };
@@ -815,4 +857,463 @@ async fn job_names_in_the_action_log_never_break_across_lines() {
             );
         }
     }
+}
+
+// ---- The admin's everyday actions: users, passwords, sessions, bookings ---------------------------------------------------
+
+#[tokio::test]
+async fn a_superuser_creates_an_account_and_a_taken_email_or_a_weak_password_is_refused_with_422() {
+    let app = TestApp::new().await;
+    let mut root = superuser(&app).await;
+    app.account("taken@example.com", true).await;
+    root.get("/admin/users").await;
+
+    let reply = root
+        .post(
+            "/admin/users",
+            &[
+                ("email", "New.Person@Example.com"),
+                ("password", "a long new passphrase"),
+                ("is_staff", "yes"),
+            ],
+        )
+        .await;
+    let created = find_user(&app, "new.person@example.com").await;
+    assert_redirect(
+        &reply,
+        &format!("/admin/users/{}?notice=user_created", created.id),
+    );
+    assert!(created.is_staff && !created.is_superuser && !created.is_verified);
+    assert!(created.is_active);
+    let login = Browser::new(&app)
+        .log_in("new.person@example.com", "a long new passphrase")
+        .await;
+    assert_eq!(login.status, StatusCode::SEE_OTHER, "{}", login.body);
+
+    let users_before = app.count("select count(*) from users").await;
+    let cases = [
+        (
+            "TAKEN@example.com",
+            "a long new passphrase",
+            "already exists",
+            "a taken email, whatever its case",
+        ),
+        (
+            "weak@example.com",
+            "password",
+            "10,000 most common",
+            "a common password",
+        ),
+        (
+            "weak@example.com",
+            "short",
+            "at least 8",
+            "a short password",
+        ),
+        (
+            "not an email",
+            "a long new passphrase",
+            "aria-invalid",
+            "a malformed email",
+        ),
+    ];
+    for (email, password, says, case) in cases {
+        let reply = root
+            .post(
+                "/admin/users",
+                &[
+                    ("email", email),
+                    ("password", password),
+                    ("is_superuser", "yes"),
+                ],
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{case}");
+        assert!(reply.body.contains(says), "{case}: {}", reply.body);
+        // The form comes back open with what was typed, never the password.
+        assert!(
+            reply
+                .body
+                .contains("<details class=\"mt-4 rounded-lg ring-1 ring-slate-200\" open>"),
+            "{case}"
+        );
+        if password.contains(' ') {
+            assert!(
+                !reply.body.contains(password),
+                "{case}: the password is echoed"
+            );
+        }
+    }
+    assert_eq!(app.count("select count(*) from users").await, users_before);
+
+    let log = root.get("/admin/log").await;
+    assert!(log.body.contains("user.create"), "{}", log.body);
+    assert!(log.body.contains("new.person@example.com created (staff)"));
+    assert_eq!(admin_actions(&app).await, 1);
+}
+
+#[tokio::test]
+async fn setting_a_password_signs_the_account_out_everywhere_and_only_the_new_password_works() {
+    let app = TestApp::new().await;
+    let mut root = superuser(&app).await;
+    app.account("member@example.com", true).await;
+    let token = app.api_token("member@example.com", PASSWORD).await;
+    let mut member = signed_in(&app, "member@example.com").await;
+    let id = find_user(&app, "member@example.com").await.id;
+    let page = format!("/admin/users/{id}");
+    root.get(&page).await;
+
+    let weak = root
+        .post(&format!("{page}/password"), &[("password", "member")])
+        .await;
+    assert_eq!(weak.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(weak.body.contains("id=\"password-error\""), "{}", weak.body);
+    let login = Browser::new(&app)
+        .log_in("member@example.com", PASSWORD)
+        .await;
+    assert_eq!(
+        login.status,
+        StatusCode::SEE_OTHER,
+        "a refused password changes nothing"
+    );
+
+    let reply = root
+        .post(
+            &format!("{page}/password"),
+            &[("password", "the admin chose this")],
+        )
+        .await;
+    assert_redirect(&reply, &format!("{page}?notice=password_set"));
+
+    let old = Browser::new(&app)
+        .log_in("member@example.com", PASSWORD)
+        .await;
+    assert_ne!(
+        old.status,
+        StatusCode::SEE_OTHER,
+        "the old password still works"
+    );
+    let new = Browser::new(&app)
+        .log_in("member@example.com", "the admin chose this")
+        .await;
+    assert_eq!(new.status, StatusCode::SEE_OTHER, "{}", new.body);
+    assert_redirect(&member.get("/account").await, "/login?next=%2Faccount");
+    let me = app.authed(Method::GET, "/api/me", &token, None).await;
+    assert_eq!(me.status, StatusCode::UNAUTHORIZED);
+
+    // Not on the admin's own account: that one has the account page.
+    let me_id = find_user(&app, ROOT).await.id;
+    let own = root
+        .post(
+            &format!("/admin/users/{me_id}/password"),
+            &[("password", "the admin chose this")],
+        )
+        .await;
+    assert_eq!(own.status, StatusCode::CONFLICT);
+
+    let log = root.get("/admin/log").await;
+    assert!(log.body.contains("user.set_password"), "{}", log.body);
+    // The member's browser, the login above and the API token.
+    assert!(
+        log.body.contains("3 sessions and API tokens ended"),
+        "{}",
+        log.body
+    );
+    assert_eq!(admin_actions(&app).await, 1);
+}
+
+#[tokio::test]
+async fn the_admin_sends_a_reset_link_and_is_told_when_the_address_limit_holds_one_back() {
+    let app = TestApp::new().await;
+    let mut root = superuser(&app).await;
+    app.account("member@example.com", true).await;
+    let id = find_user(&app, "member@example.com").await.id;
+    let page = format!("/admin/users/{id}");
+    root.get(&page).await;
+
+    for _ in 0..shared::services::accounts::RESET_EMAILS_PER_ADDRESS {
+        let reply = root.post(&format!("{page}/password-reset"), &[]).await;
+        assert_redirect(&reply, &format!("{page}?notice=reset_sent"));
+    }
+    let resets: Vec<_> = app
+        .outbox()
+        .await
+        .into_iter()
+        .filter(|r| r.kind == "password_reset")
+        .collect();
+    assert_eq!(resets.len(), 3);
+    assert!(resets.iter().all(|r| r.to_address == "member@example.com"));
+    // The link works: it is the public flow's link.
+    let reply = app
+        .post_json(
+            "/api/auth/password-reset/confirm",
+            serde_json::json!({"token": common::token_in(&resets[2]), "password": "reset by link"}),
+        )
+        .await;
+    assert!(reply.status.is_success(), "{} {}", reply.status, reply.body);
+
+    let held = root.post(&format!("{page}/password-reset"), &[]).await;
+    assert_eq!(held.status, StatusCode::CONFLICT, "{}", held.body);
+    assert!(
+        held.body.contains("the most an address gets"),
+        "{}",
+        held.body
+    );
+    let resets = app
+        .outbox()
+        .await
+        .into_iter()
+        .filter(|r| r.kind == "password_reset")
+        .count();
+    assert_eq!(resets, 3);
+
+    let log = root.get("/admin/log").await;
+    assert!(log.body.contains("user.send_password_reset"));
+    assert_eq!(admin_actions(&app).await, 3);
+}
+
+#[tokio::test]
+async fn deleting_an_account_takes_its_sessions_tokens_and_bookings_and_keeps_its_emails() {
+    let app = TestApp::new().await;
+    let mut root = superuser(&app).await;
+    let actor = find_user(&app, ROOT).await;
+    app.account("member@example.com", true).await;
+    app.api_token("member@example.com", PASSWORD).await;
+    let _member = signed_in(&app, "member@example.com").await;
+    let member = find_user(&app, "member@example.com").await;
+    let yoga = class(&app, &actor, "Yoga").await;
+    let first = first_occurrence(&app, yoga.id).await;
+    classes::book(app.database(), &member, first).await.unwrap();
+    let emails = count_for(
+        &app,
+        "select count(*) from emails where user_id = $1",
+        member.id,
+    )
+    .await;
+    assert!(emails >= 1);
+    let page = format!("/admin/users/{}", member.id);
+    root.get(&page).await;
+
+    let unconfirmed = root.post(&format!("{page}/delete"), &[]).await;
+    assert_eq!(unconfirmed.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        count_for(&app, "select count(*) from users where id = $1", member.id).await,
+        1
+    );
+
+    let reply = root
+        .post(&format!("{page}/delete"), &[("confirm", "yes")])
+        .await;
+    assert_redirect(&reply, "/admin/users?notice=user_deleted");
+
+    let id = member.id;
+    assert_eq!(
+        count_for(&app, "select count(*) from users where id = $1", id).await,
+        0
+    );
+    for sql in [
+        "select count(*) from sessions where user_id = $1",
+        "select count(*) from api_tokens where user_id = $1",
+        "select count(*) from email_tokens where user_id = $1",
+        "select count(*) from bookings where user_id = $1",
+        "select count(*) from emails where user_id = $1",
+    ] {
+        assert_eq!(count_for(&app, sql, id).await, 0, "{sql}");
+    }
+    let kept = app
+        .outbox()
+        .await
+        .into_iter()
+        .filter(|r| r.to_address == "member@example.com")
+        .count();
+    assert_eq!(kept as i64, emails, "the emails stay in the outbox");
+    assert_eq!(
+        app.count("select count(*) from emails where user_id is null")
+            .await,
+        emails
+    );
+    let occurrence = classes::get_occurrence(app.database(), first)
+        .await
+        .unwrap();
+    assert_eq!(occurrence.booked, 0, "the place is freed");
+
+    // Not yourself.
+    let me = format!("/admin/users/{}", actor.id);
+    root.get(&me).await;
+    let own = root
+        .post(&format!("{me}/delete"), &[("confirm", "yes")])
+        .await;
+    assert_eq!(own.status, StatusCode::CONFLICT);
+    assert!(own.body.contains("lock yourself out"));
+    assert_eq!(
+        count_for(&app, "select count(*) from users where id = $1", actor.id).await,
+        1
+    );
+
+    let log = root.get("/admin/log").await;
+    assert!(
+        log.body
+            .contains("member@example.com deleted with 1 sessions, 1 API tokens and 1 bookings"),
+        "{}",
+        log.body
+    );
+    assert_eq!(admin_actions(&app).await, 1);
+}
+
+#[tokio::test]
+async fn the_bookings_of_an_occurrence_are_listed_and_one_is_cancelled_freeing_its_place() {
+    let app = TestApp::new().await;
+    let mut root = superuser(&app).await;
+    let actor = find_user(&app, ROOT).await;
+    let yoga = class(&app, &actor, "Yoga").await;
+    let first = first_occurrence(&app, yoga.id).await;
+    for email in ["ann@example.com", "bob@example.com"] {
+        app.account(email, true).await;
+        classes::book(app.database(), &find_user(&app, email).await, first)
+            .await
+            .unwrap();
+    }
+    let ann = find_user(&app, "ann@example.com").await;
+    let class_page = root.get(&format!("/admin/classes/{}", yoga.id)).await;
+    assert!(
+        class_page
+            .body
+            .contains(&format!("href=\"/admin/occurrences/{first}\""))
+    );
+
+    let page = format!("/admin/occurrences/{first}");
+    let listed = root.get(&page).await;
+    assert_eq!(listed.status, StatusCode::OK);
+    assert!(listed.body.contains("ann@example.com") && listed.body.contains("bob@example.com"));
+    assert!(listed.body.contains("2 of 10"), "{}", listed.body);
+
+    let booking = classes::list_bookings(app.database(), &ann, Default::default())
+        .await
+        .unwrap()
+        .results[0]
+        .id;
+    let cancel = format!("/admin/bookings/{booking}/cancel");
+    // (The form's action is escaped: `&#x2f;` for each slash.)
+    assert!(
+        listed.body.contains(&booking.to_string()),
+        "{}",
+        listed.body
+    );
+    let reply = root.post(&cancel, &[]).await;
+    assert_redirect(&reply, &format!("{page}?notice=booking_cancelled"));
+
+    let occurrence = classes::get_occurrence(app.database(), first)
+        .await
+        .unwrap();
+    assert_eq!(occurrence.booked, 1, "the place is freed");
+    assert_eq!(
+        count_for(
+            &app,
+            "select count(*) from bookings where user_id = $1",
+            ann.id
+        )
+        .await,
+        0
+    );
+    let after = root.get(&page).await;
+    assert!(!after.body.contains("ann@example.com") && after.body.contains("bob@example.com"));
+    let again = root.post(&cancel, &[]).await;
+    assert_eq!(again.status, StatusCode::NOT_FOUND);
+
+    let log = root.get("/admin/log").await;
+    assert!(log.body.contains("booking.cancel"));
+    assert!(
+        log.body.contains("booking of ann@example.com"),
+        "{}",
+        log.body
+    );
+    assert_eq!(admin_actions(&app).await, 1);
+}
+
+#[tokio::test]
+async fn an_accounts_sessions_and_tokens_are_listed_without_secrets_and_revoked_one_or_all() {
+    let app = TestApp::new().await;
+    let mut root = superuser(&app).await;
+    app.account("member@example.com", true).await;
+    let tokens = [
+        app.api_token("member@example.com", PASSWORD).await,
+        app.api_token("member@example.com", PASSWORD).await,
+    ];
+    let mut laptop = signed_in(&app, "member@example.com").await;
+    let mut phone = signed_in(&app, "member@example.com").await;
+    let id = find_user(&app, "member@example.com").await.id;
+    let sessions_sql = "select count(*) from sessions where user_id = $1";
+    let tokens_sql = "select count(*) from api_tokens where user_id = $1";
+    let page = format!("/admin/users/{id}");
+
+    let shown = root.get(&page).await;
+    let handles = hidden_values(&shown.body, "session");
+    let token_ids = hidden_values(&shown.body, "token_id");
+    assert_eq!((handles.len(), token_ids.len()), (2, 2), "{}", shown.body);
+    for secret in [
+        laptop.session_token(),
+        phone.session_token(),
+        tokens[0].clone(),
+        tokens[1].clone(),
+    ] {
+        assert!(!shown.body.contains(&secret), "a token is on the page");
+        let hash = shared::crypto::hash_token(&secret);
+        assert!(
+            !shown.body.contains(&hash[..16]),
+            "a token hash is on the page"
+        );
+    }
+
+    let reply = root
+        .post(
+            &format!("{page}/sessions/revoke"),
+            &[("session", &handles[0])],
+        )
+        .await;
+    assert_redirect(&reply, &format!("{page}?notice=session_revoked"));
+    assert_eq!(count_for(&app, sessions_sql, id).await, 1);
+    let still_in = [laptop.get("/account").await, phone.get("/account").await]
+        .iter()
+        .filter(|r| r.status == StatusCode::OK)
+        .count();
+    assert_eq!(still_in, 1, "exactly one of the two sessions ended");
+    let gone = root
+        .post(
+            &format!("{page}/sessions/revoke"),
+            &[("session", &handles[0])],
+        )
+        .await;
+    assert_eq!(gone.status, StatusCode::NOT_FOUND);
+
+    root.get(&page).await;
+    let reply = root
+        .post(
+            &format!("{page}/api-tokens/revoke"),
+            &[("token_id", &token_ids[0])],
+        )
+        .await;
+    assert_redirect(&reply, &format!("{page}?notice=token_revoked"));
+    assert_eq!(count_for(&app, tokens_sql, id).await, 1);
+    let mut working = 0;
+    for token in &tokens {
+        let me = app.authed(Method::GET, "/api/me", token, None).await;
+        working += usize::from(me.status == StatusCode::OK);
+    }
+    assert_eq!(working, 1, "exactly one of the two tokens was revoked");
+
+    let reply = root.post(&format!("{page}/sign-out"), &[]).await;
+    assert_redirect(&reply, &format!("{page}?notice=signed_out"));
+    assert_eq!(count_for(&app, sessions_sql, id).await, 0);
+    assert_eq!(count_for(&app, tokens_sql, id).await, 0);
+    assert!(find_user(&app, "member@example.com").await.is_active);
+
+    let log = root.get("/admin/log").await;
+    for action in [
+        "user.revoke_session",
+        "user.revoke_api_token",
+        "user.revoke_all",
+    ] {
+        assert!(log.body.contains(action), "{action}: {}", log.body);
+    }
+    assert_eq!(admin_actions(&app).await, 3);
 }

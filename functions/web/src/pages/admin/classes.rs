@@ -192,3 +192,54 @@ pub(super) async fn delete_occurrence(
         "occurrence_deleted",
     ))
 }
+
+/// One occurrence with who booked it, each booking with a "Cancel".
+pub(super) async fn occurrence(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(id): Path<Uuid>,
+    Query(n): Query<Notice>,
+) -> PageResult {
+    let (occurrence, bookings) = admin::occurrence_bookings(&state.db, &admin.user, id).await?;
+    let class = classes::get_class(&state.db, occurrence.class_id).await?;
+    let bookings: Vec<Value> = bookings
+        .iter()
+        .map(|b| {
+            context! {
+                id => b.id.to_string(),
+                user_id => b.user_id.to_string(),
+                email => &b.email,
+                booked_at => when(&state, b.created_at),
+            }
+        })
+        .collect();
+    let ctx = context! {
+        class => context! { id => class.id.to_string(), title => &class.title },
+        occurrence => context! {
+            id => occurrence.id.to_string(),
+            starts => when(&state, occurrence.starts_at),
+            ends => when(&state, occurrence.ends_at),
+            capacity => occurrence.capacity,
+            booked => occurrence.booked,
+            started => occurrence.starts_at <= shared::clock::now(),
+        },
+        bookings,
+        notice => notice(&n.notice),
+    };
+    Ok(admin
+        .render(&state, "admin/occurrence.html", "classes", ctx)?
+        .into_response())
+}
+
+/// Cancels someone's booking (their place is freed) and goes back to the occurrence.
+pub(super) async fn cancel_booking(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(id): Path<Uuid>,
+) -> PageResult {
+    let occurrence_id = admin::cancel_booking(&state.db, &admin.user, id).await?;
+    Ok(done(
+        &format!("/admin/occurrences/{occurrence_id}"),
+        "booking_cancelled",
+    ))
+}

@@ -78,7 +78,20 @@ fn build() -> Routes {
     .get("/admin", dashboard)
     .get("/admin/log", log)
     .get("/admin/users", users::list)
+    .post("/admin/users", users::create)
     .get("/admin/users/{id}", users::show)
+    .post("/admin/users/{id}/password", users::set_password)
+    .post(
+        "/admin/users/{id}/password-reset",
+        users::send_password_reset,
+    )
+    .post("/admin/users/{id}/delete", users::delete)
+    .post("/admin/users/{id}/sessions/revoke", users::revoke_session)
+    .post(
+        "/admin/users/{id}/api-tokens/revoke",
+        users::revoke_api_token,
+    )
+    .post("/admin/users/{id}/sign-out", users::sign_out_everywhere)
     .post("/admin/users/{id}/deactivate", users::deactivate)
     .post("/admin/users/{id}/reactivate", users::reactivate)
     .post("/admin/users/{id}/staff", users::staff)
@@ -100,6 +113,8 @@ fn build() -> Routes {
         classes::occurrence_capacity,
     )
     .post("/admin/occurrences/{id}/delete", classes::delete_occurrence)
+    .get("/admin/occurrences/{id}", classes::occurrence)
+    .post("/admin/bookings/{id}/cancel", classes::cancel_booking)
     .get("/admin/jobs", jobs::overview)
     .get("/admin/jobs/{name}", jobs::runs)
     .post("/admin/jobs/{name}/run", jobs::run_now)
@@ -199,6 +214,14 @@ fn notice(key: &str) -> Option<&'static str> {
         "staff_granted" => "The account is now staff.",
         "staff_removed" => "The account is no longer staff.",
         "verification_sent" => "A new verification email is on its way.",
+        "user_created" => "The account is created.",
+        "password_set" => "The password is set; the account's sessions and API tokens have ended.",
+        "reset_sent" => "A password-reset link is on its way.",
+        "user_deleted" => "The account is deleted, with its sessions, API tokens and bookings.",
+        "session_revoked" => "The session has ended.",
+        "token_revoked" => "The API token is revoked.",
+        "signed_out" => "Every session and API token of the account has ended.",
+        "booking_cancelled" => "The booking is cancelled; its place is free again.",
         "retried" => "The email is queued again with a fresh set of attempts.",
         "class_saved" => "The class is saved.",
         "class_deleted" => "The class is deleted, with its occurrences and bookings.",

@@ -1,19 +1,21 @@
 //! Users: search and filters, one account's page, and its actions.
 
 use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::Html;
 use axum::{Form, response::IntoResponse};
 use minijinja::{Value, context};
 use serde::Deserialize;
 use shared::domain::User;
-use shared::error::Error;
+use shared::error::{Error, FieldErrors};
 use shared::services::admin;
 use shared::store::admin::contains_pattern;
 use shared::store::users::UserFilter;
 use uuid::Uuid;
 
 use super::{Admin, Notice, PageResult, done, notice, pager, when};
-use crate::AppState;
 use crate::paging::PageQuery;
+use crate::{AppState, WebError};
 
 /// The list's search form as sent: each flag is "", "yes" or "no".
 #[derive(Deserialize, Default, serde::Serialize)]
@@ -65,18 +67,94 @@ pub(super) async fn list(
     admin: Admin,
     query: PageQuery,
     Query(search): Query<Search>,
+    Query(n): Query<Notice>,
 ) -> PageResult {
+    let page = list_page(
+        &state,
+        &admin,
+        &query,
+        &search,
+        &CreateForm::default(),
+        &FieldErrors::new(),
+        notice(&n.notice),
+    )
+    .await?;
+    Ok(page.into_response())
+}
+
+/// The users list with its search and the "Add user" form (`form` and `errors` of a refused
+/// one).
+async fn list_page(
+    state: &AppState,
+    admin: &Admin,
+    query: &PageQuery,
+    search: &Search,
+    form: &CreateForm,
+    errors: &FieldErrors,
+    notice: Option<&str>,
+) -> Result<Html<String>, WebError> {
     let filter = search.filter()?;
     let page = admin::list_users(&state.db, &admin.user, &filter, query.request).await?;
-    let users: Vec<Value> = page.results.iter().map(|u| user_view(&state, u)).collect();
+    let users: Vec<Value> = page.results.iter().map(|u| user_view(state, u)).collect();
     let ctx = context! {
         users,
-        search => minijinja::value::Serde(&search),
-        pager => pager(&query, &page),
+        search => minijinja::value::Serde(search),
+        pager => pager(query, &page),
+        new_user => context! {
+            email => &form.email,
+            is_verified => form.is_verified == "yes",
+            is_staff => form.is_staff == "yes",
+            is_superuser => form.is_superuser == "yes",
+        },
+        errors => errors,
+        open_new => !errors.is_empty(),
+        notice,
     };
-    Ok(admin
-        .render(&state, "admin/users.html", "users", ctx)?
-        .into_response())
+    admin.render(state, "admin/users.html", "users", ctx)
+}
+
+/// The "Add user" form: each flag is a checkbox sending "yes".
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(super) struct CreateForm {
+    email: String,
+    password: String,
+    is_verified: String,
+    is_staff: String,
+    is_superuser: String,
+}
+
+/// Creates an account; a refused one shows the list again with the form's errors, with 422.
+pub(super) async fn create(
+    State(state): State<AppState>,
+    admin: Admin,
+    query: PageQuery,
+    Form(form): Form<CreateForm>,
+) -> PageResult {
+    let new = admin::NewAccount {
+        email: &form.email,
+        password: &form.password,
+        is_verified: form.is_verified == "yes",
+        is_staff: form.is_staff == "yes",
+        is_superuser: form.is_superuser == "yes",
+    };
+    match admin::create_user(&state.db, &admin.user, &new).await {
+        Ok(user) => Ok(done(&back(user.id), "user_created")),
+        Err(Error::Invalid(errors)) => {
+            let page = list_page(
+                &state,
+                &admin,
+                &query,
+                &Search::default(),
+                &form,
+                &errors,
+                None,
+            )
+            .await?;
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 pub(super) async fn show(
@@ -85,11 +163,49 @@ pub(super) async fn show(
     Path(id): Path<Uuid>,
     Query(n): Query<Notice>,
 ) -> PageResult {
+    let page = user_page(&state, &admin, id, notice(&n.notice), None).await?;
+    Ok(page.into_response())
+}
+
+/// One account with its sessions and API tokens; `password_error` of a refused new password.
+async fn user_page(
+    state: &AppState,
+    admin: &Admin,
+    id: Uuid,
+    notice: Option<&str>,
+    password_error: Option<&str>,
+) -> Result<Html<String>, WebError> {
     let detail = admin::get_user(&state.db, &admin.user, id).await?;
+    let (sessions, tokens) = admin::list_credentials(&state.db, &admin.user, id).await?;
+    let session_list: Vec<Value> = sessions
+        .iter()
+        .map(|s| {
+            context! {
+                handle => &s.handle,
+                created => when(state, s.created_at),
+                last_seen => when(state, s.last_seen_at),
+                expires => when(state, s.expires_at),
+            }
+        })
+        .collect();
+    let token_list: Vec<Value> = tokens
+        .iter()
+        .map(|t| {
+            context! {
+                id => t.id.to_string(),
+                name => &t.name,
+                created => when(state, t.created_at),
+                last_used => t.last_used_at.map(|at| when(state, at)),
+                expires => t.expires_at.map(|at| when(state, at)),
+            }
+        })
+        .collect();
     let ctx = context! {
-        account => user_view(&state, &detail.user),
+        account => user_view(state, &detail.user),
         sessions => detail.sessions,
         api_tokens => detail.api_tokens,
+        session_list,
+        token_list,
         is_me => detail.user.id == admin.user.id,
         outbox_url => format!(
             "/admin/emails?{}",
@@ -97,11 +213,10 @@ pub(super) async fn show(
                 .append_pair("to", detail.user.email.as_str())
                 .finish()
         ),
-        notice => notice(&n.notice),
+        notice,
+        password_error,
     };
-    Ok(admin
-        .render(&state, "admin/user.html", "users", ctx)?
-        .into_response())
+    admin.render(state, "admin/user.html", "users", ctx)
 }
 
 fn back(id: Uuid) -> String {
@@ -158,4 +273,103 @@ pub(super) async fn resend_verification(
 ) -> PageResult {
     admin::resend_verification(&state.db, &state.mailing(), &admin.user, id).await?;
     Ok(done(&back(id), "verification_sent"))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(super) struct PasswordForm {
+    password: String,
+}
+
+/// Sets the password the admin typed; a refused one shows the account page with the reason,
+/// with 422.
+pub(super) async fn set_password(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(id): Path<Uuid>,
+    Form(form): Form<PasswordForm>,
+) -> PageResult {
+    match admin::set_user_password(&state.db, &admin.user, id, &form.password).await {
+        Ok(_) => Ok(done(&back(id), "password_set")),
+        Err(Error::Invalid(errors)) => {
+            let message = errors.into_values().next().unwrap_or_default();
+            let page = user_page(&state, &admin, id, None, Some(&message)).await?;
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub(super) async fn send_password_reset(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(id): Path<Uuid>,
+) -> PageResult {
+    admin::send_password_reset(&state.db, &state.mailing(), &admin.user, id).await?;
+    Ok(done(&back(id), "reset_sent"))
+}
+
+/// The delete form's required checkbox.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(super) struct DeleteForm {
+    confirm: String,
+}
+
+/// Deletes the account once the form's "I understand" box is ticked (no script needed).
+pub(super) async fn delete(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(id): Path<Uuid>,
+    Form(form): Form<DeleteForm>,
+) -> PageResult {
+    if form.confirm != "yes" {
+        return Err(Error::BadRequest(
+            "tick the box to confirm that the account and its bookings are deleted".into(),
+        )
+        .into());
+    }
+    admin::delete_user(&state.db, &admin.user, id).await?;
+    Ok(done("/admin/users", "user_deleted"))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(super) struct SessionForm {
+    session: String,
+}
+
+pub(super) async fn revoke_session(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(id): Path<Uuid>,
+    Form(form): Form<SessionForm>,
+) -> PageResult {
+    admin::revoke_session(&state.db, &admin.user, id, &form.session).await?;
+    Ok(done(&back(id), "session_revoked"))
+}
+
+#[derive(Deserialize)]
+pub(super) struct TokenForm {
+    token_id: Uuid,
+}
+
+pub(super) async fn revoke_api_token(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(id): Path<Uuid>,
+    Form(form): Form<TokenForm>,
+) -> PageResult {
+    admin::revoke_api_token(&state.db, &admin.user, id, form.token_id).await?;
+    Ok(done(&back(id), "token_revoked"))
+}
+
+/// Ends every session and API token of the account.
+pub(super) async fn sign_out_everywhere(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(id): Path<Uuid>,
+) -> PageResult {
+    admin::revoke_all_credentials(&state.db, &admin.user, id).await?;
+    Ok(done(&back(id), "signed_out"))
 }
