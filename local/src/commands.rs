@@ -148,10 +148,10 @@ async fn change_password_of(db: &Db, email: &EmailAddress) -> anyhow::Result<u64
     } else {
         let mut lines = std::io::stdin().lock().lines();
         let mut next = || -> anyhow::Result<Option<String>> {
-            Ok(lines
+            lines
                 .next()
                 .transpose()
-                .context("reading the password from standard input")?)
+                .context("reading the password from standard input")
         };
         match (next()?, next()?) {
             // A file written on Windows ends its lines with \r\n.
