@@ -4,6 +4,7 @@ use anyhow::{Context as _, anyhow, bail};
 use shared::config::Config;
 use shared::db::{Db, MIGRATOR};
 use shared::domain::{EmailAddress, Password};
+use shared::error::Error;
 use shared::mail::{self, Mailer};
 use shared::queue::Queue;
 use shared::services::{accounts, outbox};
@@ -112,6 +113,65 @@ fn prompt_password(email: &EmailAddress) -> anyhow::Result<Password> {
             return Ok(password);
         }
         eprintln!("The passwords do not match.");
+    }
+}
+
+/// Sets a user's password, like `manage.py changepassword`: the new password twice (prompted on
+/// a terminal; otherwise the first two lines of standard input), then the use case the admin
+/// calls too, which applies the password policy and signs the account out everywhere.
+pub async fn changepassword(config: &Config, email: &str) -> anyhow::Result<()> {
+    let email = EmailAddress::parse(email).map_err(|e| anyhow!("invalid email: {e}"))?;
+    let db = connect_and_migrate(config).await?;
+    let result = change_password_of(&db, &email).await;
+    db.close().await;
+    let revoked = result?;
+    println!(
+        "Password changed for {email}; {revoked} session{} and API token{} ended.",
+        if revoked == 1 { "" } else { "s" },
+        if revoked == 1 { "" } else { "s" },
+    );
+    Ok(())
+}
+
+async fn change_password_of(db: &Db, email: &EmailAddress) -> anyhow::Result<u64> {
+    // Unknown before any prompt, as Django does: no typing a password for nothing.
+    let user = accounts::find_user_by_email(db, email)
+        .await
+        .map_err(|e| anyhow!("{e}"))?
+        .ok_or_else(|| anyhow!("no user with email {email}"))?;
+    let (first, second) = if std::io::stdin().is_terminal() {
+        eprintln!("Changing the password of {email}.");
+        (
+            rpassword::prompt_password("New password: ")?,
+            rpassword::prompt_password("New password (again): ")?,
+        )
+    } else {
+        let mut lines = std::io::stdin().lock().lines();
+        let mut next = || -> anyhow::Result<Option<String>> {
+            lines
+                .next()
+                .transpose()
+                .context("reading the password from standard input")
+        };
+        match (next()?, next()?) {
+            // A file written on Windows ends its lines with \r\n.
+            (Some(first), Some(second)) => (
+                first.trim_end_matches('\r').to_owned(),
+                second.trim_end_matches('\r').to_owned(),
+            ),
+            _ => bail!("no password: give the new password twice, on two lines of standard input"),
+        }
+    };
+    if first != second {
+        bail!("the passwords do not match; nothing changed");
+    }
+    match accounts::set_password(db, user.id, &first).await {
+        Ok(revoked) => Ok(revoked),
+        Err(Error::Invalid(fields)) => {
+            let reason = fields.into_values().next().unwrap_or_default();
+            bail!("password rejected: {reason}; nothing changed")
+        }
+        Err(e) => Err(anyhow!("{e}")),
     }
 }
 

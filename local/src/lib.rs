@@ -1,15 +1,20 @@
 //! The local runner: `cargo run` serves the whole stack on 127.0.0.1:3000; the subcommands do
 //! what Django's `manage.py` did. Each command is a thin shell over a `shared` use case.
 
-/// `migrate`, `createsuperuser`, `check`, `sendtestemail`, `runjob`.
+/// `migrate`, `createsuperuser`, `changepassword`, `check`, `sendtestemail`, `runjob`.
 mod commands;
+/// `dbshell`: psql or sqlite3 on the configured database.
+mod dbshell;
 /// `invoke <function> <event.json>`: a Docker-free `sam local invoke`.
 mod invoke;
+/// `makemigration <name>`: a new migration file, with the portability rules in its header.
+mod makemigration;
 /// The local web server, with the worker and the scheduled jobs beside it.
 mod server;
 /// The worker fed from the in-process queue or SQS, as Lambda's event source mapping would.
 pub mod worker_loop;
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -42,6 +47,25 @@ enum Command {
         /// Never prompt, even on a terminal.
         #[arg(long)]
         no_input: bool,
+    },
+    /// Set a user's password and sign them out everywhere. Prompts twice on a terminal;
+    /// otherwise reads the password and its confirmation from two lines of standard input.
+    Changepassword {
+        /// The account's email.
+        email: String,
+    },
+    /// Open the database's client (psql or sqlite3) on the configured database; arguments
+    /// after `--` go to the client (e.g. `dbshell -- -c 'select 1'`).
+    Dbshell {
+        /// Passed to psql or sqlite3.
+        #[arg(last = true)]
+        args: Vec<OsString>,
+    },
+    /// Write a new, empty migration `migrations/<UTC timestamp>_<name>.sql`, to be run from
+    /// the workspace root; the next `cargo run` applies it.
+    Makemigration {
+        /// What it does, e.g. "add rooms" (letters, digits, '-', '_' and spaces).
+        name: String,
     },
     /// Check the configuration for production, like `manage.py check --deploy`.
     /// Exits non-zero when any setting is unsafe to deploy.
@@ -101,20 +125,25 @@ pub fn run(cli: Cli) -> ExitCode {
     // Logs on stderr: stdout is what a command prints (invoke's JSON result).
     shared::telemetry::init_stderr(&config.log);
     let result = runtime.block_on(async move {
-        match cli.command.unwrap_or(Command::Runserver) {
+        let done = match cli.command.unwrap_or(Command::Runserver) {
             Command::Runserver => server::run(config).await,
             Command::Migrate => commands::migrate(&config).await,
             Command::Createsuperuser { email, no_input } => {
                 commands::createsuperuser(&config, email, no_input).await
             }
+            Command::Changepassword { email } => commands::changepassword(&config, &email).await,
+            // The client's own exit code, not just success or failure.
+            Command::Dbshell { args } => return dbshell::dbshell(&config, &args),
+            Command::Makemigration { name } => makemigration::makemigration(&name),
             Command::Check => commands::check(&config),
             Command::Sendtestemail { address } => commands::sendtestemail(&config, &address).await,
             Command::Runjob { name } => commands::runjob(&config, &name).await,
             Command::Invoke { function, event } => invoke::invoke(config, function, &event).await,
-        }
+        };
+        done.map(|()| ExitCode::SUCCESS)
     });
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE

@@ -35,6 +35,7 @@ const TEMPLATES: &[(&str, &str)] = templates![
     "class.html",
     "class_form.html",
     "bookings.html",
+    "api_docs.html",
     "admin/base.html",
     "admin/_admin.html",
     "admin/dashboard.html",

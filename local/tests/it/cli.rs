@@ -733,3 +733,309 @@ fn the_sam_local_env_file_configures_every_function_of_the_template() {
         }
     }
 }
+
+/// An API token for these credentials, or the refusal.
+async fn token_for(cli: &Cli, email: &str, password: &str) -> Result<String, shared::error::Error> {
+    let request = shared::services::accounts::NewApiToken {
+        name: "cli test",
+        expires_in_days: None,
+    };
+    shared::services::accounts::issue_api_token(&cli.db.db, email, password, &request, "test").await
+}
+
+#[tokio::test]
+async fn changepassword_sets_the_password_and_signs_the_user_out_everywhere() {
+    let cli = Cli::new().await;
+    let created = cli.run(
+        &["createsuperuser", "--email", "admin@example.com"],
+        &[PASSWORD],
+    );
+    assert!(created.status.success(), "{}", stderr(&created));
+    let old_token = token_for(&cli, "admin@example.com", PASSWORD.1)
+        .await
+        .unwrap();
+
+    let out = cli.run_with_stdin(
+        &["changepassword", "Admin@Example.com"],
+        &[],
+        "a new long passphrase\r\na new long passphrase\r\n",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out)
+            .contains("Password changed for admin@example.com; 1 session and API token ended."),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        shared::services::accounts::authenticate_api_token(&cli.db.db, &old_token)
+            .await
+            .is_err(),
+        "the old token still works"
+    );
+    assert!(
+        token_for(&cli, "admin@example.com", PASSWORD.1)
+            .await
+            .is_err()
+    );
+    token_for(&cli, "admin@example.com", "a new long passphrase")
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn changepassword_gives_one_clear_line_for_an_unknown_email_or_a_refused_password() {
+    let cli = Cli::new().await;
+    let created = cli.run(
+        &["createsuperuser", "--email", "admin@example.com"],
+        &[PASSWORD],
+    );
+    assert!(created.status.success(), "{}", stderr(&created));
+    // (email, standard input, the line)
+    let cases = [
+        (
+            "nobody@example.com",
+            "a new long passphrase\na new long passphrase\n",
+            "error: no user with email nobody@example.com",
+        ),
+        (
+            "not-an-email",
+            "a new long passphrase\na new long passphrase\n",
+            "error: invalid email",
+        ),
+        (
+            "admin@example.com",
+            "short\nshort\n",
+            "error: password rejected: use at least 8 characters",
+        ),
+        (
+            "admin@example.com",
+            "a new long passphrase\na new long passphrasf\n",
+            "error: the passwords do not match; nothing changed",
+        ),
+        (
+            "admin@example.com",
+            "a new long passphrase\n",
+            "error: no password: give the new password twice",
+        ),
+        ("admin@example.com", "", "error: no password"),
+    ];
+    for (email, input, expected) in cases {
+        let out = cli.run_with_stdin(&["changepassword", email], &[], input);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{email} {input:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{input:?}: one line, got {err:?}");
+        assert!(err.starts_with(expected), "{input:?}: {err:?}");
+    }
+    // Nothing changed.
+    token_for(&cli, "admin@example.com", PASSWORD.1)
+        .await
+        .unwrap();
+}
+
+/// A folder holding only a stand-in for `program` that prints its arguments and the `PG*`
+/// variables it was given, then exits 7.
+fn fake_client(dir: &Path, program: &str) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt as _;
+    let bin = dir.join("fake-bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let path = bin.join(program);
+    std::fs::write(
+        &path,
+        "#!/bin/sh\necho \"args: $*\"\nPATH=/usr/bin:/bin\nenv | grep '^PG' | sort\nexit 7\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    bin
+}
+
+#[tokio::test]
+async fn dbshell_gives_psql_the_connection_in_its_environment_and_exits_with_its_code() {
+    let cli = Cli::new().await;
+    let bin = fake_client(cli.dir.path(), "psql");
+    // Never connected to by dbshell itself: the stand-in only prints what it got.
+    let url = "postgres://app:s%40cret@db.example.com:6432/my_app?sslmode=require";
+    let out = cli.run(
+        &["dbshell", "--", "-c", "select 1"],
+        &[("DATABASE_URL", url), ("PATH", bin.to_str().unwrap())],
+    );
+    let printed = stdout(&out);
+    assert_eq!(out.status.code(), Some(7), "{printed}{}", stderr(&out));
+    assert!(printed.contains("args: -c select 1\n"), "{printed}");
+    for line in [
+        "PGDATABASE=my_app",
+        "PGHOST=db.example.com",
+        "PGPASSWORD=s@cret",
+        "PGPORT=6432",
+        "PGSSLMODE=require",
+        "PGUSER=app",
+    ] {
+        assert!(printed.lines().any(|l| l == line), "{line}: {printed}");
+    }
+    let args = printed.lines().next().unwrap();
+    assert!(
+        !args.contains("cret"),
+        "the password is in the arguments: {args}"
+    );
+
+    let bin = fake_client(cli.dir.path(), "sqlite3");
+    let file = cli.dir.path().join("app.db");
+    let out = cli.run(
+        &["dbshell", "--", "select 1;"],
+        &[
+            (
+                "DATABASE_URL",
+                &format!("sqlite://{}?mode=rwc", file.display()),
+            ),
+            ("PATH", bin.to_str().unwrap()),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(7), "{}", stderr(&out));
+    assert!(
+        stdout(&out).starts_with(&format!("args: {} select 1;\n", file.display())),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[tokio::test]
+async fn dbshell_without_the_client_on_the_path_says_what_to_install() {
+    let cli = Cli::new().await;
+    let empty = cli.dir.path().join("empty-bin");
+    std::fs::create_dir(&empty).unwrap();
+    let sqlite = format!("sqlite://{}/app.db", cli.dir.path().display());
+    for (url, expected) in [
+        (
+            "postgres://app:secret@127.0.0.1/app",
+            "error: dbshell needs psql (PostgreSQL's client) on the PATH: install it (Debian: apt-get install postgresql-client)",
+        ),
+        (
+            sqlite.as_str(),
+            "error: dbshell needs sqlite3 (SQLite's client) on the PATH: install it (Debian: apt-get install sqlite3)",
+        ),
+    ] {
+        let out = cli.run(
+            &["dbshell"],
+            &[("DATABASE_URL", url), ("PATH", empty.to_str().unwrap())],
+        );
+        assert_eq!(out.status.code(), Some(1), "{url}");
+        assert_eq!(stderr(&out).trim_end(), expected);
+    }
+}
+
+#[tokio::test]
+async fn dbshell_runs_the_real_client_on_the_database_under_test() {
+    let cli = Cli::new().await;
+    let created = cli.run(
+        &["createsuperuser", "--email", "admin@example.com"],
+        &[PASSWORD],
+    );
+    assert!(created.status.success(), "{}", stderr(&created));
+    let out = match cli.db.config.kind {
+        shared::config::DatabaseKind::Postgres => cli.run(
+            &["dbshell", "--", "-tA", "-c", "select count(*) from users"],
+            &[],
+        ),
+        shared::config::DatabaseKind::Sqlite => {
+            if Command::new("sqlite3").arg("-version").output().is_err() {
+                // Covered by the test above: without it, the clear line.
+                eprintln!("sqlite3 is not installed: skipped");
+                return;
+            }
+            cli.run(&["dbshell", "--", "select count(*) from users;"], &[])
+        }
+    };
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out).trim(), "1", "{}", stderr(&out));
+}
+
+#[tokio::test]
+async fn makemigration_writes_a_new_file_that_applies_on_the_database_under_test() {
+    let cli = Cli::new().await;
+    let folder = cli.dir.path().join("migrations");
+    std::fs::create_dir(&folder).unwrap();
+    let ours = format!("{}/../migrations", env!("CARGO_MANIFEST_DIR"));
+    for entry in std::fs::read_dir(ours).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), folder.join(entry.file_name())).unwrap();
+    }
+    let before = std::fs::read_dir(&folder).unwrap().count();
+
+    let out = cli.run(&["makemigration", "Add rooms-and Seats"], &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let printed = stdout(&out);
+    let written = printed
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix("Wrote "))
+        .unwrap_or_else(|| panic!("{printed}"));
+    let name = written.strip_prefix("migrations/").unwrap();
+    let (version, rest) = name.split_at(14);
+    assert!(version.bytes().all(|b| b.is_ascii_digit()), "{name}");
+    assert_eq!(rest, "_add_rooms_and_seats.sql");
+    assert!(printed.contains("`cargo run`"), "{printed}");
+    assert_eq!(std::fs::read_dir(&folder).unwrap().count(), before + 1);
+    let text = std::fs::read_to_string(cli.dir.path().join(written)).unwrap();
+    assert!(
+        text.contains("runs unchanged on SQLite and PostgreSQL"),
+        "{text}"
+    );
+    assert!(text.contains("never by a database default"), "{text}");
+
+    // As written (comments only), it is a valid migration on this backend, after the others.
+    cli.db.db.migrate().await.unwrap();
+    let migrator = sqlx::migrate::Migrator::new(folder.as_path())
+        .await
+        .unwrap();
+    assert_eq!(migrator.iter().count(), before + 1);
+    let url = cli.db.config.url.expose();
+    match cli.db.config.kind {
+        shared::config::DatabaseKind::Postgres => {
+            let pool = sqlx::PgPool::connect(url).await.unwrap();
+            migrator.run(&pool).await.unwrap();
+            pool.close().await;
+        }
+        shared::config::DatabaseKind::Sqlite => {
+            let pool = sqlx::SqlitePool::connect(url).await.unwrap();
+            migrator.run(&pool).await.unwrap();
+            pool.close().await;
+        }
+    }
+    let applied = cli.db.db.applied_migrations().await.unwrap();
+    assert_eq!(applied.last().unwrap().to_string(), version);
+}
+
+#[tokio::test]
+async fn makemigration_refuses_a_bad_name_or_a_folder_without_migrations() {
+    let cli = Cli::new().await;
+    std::fs::create_dir(cli.dir.path().join("migrations")).unwrap();
+    for (name, expected) in [
+        ("", "error: the migration needs a name"),
+        ("  -_ ", "error: the migration needs a name"),
+        (
+            "rooms; drop",
+            "error: a migration name has letters, digits, '-', '_' and spaces only, not ';'",
+        ),
+        ("../up", "error: a migration name has letters"),
+    ] {
+        let out = cli.run(&["makemigration", name], &[]);
+        assert_eq!(out.status.code(), Some(1), "{name:?}");
+        let err = stderr(&out);
+        assert_eq!(err.lines().count(), 1, "{name:?}: {err}");
+        assert!(err.starts_with(expected), "{name:?}: {err}");
+    }
+    assert_eq!(
+        std::fs::read_dir(cli.dir.path().join("migrations"))
+            .unwrap()
+            .count(),
+        0
+    );
+
+    std::fs::remove_dir(cli.dir.path().join("migrations")).unwrap();
+    let out = cli.run(&["makemigration", "add rooms"], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out).trim_end(),
+        "error: no migrations/ folder in the current directory: run makemigration from the workspace root"
+    );
+}

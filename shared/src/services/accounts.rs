@@ -650,6 +650,13 @@ pub async fn reset_password(db: &Db, token: &str, new_password: &str) -> Result<
     Ok(user)
 }
 
+/// The account registered with this email, if any (the commands that name a user by email:
+/// `changepassword`).
+pub async fn find_user_by_email(db: &Db, email: &EmailAddress) -> Result<Option<User>> {
+    let mut conn = db.acquire().await?;
+    Ok(users::find_user_by_email(&mut conn, email).await?)
+}
+
 /// Sets an account's password without knowing the current one (the admin, the
 /// `changepassword` command): the policy applies as everywhere, and the account is signed out
 /// everywhere (sessions, API tokens, outstanding reset links). Returns how many sessions and

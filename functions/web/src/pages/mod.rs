@@ -3,6 +3,8 @@
 
 mod accounts;
 pub mod admin;
+/// `/docs/api`: the API reference, rendered from the OpenAPI document.
+mod api_docs;
 pub(crate) mod classes;
 
 use axum::Router;
@@ -24,6 +26,7 @@ use crate::{AppState, WebError};
 pub fn routes(state: &AppState) -> Router<AppState> {
     let routes = Router::new()
         .route("/", get(home))
+        .route("/docs/api", get(api_docs::page))
         .merge(accounts::routes())
         .merge(classes::routes())
         .merge(admin::routes(state));

@@ -197,3 +197,75 @@ async fn the_development_mailbox_shows_the_outbox_escaped_and_only_with_debug() 
         .await;
     assert_eq!(reply.status, StatusCode::NOT_FOUND, "{}", reply.body);
 }
+
+/// Every `src="..."` and `href="..."` value of a page.
+fn links(body: &str) -> Vec<String> {
+    ["src=\"", "href=\""]
+        .iter()
+        .flat_map(|attr| body.split(attr).skip(1))
+        .map(|rest| rest.split('"').next().unwrap_or_default().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_api_reference_page_lists_every_operation_of_the_document_without_outside_links() {
+    let app = TestApp::new().await;
+    let page = app.get("/docs/api").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.content_type().starts_with("text/html"));
+
+    // As a browser shows it: minijinja escapes `/` (and quotes) in what it prints.
+    let text = page
+        .body
+        .replace("&#x2f;", "/")
+        .replace("&#x27;", "'")
+        .replace("&quot;", "\"")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&");
+    let doc = app.get("/api/openapi.json").await.json();
+    let mut operations = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        let shown = format!(">{path}</code>");
+        assert!(text.contains(&shown), "{path} is not on the page");
+        for (method, op) in item.as_object().unwrap() {
+            if method == "parameters" {
+                continue;
+            }
+            operations += 1;
+            let id = op["operationId"].as_str().unwrap();
+            assert!(
+                page.body.contains(&format!("<article id=\"{id}\"")),
+                "{method} {path} ({id}) is not on the page"
+            );
+        }
+    }
+    assert_eq!(page.body.matches("<article id=").count(), operations);
+    // The request body's fields, the statuses and the security of one operation.
+    for expected in [
+        "duration_minutes",
+        "integer, 1 to 10000",
+        ">201</span>",
+        ">422</span>",
+        "Bearer token",
+        "page_size",
+    ] {
+        assert!(text.contains(expected), "{expected} is missing");
+    }
+
+    let links = links(&page.body);
+    assert!(links.iter().any(|l| l == "/api/openapi.json"), "{links:?}");
+    for link in &links {
+        assert!(
+            (link.starts_with('/') && !link.starts_with("//")) || link.starts_with('#'),
+            "a link out of the app: {link}"
+        );
+    }
+    assert!(!page.body.contains("<script"), "no script");
+
+    let home = app.get("/").await;
+    assert!(
+        home.body.contains("href=\"/docs/api\""),
+        "the footer links it"
+    );
+}
