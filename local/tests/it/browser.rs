@@ -199,6 +199,7 @@ async fn on_a_phone_no_page_scrolls_sideways_and_the_menu_opens() {
                 "/password-reset/confirm?token=no-such-token",
                 "/verify-email?token=no-such-token",
                 "/_dev/mail",
+                "/docs/api",
                 "/no-such-page",
             ] {
                 browser.assert_fits_a_phone(path).await;

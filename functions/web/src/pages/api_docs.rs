@@ -108,14 +108,7 @@ pub(super) async fn page(
     visitor: Visitor,
 ) -> Result<Html<String>, WebError> {
     let doc = document()?;
-    let user = visitor.user(&state).await?;
-    render(
-        &state,
-        &visitor,
-        user.as_ref(),
-        "api_docs.html",
-        context! { doc },
-    )
+    render(&state, &visitor, "api_docs.html", context! { doc }).await
 }
 
 fn parse(source: &str) -> Result<ApiDoc, String> {
