@@ -115,16 +115,7 @@ pub struct Mailing<'a> {
 /// and none while the account is unverified and under an hour old (its verification email,
 /// valid for 48 hours, is what they need; a double-clicked form sends one email, not two).
 pub async fn signup(db: &Db, mailing: &Mailing<'_>, email: &str, password: &str) -> Result<()> {
-    let mut fields = FieldErrors::new();
-    let email = EmailAddress::parse(email).map_err(|e| fields.insert("email".into(), e.0));
-    let password = match &email {
-        Ok(email) => Password::parse(password, Some(email)),
-        Err(_) => Password::parse(password, None),
-    }
-    .map_err(|e| fields.insert("password".into(), e.0));
-    let (Ok(email), Ok(password)) = (email, password) else {
-        return Err(Error::Invalid(fields));
-    };
+    let (email, password) = parse_credentials(email, password)?;
     // Hashed whether or not the account exists, so both answers take the same time.
     let password_hash = crypto::hash_password(&password).await?;
     let now = clock::now();
@@ -189,6 +180,22 @@ pub async fn signup(db: &Db, mailing: &Mailing<'_>, email: &str, password: &str)
         outbox::notify(mailing.queue, &[id]).await;
     }
     Ok(())
+}
+
+/// A new account's email and password, or `Invalid` with a message for each bad field (the
+/// password is checked against the email when the email parses).
+pub(crate) fn parse_credentials(email: &str, password: &str) -> Result<(EmailAddress, Password)> {
+    let mut fields = FieldErrors::new();
+    let email = EmailAddress::parse(email).map_err(|e| fields.insert("email".into(), e.0));
+    let password = match &email {
+        Ok(email) => Password::parse(password, Some(email)),
+        Err(_) => Password::parse(password, None),
+    }
+    .map_err(|e| fields.insert("password".into(), e.0));
+    match (email, password) {
+        (Ok(email), Ok(password)) => Ok((email, password)),
+        _ => Err(Error::Invalid(fields)),
+    }
 }
 
 /// Writes a verification token and its email in `tx`; returns the outbox id to notify.
@@ -595,19 +602,27 @@ pub async fn request_password_reset(
 /// the page says a dead link is dead before anyone types a password. Read-only: the token is
 /// used only by [`reset_password`].
 pub async fn reset_link_is_live(db: &Db, token: &str) -> Result<bool> {
+    Ok(reset_link_user(db, &crypto::hash_token(token))
+        .await?
+        .is_some())
+}
+
+/// The active account a live reset token belongs to, without using the token.
+async fn reset_link_user(db: &Db, token_hash: &str) -> Result<Option<User>> {
     let mut conn = db.acquire().await?;
     let user_id = tokens::find_live_email_token(
         &mut conn,
-        &crypto::hash_token(token),
+        token_hash,
         TokenPurpose::ResetPassword,
         clock::now(),
     )
     .await?;
     let Some(user_id) = user_id else {
-        return Ok(false);
+        return Ok(None);
     };
-    let user = users::find_user_by_id(&mut conn, user_id).await?;
-    Ok(user.is_some_and(|u| u.is_active))
+    Ok(users::find_user_by_id(&mut conn, user_id)
+        .await?
+        .filter(|u| u.is_active))
 }
 
 /// Sets a new password with a reset token, and signs the user out everywhere: every session
@@ -616,24 +631,9 @@ pub async fn reset_password(db: &Db, token: &str, new_password: &str) -> Result<
     let refused = || Error::BadRequest("this reset link is invalid, used or expired".into());
     let token_hash = crypto::hash_token(token);
     // Check the token before the (slow) hashing; it is used for good inside the transaction.
-    let user_id = {
-        let mut conn = db.acquire().await?;
-        tokens::find_live_email_token(
-            &mut conn,
-            &token_hash,
-            TokenPurpose::ResetPassword,
-            clock::now(),
-        )
+    let user = reset_link_user(db, &token_hash)
         .await?
-        .ok_or_else(refused)?
-    };
-    let user = {
-        let mut conn = db.acquire().await?;
-        users::find_user_by_id(&mut conn, user_id)
-            .await?
-            .filter(|u| u.is_active)
-            .ok_or_else(refused)?
-    };
+        .ok_or_else(refused)?;
     let password = Password::parse(new_password, Some(&user.email))
         .map_err(|e| Error::invalid("password", e.0))?;
     let password_hash = crypto::hash_password(&password).await?;

@@ -10,8 +10,8 @@ use uuid::Uuid;
 
 use crate::db::{Db, Exec};
 use crate::domain::classes::{CAPACITY_MAX, Class, ClassDraft, Occurrence};
-use crate::domain::{ApiToken, EmailAddress, EmailStatus, Password, User};
-use crate::error::{Error, FieldErrors, Result, is_unique_violation};
+use crate::domain::{ApiToken, EmailStatus, User};
+use crate::error::{Error, Result, is_unique_violation};
 use crate::jobs::{self, JOBS, Job, Outcome};
 use crate::pagination::{Page, PageRequest};
 use crate::queue::Queue;
@@ -272,24 +272,7 @@ pub struct NewAccount<'a> {
 /// email included.
 pub async fn create_user(db: &Db, actor: &User, new: &NewAccount<'_>) -> Result<User> {
     require_superuser(actor)?;
-    let mut fields = FieldErrors::new();
-    let email = EmailAddress::parse(new.email)
-        .map_err(|e| fields.insert("email".into(), e.0))
-        .ok();
-    let password = email.as_ref().and_then(|email| {
-        Password::parse(new.password, Some(email))
-            .map_err(|e| fields.insert("password".into(), e.0))
-            .ok()
-    });
-    let (Some(email), Some(password)) = (email, password) else {
-        if !fields.contains_key("password") && fields.contains_key("email") {
-            // Checked without the email (which the policy compares against) so both show.
-            if let Err(e) = Password::parse(new.password, None) {
-                fields.insert("password".into(), e.0);
-            }
-        }
-        return Err(Error::Invalid(fields));
-    };
+    let (email, password) = accounts::parse_credentials(new.email, new.password)?;
     let taken = || Error::invalid("email", "an account with this email already exists");
     {
         let mut conn = db.acquire().await?;
