@@ -15,7 +15,7 @@ pub mod db;
 pub mod domain;
 /// The application error and how database errors map onto it.
 pub mod error;
-/// Scheduled jobs (the old cron.yaml): one registry, one file per job.
+/// Scheduled jobs: one registry, one file per job, each run by an EventBridge schedule.
 pub mod jobs;
 /// Email templates and the console / SES mailers.
 pub mod mail;

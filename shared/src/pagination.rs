@@ -1,4 +1,5 @@
-//! One pagination type for HTML and JSON lists (the seed's DRF custom pagination).
+//! One pagination type for HTML and JSON lists: `count`, `next`, `previous` and `results`,
+//! the shape Django REST framework's page-number pagination gives.
 //!
 //! [`PageRequest::parse`] turns `?page=N&page_size=M` into a checked request (400 with a clear
 //! message for 0, negatives, non-numbers and sizes over [`MAX_PAGE_SIZE`]); [`Page::new`] checks

@@ -1,4 +1,4 @@
-//! The worker function: handles a batch of SQS messages (the old worker tier's `/worker/`).
+//! The worker function: handles a batch of SQS messages (each [`shared::queue::Message`]).
 //!
 //! Each record is decoded on its own and handled concurrently (at most [`CONCURRENCY`] at a
 //! time). The response lists exactly the records to retry: a malformed body, an unknown kind

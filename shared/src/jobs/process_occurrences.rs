@@ -1,6 +1,7 @@
-//! `process-occurrences` (the old cron's `/worker/process-occurrences/`): materializes
-//! occurrences 14 days ahead and queues a reminder for each booking whose class starts within
-//! the hour, exactly once per booking.
+//! `process-occurrences`, every 15 minutes: materializes occurrences
+//! [`MATERIALIZE_AHEAD`](crate::services::classes::MATERIALIZE_AHEAD) (14 days) ahead and
+//! queues a reminder for each booking whose class starts within the hour, exactly once per
+//! booking.
 
 use chrono::TimeDelta;
 use futures_util::future::BoxFuture;

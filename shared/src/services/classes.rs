@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::pagination::{Page, PageRequest};
 use crate::store::classes::{self as store, NewOccurrence};
 
-/// Occurrences exist at least this far ahead (the old cron's 14 days).
+/// Occurrences exist at least this far ahead: two weeks of a weekly class to book.
 pub const MATERIALIZE_AHEAD: TimeDelta = TimeDelta::days(14);
 /// Each materialization reaches a day further, so a class is read once a day, not every tick.
 const MATERIALIZE_SLACK: TimeDelta = TimeDelta::days(1);

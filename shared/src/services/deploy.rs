@@ -1,5 +1,5 @@
-//! The deploy hook: what Elastic Beanstalk's `container_commands` (`migrate`,
-//! `createsuperuser`) did on every deploy. The migrate function runs it from a CloudFormation
+//! The deploy hook: applies the migrations and makes sure the superuser named by the
+//! configuration exists, on every deploy. The migrate function runs it from a CloudFormation
 //! custom resource before the new code of the other functions goes live.
 
 use crate::config::Config;
