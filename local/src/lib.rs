@@ -11,6 +11,10 @@ mod invoke;
 mod makemigration;
 /// The local web server, with the worker and the scheduled jobs beside it.
 mod server;
+// starter-only:begin
+/// `startproject <dir>`: this repository as a team's own, named project.
+mod startproject;
+// starter-only:end
 /// The worker fed from the in-process queue or SQS, as Lambda's event source mapping would.
 pub mod worker_loop;
 
@@ -91,16 +95,25 @@ enum Command {
         /// The event's JSON file.
         event: PathBuf,
     },
+    // starter-only:begin
+    /// Copy this starter into a new folder as your own project: its name, site name, stack,
+    /// region and sender address, with or without the example app (classes and bookings).
+    Startproject(startproject::Project),
+    // starter-only:end
+}
+
+/// The workspace this runner was built from.
+fn workspace() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(PathBuf::from)
+        .unwrap_or_default()
 }
 
 /// The local profile: `.env` is read, and development defaults live in `<workspace>/data`.
 fn profile() -> Profile {
-    let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(PathBuf::from)
-        .unwrap_or_default();
     Profile::Local {
-        data_dir: workspace.join("data"),
+        data_dir: workspace().join("data"),
     }
 }
 
@@ -139,6 +152,9 @@ pub fn run(cli: Cli) -> ExitCode {
             Command::Sendtestemail { address } => commands::sendtestemail(&config, &address).await,
             Command::Runjob { name } => commands::runjob(&config, &name).await,
             Command::Invoke { function, event } => invoke::invoke(config, function, &event).await,
+            // starter-only:begin
+            Command::Startproject(project) => startproject::startproject(&workspace(), &project),
+            // starter-only:end
         };
         done.map(|()| ExitCode::SUCCESS)
     });

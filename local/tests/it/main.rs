@@ -7,4 +7,7 @@ mod browser;
 mod cli;
 mod reliability_doc;
 mod secrets;
+// starter-only:begin
+mod startproject;
+// starter-only:end
 mod template;
