@@ -30,10 +30,18 @@ impl Deps {
     /// For Lambda: a lazy pool (no connection until the first job) and the SQS queue.
     pub async fn from_config(config: Config) -> anyhow::Result<Self> {
         let db = Db::connect_lazy(&config.database)?;
-        let queue = Queue::sqs_from_config(&config)
-            .await
-            .ok_or_else(|| anyhow::anyhow!("WORKER_QUEUE_URL must be set in Lambda"))?;
+        // In Lambda the queue is SQS: there is no in-process receiving end to keep.
+        let (queue, _) = Queue::from_config(&config);
         Ok(Self { config, db, queue })
+    }
+
+    /// What a job can reach.
+    pub fn jobs(&self) -> jobs::Deps<'_> {
+        jobs::Deps {
+            db: &self.db,
+            config: &self.config,
+            queue: &self.queue,
+        }
     }
 }
 
@@ -106,12 +114,7 @@ pub async fn handle_event(deps: &Deps, event: Value) -> Result<Value, Diagnostic
     let scheduled_at = trigger
         .scheduled_at
         .unwrap_or_else(|| job.tick_of(Utc::now()));
-    let job_deps = jobs::Deps {
-        db: &deps.db,
-        config: &deps.config,
-        queue: &deps.queue,
-    };
-    let outcome = jobs::run(&job_deps, job.name, scheduled_at)
+    let outcome = jobs::run(&deps.jobs(), job.name, scheduled_at)
         .await
         .map_err(failure::handler_error)?;
     Ok(match outcome {

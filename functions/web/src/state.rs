@@ -31,8 +31,8 @@ impl AppState {
     /// use).
     pub async fn from_config(config: Config) -> anyhow::Result<Self> {
         let db = Db::connect_lazy(&config.database)?;
-        let queue = Queue::sqs_on_first_send(&config)
-            .ok_or_else(|| anyhow::anyhow!("WORKER_QUEUE_URL must be set in Lambda"))?;
+        // In Lambda the queue is SQS: there is no in-process receiving end to keep.
+        let (queue, _) = Queue::from_config(&config);
         Ok(Self::new(config, db, queue))
     }
 
