@@ -3,7 +3,7 @@ use std::io::{BufRead as _, IsTerminal as _};
 use anyhow::{Context as _, anyhow, bail};
 use shared::config::Config;
 use shared::db::{Db, MIGRATOR};
-use shared::domain::{EmailAddress, Password};
+use shared::domain::{EmailAddress, EmailKind, Password};
 use shared::error::Error;
 use shared::mail;
 use shared::services::{accounts, outbox};
@@ -209,12 +209,12 @@ pub async fn sendtestemail(config: &Config, address: &str) -> anyhow::Result<()>
     let db = functions.db().clone();
     let rendered = mail::render(
         config,
-        "test",
+        EmailKind::Test,
         minijinja::context! { backend => functions.worker.mailer.backend() },
     )?;
 
     let mut tx = db.begin().await.context("starting a transaction")?;
-    let id = outbox::add(&mut tx, "test", &to, None, &rendered)
+    let id = outbox::add(&mut tx, EmailKind::Test, &to, None, &rendered)
         .await
         .context("writing the email to the outbox")?;
     tx.commit().await.context("committing the outbox row")?;

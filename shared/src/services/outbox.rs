@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use crate::clock;
 use crate::db::{Db, Tx};
-use crate::domain::{EmailAddress, EmailStatus};
+use crate::domain::{EmailAddress, EmailKind, EmailStatus};
 use crate::mail::{FailureKind, Mailer, OutgoingEmail, Rendered};
 use crate::queue::{Message, Queue};
 use crate::store::emails::{self, NewEmail};
@@ -32,7 +32,7 @@ pub const SWEEP_BATCH: i64 = 500;
 /// after the transaction commits.
 pub async fn add(
     tx: &mut Tx,
-    kind: &str,
+    kind: EmailKind,
     to: &EmailAddress,
     user_id: Option<Uuid>,
     rendered: &Rendered,
@@ -148,7 +148,7 @@ pub async fn deliver(db: &Db, mailer: &Mailer, email_id: Uuid) -> Result<Deliver
 async fn not_claimed(db: &Db, email_id: Uuid) -> Result<Delivery, RetryLater> {
     let mut conn = db.acquire().await?;
     let row = emails::find_email(&mut conn, email_id).await?;
-    let outcome = match row.as_ref().and_then(|r| r.status()) {
+    let outcome = match row.map(|r| r.status) {
         None => Delivery::Missing,
         Some(EmailStatus::Sent) => Delivery::AlreadySent,
         Some(EmailStatus::Failed) => Delivery::AlreadyFailed,

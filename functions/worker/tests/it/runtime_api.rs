@@ -22,9 +22,15 @@ async fn the_sqs_batch_is_delivered_and_only_the_malformed_record_is_reported() 
             html: "<p>html</p>".into(),
         };
         let to = EmailAddress::parse("ada@example.com").unwrap();
-        let id = outbox::add(&mut tx, "test", &to, None, &rendered)
-            .await
-            .unwrap();
+        let id = outbox::add(
+            &mut tx,
+            shared::domain::EmailKind::Test,
+            &to,
+            None,
+            &rendered,
+        )
+        .await
+        .unwrap();
         tx.commit().await.unwrap();
         id
     };

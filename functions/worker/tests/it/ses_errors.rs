@@ -104,9 +104,15 @@ impl Outbox {
         };
         let mut tx = test.db.begin().await.unwrap();
         let to = EmailAddress::parse("ada@example.com").unwrap();
-        let id = outbox::add(&mut tx, "test", &to, None, &rendered)
-            .await
-            .unwrap();
+        let id = outbox::add(
+            &mut tx,
+            shared::domain::EmailKind::Test,
+            &to,
+            None,
+            &rendered,
+        )
+        .await
+        .unwrap();
         tx.commit().await.unwrap();
         let body = Message::SendEmail { email_id: id }.encode();
         Self { test, id, body }
