@@ -3,11 +3,9 @@ use std::io::{BufRead as _, IsTerminal as _};
 use anyhow::{Context as _, anyhow, bail};
 use shared::config::Config;
 use shared::db::{Db, MIGRATOR};
-use shared::domain::{EmailAddress, EmailKind, Password};
+use shared::domain::{EmailAddress, EmailStatus, Password};
 use shared::error::Error;
-use shared::mail;
 use shared::services::{accounts, outbox};
-use shared::store::emails;
 
 use crate::functions::Functions;
 
@@ -199,30 +197,22 @@ pub fn check(config: &Config) -> anyhow::Result<()> {
     )
 }
 
-/// Renders the test email, writes it to the outbox, queues it and, with the in-process queue,
-/// runs the worker on it right here (the same handler as Lambda). With an SQS queue the
-/// deployed (or a local `cargo run`) worker sends it; this waits for the row to say how it went.
+/// Writes the test email to the outbox and queues it; with the in-process queue, runs the
+/// worker on it right here (the same handler as Lambda). With an SQS queue the deployed (or a
+/// local `cargo run`) worker sends it; this waits for the row to say how it went.
 pub async fn sendtestemail(config: &Config, address: &str) -> anyhow::Result<()> {
     let to = EmailAddress::parse(address).map_err(|e| anyhow!("invalid address: {e}"))?;
     let mut functions = Functions::from_config(config.clone()).await?;
     migrate_and_report(functions.db()).await?;
     let db = functions.db().clone();
-    let rendered = mail::render(
-        config,
-        EmailKind::Test,
-        minijinja::context! { backend => functions.worker.mailer.backend() },
-    )?;
-
-    let mut tx = db.begin().await.context("starting a transaction")?;
-    let id = outbox::add(&mut tx, EmailKind::Test, &to, None, &rendered)
-        .await
-        .context("writing the email to the outbox")?;
-    tx.commit().await.context("committing the outbox row")?;
+    let email =
+        outbox::send_test_email(&db, config, &functions.queue, &functions.worker.mailer, &to)
+            .await
+            .context("writing the email to the outbox")?;
+    let id = email.id;
     println!("Email {id} to {to} written to the outbox.");
-
-    let queued = outbox::notify(&functions.queue, &[id]).await;
     if functions.uses_sqs() {
-        if queued == 0 {
+        if !email.queued {
             bail!("could not queue it (see the log above); the outbox sweep will retry");
         }
         println!("Queued on SQS; waiting up to 60 s for a worker to send it...");
@@ -233,19 +223,19 @@ pub async fn sendtestemail(config: &Config, address: &str) -> anyhow::Result<()>
 
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     let row = loop {
-        let mut conn = db.acquire().await?;
-        let row = emails::find_email(&mut conn, id)
-            .await?
+        let row = outbox::find(&db, id)
+            .await
+            .context("reading the outbox row")?
             .context("the outbox row disappeared")?;
-        drop(conn);
-        if row.status == "sent" || row.status == "failed" || std::time::Instant::now() > deadline {
+        let done = matches!(row.status, EmailStatus::Sent | EmailStatus::Failed);
+        if done || std::time::Instant::now() > deadline {
             break row;
         }
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     };
     db.close().await;
-    match row.status.as_str() {
-        "sent" => {
+    match row.status {
+        EmailStatus::Sent => {
             println!(
                 "Sent with the {} mailer after {} attempt{}: provider message id {}",
                 functions.worker.mailer.backend(),

@@ -12,11 +12,13 @@ use chrono::{DateTime, TimeDelta, Utc};
 use uuid::Uuid;
 
 use crate::clock;
+use crate::config::Config;
 use crate::db::{Db, Tx};
 use crate::domain::{EmailAddress, EmailKind, EmailStatus};
-use crate::mail::{FailureKind, Mailer, OutgoingEmail, Rendered};
+use crate::error::Result;
+use crate::mail::{self, FailureKind, Mailer, OutgoingEmail, Rendered};
 use crate::queue::{Message, Queue};
-use crate::store::emails::{self, NewEmail};
+use crate::store::emails::{self, EmailRow, NewEmail};
 
 /// How long a worker's claim on a row lasts; longer than any send takes (the worker's Lambda
 /// timeout is well under it), so an expired claim means the worker died.
@@ -63,6 +65,41 @@ pub async fn notify(queue: &Queue, email_ids: &[Uuid]) -> usize {
         }
     }
     sent
+}
+
+/// A test email in the outbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TestEmail {
+    pub id: Uuid,
+    /// False when the queue refused the message: the row stays `pending` for [`sweep`].
+    pub queued: bool,
+}
+
+/// `sendtestemail`: the test email to `to` (naming the mailer that will send it) written to
+/// the outbox and its message queued, the path every email takes.
+pub async fn send_test_email(
+    db: &Db,
+    config: &Config,
+    queue: &Queue,
+    mailer: &Mailer,
+    to: &EmailAddress,
+) -> Result<TestEmail> {
+    let rendered = mail::render(
+        config,
+        EmailKind::Test,
+        minijinja::context! { backend => mailer.backend() },
+    )?;
+    let mut tx = db.begin().await?;
+    let id = add(&mut tx, EmailKind::Test, to, None, &rendered).await?;
+    tx.commit().await?;
+    let queued = notify(queue, &[id]).await == 1;
+    Ok(TestEmail { id, queued })
+}
+
+/// The outbox row `email_id` as it is now.
+pub async fn find(db: &Db, email_id: Uuid) -> Result<Option<EmailRow>> {
+    let mut conn = db.acquire().await?;
+    Ok(emails::find_email(&mut conn, email_id).await?)
 }
 
 /// What [`deliver`] did with a message. Every variant acknowledges the message.
