@@ -257,10 +257,7 @@ pub async fn sendtestemail(config: &Config, address: &str) -> anyhow::Result<()>
 /// one), and prints what it did. Emails it queues are sent right here by the worker's handler
 /// (or by the SQS worker when `WORKER_QUEUE_URL` is set).
 pub async fn runjob(config: &Config, name: &str) -> anyhow::Result<()> {
-    if shared::jobs::find(name).is_none() {
-        let names: Vec<_> = shared::jobs::JOBS.iter().map(|j| j.name).collect();
-        bail!("unknown job {name:?}; the jobs are {}", names.join(", "));
-    }
+    shared::jobs::named(name)?;
     let mut functions = Functions::from_config(config.clone()).await?;
     migrate_and_report(functions.db()).await?;
     let scheduler = functions.scheduler();

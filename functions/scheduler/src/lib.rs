@@ -99,17 +99,9 @@ pub async fn handle_event(deps: &Deps, event: Value) -> Result<Value, Diagnostic
         tracing::error!(error = e, "unusable scheduler event");
         failure::invalid_event(e)
     })?;
-    let job = jobs::find(&trigger.job).ok_or_else(|| {
+    let job = jobs::named(&trigger.job).map_err(|e| {
         tracing::error!(job = trigger.job, "unknown job");
-        let jobs = jobs::JOBS.iter().map(|j| j.name).collect::<Vec<_>>();
-        failure::failure(
-            UNKNOWN_JOB,
-            format_args!(
-                "unknown job {:?}; the jobs are {}",
-                trigger.job,
-                jobs.join(", ")
-            ),
-        )
+        failure::failure(UNKNOWN_JOB, e)
     })?;
     let scheduled_at = trigger
         .scheduled_at
