@@ -39,7 +39,7 @@ impl AppState {
     /// With an existing pool and queue (the local runner shares its own; tests bring theirs).
     pub fn new(config: Config, db: Db, queue: Queue) -> Self {
         Self {
-            templates: Arc::new(Templates::new(config.debug)),
+            templates: Arc::new(Templates::new(config.debug, &config.site_name)),
             config: Arc::new(config),
             db,
             queue,

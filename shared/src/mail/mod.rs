@@ -109,7 +109,7 @@ pub fn render(
 ) -> anyhow::Result<Rendered> {
     let env = environment()?;
     let ctx = minijinja::context! {
-        site_name => "Serverless Starter",
+        site_name => config.site_name.as_str(),
         site_url => config.site_url.as_str(),
         ..context
     };
