@@ -3,16 +3,21 @@ use std::io::{BufRead as _, IsTerminal as _};
 use anyhow::{Context as _, anyhow, bail};
 use shared::config::Config;
 use shared::db::{Db, MIGRATOR};
-use shared::domain::{EmailAddress, Password};
+use shared::domain::{EmailAddress, EmailStatus, Password};
 use shared::error::Error;
-use shared::mail::{self, Mailer};
-use shared::queue::Queue;
 use shared::services::{accounts, outbox};
-use shared::store::emails;
+
+use crate::functions::Functions;
 
 /// Connects and applies pending migrations, reporting what it did.
 pub async fn connect_and_migrate(config: &Config) -> anyhow::Result<Db> {
     let db = Db::connect_lazy(&config.database)?;
+    migrate_and_report(&db).await?;
+    Ok(db)
+}
+
+/// Applies pending migrations, printing each one.
+pub async fn migrate_and_report(db: &Db) -> anyhow::Result<()> {
     let applied = db.migrate().await?;
     for version in &applied {
         let description = MIGRATOR
@@ -22,7 +27,7 @@ pub async fn connect_and_migrate(config: &Config) -> anyhow::Result<Db> {
             .unwrap_or_default();
         println!("  applied {version} {description}");
     }
-    Ok(db)
+    Ok(())
 }
 
 pub async fn migrate(config: &Config) -> anyhow::Result<()> {
@@ -192,63 +197,48 @@ pub fn check(config: &Config) -> anyhow::Result<()> {
     )
 }
 
-/// Renders the test email, writes it to the outbox, queues it and, with the in-process queue,
-/// runs the worker on it right here (the same handler as Lambda). With an SQS queue the
-/// deployed (or a local `cargo run`) worker sends it; this waits for the row to say how it went.
+/// Writes the test email to the outbox and queues it; with the in-process queue, runs the
+/// worker on it right here (the same handler as Lambda). With an SQS queue the deployed (or a
+/// local `cargo run`) worker sends it; this waits for the row to say how it went.
 pub async fn sendtestemail(config: &Config, address: &str) -> anyhow::Result<()> {
     let to = EmailAddress::parse(address).map_err(|e| anyhow!("invalid address: {e}"))?;
-    let db = connect_and_migrate(config).await?;
-    let mailer = Mailer::from_config(config).await;
-    let rendered = mail::render(
-        config,
-        "test",
-        minijinja::context! { backend => mailer.backend() },
-    )?;
-
-    let mut tx = db.begin().await.context("starting a transaction")?;
-    let id = outbox::add(&mut tx, "test", &to, None, &rendered)
-        .await
-        .context("writing the email to the outbox")?;
-    tx.commit().await.context("committing the outbox row")?;
+    let mut functions = Functions::from_config(config.clone()).await?;
+    migrate_and_report(functions.db()).await?;
+    let db = functions.db().clone();
+    let email =
+        outbox::send_test_email(&db, config, &functions.queue, &functions.worker.mailer, &to)
+            .await
+            .context("writing the email to the outbox")?;
+    let id = email.id;
     println!("Email {id} to {to} written to the outbox.");
-
-    let deps = worker::Deps {
-        db: db.clone(),
-        mailer,
-    };
-    match Queue::sqs_from_config(config).await {
-        Some(queue) => {
-            if outbox::notify(&queue, &[id]).await == 0 {
-                bail!("could not queue it (see the log above); the outbox sweep will retry");
-            }
-            println!("Queued on SQS; waiting up to 60 s for a worker to send it...");
+    if functions.uses_sqs() {
+        if !email.queued {
+            bail!("could not queue it (see the log above); the outbox sweep will retry");
         }
-        None => {
-            let (queue, mut rx) = Queue::local();
-            outbox::notify(&queue, &[id]).await;
-            println!("Queued in process; running the worker...");
-            run_worker_on_queued(&deps, &mut rx).await;
-        }
+        println!("Queued on SQS; waiting up to 60 s for a worker to send it...");
+    } else {
+        println!("Queued in process; running the worker...");
+        functions.run_worker_on_queued().await;
     }
 
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     let row = loop {
-        let mut conn = db.acquire().await?;
-        let row = emails::find_email(&mut conn, id)
-            .await?
+        let row = outbox::find(&db, id)
+            .await
+            .context("reading the outbox row")?
             .context("the outbox row disappeared")?;
-        drop(conn);
-        if row.status == "sent" || row.status == "failed" || std::time::Instant::now() > deadline {
+        let done = matches!(row.status, EmailStatus::Sent | EmailStatus::Failed);
+        if done || std::time::Instant::now() > deadline {
             break row;
         }
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     };
     db.close().await;
-    match row.status.as_str() {
-        "sent" => {
+    match row.status {
+        EmailStatus::Sent => {
             println!(
                 "Sent with the {} mailer after {} attempt{}: provider message id {}",
-                deps.mailer.backend(),
+                functions.worker.mailer.backend(),
                 row.attempts,
                 if row.attempts == 1 { "" } else { "s" },
                 row.provider_message_id.unwrap_or_default()
@@ -263,63 +253,23 @@ pub async fn sendtestemail(config: &Config, address: &str) -> anyhow::Result<()>
     }
 }
 
-/// Hands what the in-process queue holds to the worker's Lambda handler, in SQS-sized batches.
-pub(crate) async fn run_worker_on_queued(
-    deps: &worker::Deps,
-    rx: &mut tokio::sync::mpsc::UnboundedReceiver<shared::queue::LocalMessage>,
-) -> usize {
-    let mut handled = 0;
-    loop {
-        let mut batch = Vec::new();
-        while batch.len() < 10
-            && let Ok(message) = rx.try_recv()
-        {
-            batch.push((format!("local-{handled}"), message.body, 1));
-            handled += 1;
-        }
-        if batch.is_empty() {
-            return handled;
-        }
-        worker::handle_batch(deps, worker::event_for(batch)).await;
-    }
-}
-
 /// Runs one job now, as its own tick (the current time, so it never collides with a scheduled
 /// one), and prints what it did. Emails it queues are sent right here by the worker's handler
 /// (or by the SQS worker when `WORKER_QUEUE_URL` is set).
 pub async fn runjob(config: &Config, name: &str) -> anyhow::Result<()> {
-    if shared::jobs::find(name).is_none() {
-        let names: Vec<_> = shared::jobs::JOBS.iter().map(|j| j.name).collect();
-        bail!("unknown job {name:?}; the jobs are {}", names.join(", "));
-    }
-    let db = connect_and_migrate(config).await?;
-    let (queue, local) = match Queue::sqs_from_config(config).await {
-        Some(queue) => (queue, None),
-        None => {
-            let (queue, rx) = Queue::local();
-            (queue, Some(rx))
-        }
-    };
-    let deps = shared::jobs::Deps {
-        db: &db,
-        config,
-        queue: &queue,
-    };
-    let outcome = shared::jobs::run(&deps, name, shared::clock::now()).await?;
+    shared::jobs::named(name)?;
+    let mut functions = Functions::from_config(config.clone()).await?;
+    migrate_and_report(functions.db()).await?;
+    let scheduler = functions.scheduler();
+    let outcome = shared::jobs::run(&scheduler.jobs(), name, shared::clock::now()).await?;
     match outcome {
         shared::jobs::Outcome::Ran(detail) => println!("{name}: {detail}"),
         shared::jobs::Outcome::AlreadyDone => println!("{name}: already done for this tick"),
     }
-    if let Some(mut rx) = local {
-        let worker = worker::Deps {
-            db: db.clone(),
-            mailer: Mailer::from_config(config).await,
-        };
-        let sent = run_worker_on_queued(&worker, &mut rx).await;
-        if sent > 0 {
-            println!("{sent} queued emails handed to the worker.");
-        }
+    let sent = functions.run_worker_on_queued().await;
+    if sent > 0 {
+        println!("{sent} queued emails handed to the worker.");
     }
-    db.close().await;
+    functions.db().close().await;
     Ok(())
 }

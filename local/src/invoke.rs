@@ -8,11 +8,9 @@ use anyhow::{Context as _, bail};
 use lambda_init::failure::Diagnostic;
 use serde_json::Value;
 use shared::config::{Config, Vars};
-use shared::db::Db;
 use shared::mail::Mailer;
-use shared::queue::Queue;
 
-use crate::commands::run_worker_on_queued;
+use crate::functions::Functions;
 
 /// The functions of template.yaml.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -64,63 +62,34 @@ async fn handle(
     if function == Function::Web {
         accept_event_host(&mut config, &event);
     }
+    let mut functions = Functions::from_config(config).await?;
     // Migrated first, as the deploy hook would have; stdout is kept for the result alone.
-    let db = Db::connect_lazy(&config.database)?;
-    let applied = db.migrate().await?;
+    let applied = functions.db().migrate().await?;
     if !applied.is_empty() {
         eprintln!("note: applied {} pending migrations first", applied.len());
     }
-    // SQS when WORKER_QUEUE_URL is set, else the in-process queue drained below.
-    let (queue, mut queued) = match Queue::sqs_from_config(&config).await {
-        Some(queue) => (queue, None),
-        None => {
-            let (queue, rx) = Queue::local();
-            (queue, Some(rx))
-        }
-    };
     // Printed emails go to stderr with the notes: stdout is the result alone.
-    let mailer = match Mailer::from_config(&config).await {
-        Mailer::Console(console) => Mailer::Console(console.on_stderr()),
-        mailer => mailer,
-    };
+    if let Mailer::Console(console) = &functions.worker.mailer {
+        functions.worker.mailer = Mailer::Console(console.clone().on_stderr());
+    }
     let result = match function {
-        Function::Web => {
-            let state = web::AppState::new(config, db.clone(), queue);
-            web::lambda::handle_event(web::router(state), event).await
-        }
+        Function::Web => web::lambda::handle_event(web::router(functions.web()), event).await,
         Function::Worker => {
-            let deps = worker::Deps {
-                db: db.clone(),
-                mailer: mailer.clone(),
-            };
             let payload = serde_json::value::to_raw_value(&event)?;
-            match worker::handle(&deps, &payload).await {
+            match worker::handle(&functions.worker, &payload).await {
                 Ok(response) => Ok(serde_json::to_value(response)?),
                 Err(diagnostic) => Err(diagnostic),
             }
         }
-        Function::Scheduler => {
-            let deps = scheduler::Deps {
-                config,
-                db: db.clone(),
-                queue,
-            };
-            scheduler::handle_event(&deps, event).await
-        }
+        Function::Scheduler => scheduler::handle_event(&functions.scheduler(), event).await,
         Function::Migrate => unreachable!("handled above"),
     };
     // Emails the handler queued go through the worker's handler here, as `runjob` does.
-    if let Some(rx) = &mut queued {
-        let worker = worker::Deps {
-            db: db.clone(),
-            mailer,
-        };
-        let sent = run_worker_on_queued(&worker, rx).await;
-        if sent > 0 {
-            eprintln!("{sent} queued emails handed to the worker.");
-        }
+    let sent = functions.run_worker_on_queued().await;
+    if sent > 0 {
+        eprintln!("{sent} queued emails handed to the worker.");
     }
-    db.close().await;
+    functions.db().close().await;
     Ok(result)
 }
 

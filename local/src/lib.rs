@@ -5,6 +5,8 @@
 mod commands;
 /// `dbshell`: psql or sqlite3 on the configured database.
 mod dbshell;
+/// The functions of template.yaml wired in one process: one pool, one queue.
+mod functions;
 /// `invoke <function> <event.json>`: a Docker-free `sam local invoke`.
 mod invoke;
 /// `makemigration <name>`: a new migration file, with the portability rules in its header.

@@ -2,36 +2,27 @@ use std::net::SocketAddr;
 
 use anyhow::Context as _;
 use shared::config::Config;
-use shared::mail::Mailer;
-use shared::queue::Queue;
-use tokio::task::JoinHandle;
 
-use crate::commands::connect_and_migrate;
+use crate::commands::migrate_and_report;
+use crate::functions::Functions;
 use crate::worker_loop;
 
 /// Migrates, starts the worker (fed by the in-process queue, or by SQS when
 /// `WORKER_QUEUE_URL` is set) and the scheduled jobs, then serves the same router as the web
 /// Lambda until Ctrl-C or SIGTERM.
 pub async fn run(config: Config) -> anyhow::Result<()> {
-    let db = connect_and_migrate(&config).await?;
-    let addr = SocketAddr::new(config.host, config.port);
+    let mut functions = Functions::from_config(config).await?;
+    migrate_and_report(functions.db()).await?;
+    let addr = SocketAddr::new(functions.config.host, functions.config.port);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr} (set PORT to use another port)"))?;
 
-    let deps = worker::Deps {
-        db: db.clone(),
-        mailer: Mailer::from_config(&config).await,
-    };
-    let mailer = deps.mailer.backend();
-    let (queue, worker_task, source) = start_worker(&config, deps).await;
-    let jobs_task = tokio::spawn(worker_loop::run_jobs(
-        db.clone(),
-        config.clone(),
-        queue.clone(),
-    ));
+    let mailer = functions.worker.mailer.backend();
+    let (worker_task, source) = functions.spawn_worker();
+    let jobs_task = tokio::spawn(worker_loop::run_jobs(functions.scheduler()));
 
-    let state = web::AppState::new(config, db.clone(), queue);
+    let state = functions.web();
     // Lambda parses each template at first use; here a broken one stops `cargo run` at once.
     state.templates.check_all()?;
     println!("Worker: {source}, {mailer} mailer");
@@ -46,31 +37,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     // outbox, and the next start's sweep queues them again.
     worker_task.abort();
     jobs_task.abort();
-    db.close().await;
+    functions.db().close().await;
     println!("Stopped.");
     Ok(())
-}
-
-/// The queue the app sends to, and the task that feeds the worker from it.
-pub async fn start_worker(config: &Config, deps: worker::Deps) -> (Queue, JoinHandle<()>, String) {
-    match Queue::sqs_from_config(config).await {
-        Some(Queue::Sqs { client, url }) => {
-            let task = tokio::spawn(worker_loop::run_sqs(deps, client.clone(), url.clone()));
-            (
-                Queue::Sqs {
-                    client,
-                    url: url.clone(),
-                },
-                task,
-                format!("SQS queue {url}"),
-            )
-        }
-        _ => {
-            let (queue, rx) = Queue::local();
-            let task = tokio::spawn(worker_loop::run_local(deps, queue.clone(), rx));
-            (queue, task, "in-process queue".to_owned())
-        }
-    }
 }
 
 /// Resolves on Ctrl-C or SIGTERM; in-flight requests then finish before the server stops.

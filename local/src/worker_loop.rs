@@ -7,15 +7,13 @@ use std::time::Duration;
 use anyhow::Context as _;
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName};
 use shared::clock;
-use shared::config::Config;
-use shared::db::Db;
 use shared::jobs;
 use shared::queue::{LocalMessage, Queue};
 use shared::services::outbox;
 use tokio::sync::mpsc::UnboundedReceiver;
 
 /// Like the SQS event source mapping's batch size.
-const BATCH_SIZE: usize = 10;
+pub(crate) const BATCH_SIZE: usize = 10;
 /// Like the queue's `maxReceiveCount`: after this many failed receives a message is dropped
 /// ("dead-lettered"); its outbox row is still `pending`, so the sweep queues it again later.
 const MAX_RECEIVES: u32 = 5;
@@ -74,9 +72,12 @@ pub async fn run_local(deps: worker::Deps, queue: Queue, mut rx: UnboundedReceiv
 
 /// Long-polls an SQS queue and hands each batch to the worker, deleting what succeeded: what
 /// Lambda's SQS event source mapping does. Used when `WORKER_QUEUE_URL` is set locally.
-pub async fn run_sqs(deps: worker::Deps, client: aws_sdk_sqs::Client, url: String) {
+pub async fn run_sqs(deps: worker::Deps, queue: Queue) {
+    let Some((client, url)) = queue.sqs().await else {
+        return;
+    };
     loop {
-        if let Err(e) = poll_sqs_once(&deps, &client, &url, 20).await {
+        if let Err(e) = poll_sqs_once(&deps, client, url, 20).await {
             tracing::warn!(
                 error = format!("{e:#}"),
                 "polling SQS failed; retrying in 5 s"
@@ -154,19 +155,18 @@ pub async fn poll_sqs_once(
 /// Sweeps the outbox once at start-up with no staleness (everything pending: a restart loses
 /// nothing), then fires every scheduled job on its period, as the schedules in template.yaml
 /// do in AWS (both come from [`jobs::JOBS`]).
-pub async fn run_jobs(db: Db, config: Config, queue: Queue) {
-    if let Err(e) = outbox::sweep(&db, &queue, clock::now()).await {
+pub async fn run_jobs(deps: scheduler::Deps) {
+    if let Err(e) = outbox::sweep(&deps.db, &deps.queue, clock::now()).await {
         tracing::warn!(error = %e, "start-up outbox sweep failed");
     }
     let tasks = jobs::JOBS.iter().map(|job| {
-        let (db, config, queue) = (&db, &config, &queue);
+        let deps = deps.jobs();
         async move {
             loop {
                 let now = chrono::Utc::now();
                 let next = job.tick_of(now) + job.every;
                 let wait = (next - now).to_std().unwrap_or_default();
                 tokio::time::sleep(wait).await;
-                let deps = jobs::Deps { db, config, queue };
                 // A failure is logged and recorded in job_runs; the next tick tries again.
                 let _ = jobs::run(&deps, job.name, next).await;
             }

@@ -154,6 +154,8 @@ pub struct Config {
     pub max_request_bytes: usize,
     /// Public base URL; links in emails are built from it, never from a request's Host header.
     pub site_url: Url,
+    /// What pages and emails call the site (`SITE_NAME`).
+    pub site_name: String,
     pub email_backend: EmailBackend,
     pub default_from_email: String,
     /// SQS queue for the worker; `None` means the in-process queue of the local runner.
@@ -202,6 +204,7 @@ pub const VARIABLES: &[&str] = &[
     "RUST_LOG",
     "SECRET_KEY",
     "SECRET_KEY_SECRET_ARN",
+    "SITE_NAME",
     "SITE_URL",
     "SUPERUSER_EMAIL",
     "SUPERUSER_PASSWORD",
@@ -353,6 +356,11 @@ impl Config {
                 })?,
         };
 
+        let site_name = match vars.get("SITE_NAME") {
+            None => DEFAULT_SITE_NAME.to_owned(),
+            Some(v) => parse_site_name(v)?,
+        };
+
         let site_url = match vars.get("SITE_URL") {
             Some(v) => parse_site_url(v)?,
             None if dev_defaults => parse_site_url(&format!("http://127.0.0.1:{port}"))?,
@@ -462,6 +470,7 @@ impl Config {
             force_https,
             max_request_bytes,
             site_url,
+            site_name,
             email_backend,
             default_from_email,
             worker_queue_url,
@@ -824,6 +833,27 @@ fn parse_origins(v: &str) -> Result<Vec<String>, ConfigError> {
             }
         })
         .collect()
+}
+
+/// What the site is called when `SITE_NAME` is unset.
+pub const DEFAULT_SITE_NAME: &str = "Serverless Starter";
+
+/// A title bar's worth of one line: it lands in every page's title and every email's
+/// subject, where a line break would forge a header.
+fn parse_site_name(v: &str) -> Result<String, ConfigError> {
+    const MAX_CHARS: usize = 100;
+    crate::domain::check_text(v, false)
+        .map_err(|e| ConfigError::new("SITE_NAME", format!("must be one line of text: {e}")))?;
+    if v.chars().count() > MAX_CHARS {
+        return Err(ConfigError::new(
+            "SITE_NAME",
+            format!(
+                "must be at most {MAX_CHARS} characters, got {}",
+                v.chars().count()
+            ),
+        ));
+    }
+    Ok(v.to_owned())
 }
 
 fn parse_site_url(v: &str) -> Result<Url, ConfigError> {

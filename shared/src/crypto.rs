@@ -11,7 +11,6 @@ use crate::domain::Password;
 pub fn random_token(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
     // The OS generator failing is not something a web app can recover from.
-    #[allow(clippy::expect_used)]
     getrandom::fill(&mut buf).expect("the operating system's random number generator failed");
     hex::encode(buf)
 }

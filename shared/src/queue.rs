@@ -110,21 +110,27 @@ pub enum Queue {
 }
 
 impl Queue {
-    /// SQS when `WORKER_QUEUE_URL` is set. Otherwise `None`: the caller makes a local queue.
-    pub async fn sqs_from_config(config: &crate::config::Config) -> Option<Self> {
-        let url = config.worker_queue_url.as_ref()?;
-        let client = aws_sdk_sqs::Client::new(&crate::aws::sdk_config().await);
-        Some(Self::Sqs {
-            client,
-            url: url.to_string(),
-        })
+    /// The one choice of queue, made the same way by every function and the local runner: SQS
+    /// when `WORKER_QUEUE_URL` is set (always in Lambda: the configuration requires it there),
+    /// with its client made at the first send ([`Queue::sqs_on_first_send`]); otherwise a new
+    /// in-process queue, returned with the receiving end that the local runner drains.
+    pub fn from_config(
+        config: &crate::config::Config,
+    ) -> (Self, Option<mpsc::UnboundedReceiver<LocalMessage>>) {
+        match Self::sqs_on_first_send(config) {
+            Some(queue) => (queue, None),
+            None => {
+                let (queue, rx) = Self::local();
+                (queue, Some(rx))
+            }
+        }
     }
 
-    /// Like [`Queue::sqs_from_config`], but the AWS SDK configuration and the SQS client are
-    /// made at the first send instead of now. For the web function: most requests never send
-    /// a message, and loading the SDK's configuration (its credential chain builds an STS
-    /// client, whose HTTPS setup parses the system's root certificates) was about a quarter
-    /// of the instance's init CPU. The first request that sends mail pays it once instead.
+    /// SQS when `WORKER_QUEUE_URL` is set, with the AWS SDK configuration and the SQS client
+    /// made at the first send instead of now: most requests and jobs never send a message, and
+    /// loading the SDK's configuration (its credential chain builds an STS client, whose HTTPS
+    /// setup parses the system's root certificates) was about a quarter of the web function's
+    /// init CPU. The first request that sends mail pays it once instead.
     pub fn sqs_on_first_send(config: &crate::config::Config) -> Option<Self> {
         let url = config.worker_queue_url.as_ref()?;
         Some(Self::SqsOnFirstSend {

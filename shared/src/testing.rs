@@ -3,7 +3,6 @@
 //! URL gives a new database on that server. `.ci/run` runs the suite once per backend.
 //!
 //! These helpers panic on failure: they are for tests only.
-#![allow(clippy::expect_used, clippy::panic)]
 
 use std::str::FromStr;
 

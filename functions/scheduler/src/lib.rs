@@ -30,10 +30,18 @@ impl Deps {
     /// For Lambda: a lazy pool (no connection until the first job) and the SQS queue.
     pub async fn from_config(config: Config) -> anyhow::Result<Self> {
         let db = Db::connect_lazy(&config.database)?;
-        let queue = Queue::sqs_from_config(&config)
-            .await
-            .ok_or_else(|| anyhow::anyhow!("WORKER_QUEUE_URL must be set in Lambda"))?;
+        // In Lambda the queue is SQS: there is no in-process receiving end to keep.
+        let (queue, _) = Queue::from_config(&config);
         Ok(Self { config, db, queue })
+    }
+
+    /// What a job can reach.
+    pub fn jobs(&self) -> jobs::Deps<'_> {
+        jobs::Deps {
+            db: &self.db,
+            config: &self.config,
+            queue: &self.queue,
+        }
     }
 }
 
@@ -91,27 +99,14 @@ pub async fn handle_event(deps: &Deps, event: Value) -> Result<Value, Diagnostic
         tracing::error!(error = e, "unusable scheduler event");
         failure::invalid_event(e)
     })?;
-    let job = jobs::find(&trigger.job).ok_or_else(|| {
+    let job = jobs::named(&trigger.job).map_err(|e| {
         tracing::error!(job = trigger.job, "unknown job");
-        let jobs = jobs::JOBS.iter().map(|j| j.name).collect::<Vec<_>>();
-        failure::failure(
-            UNKNOWN_JOB,
-            format_args!(
-                "unknown job {:?}; the jobs are {}",
-                trigger.job,
-                jobs.join(", ")
-            ),
-        )
+        failure::failure(UNKNOWN_JOB, e)
     })?;
     let scheduled_at = trigger
         .scheduled_at
         .unwrap_or_else(|| job.tick_of(Utc::now()));
-    let job_deps = jobs::Deps {
-        db: &deps.db,
-        config: &deps.config,
-        queue: &deps.queue,
-    };
-    let outcome = jobs::run(&job_deps, job.name, scheduled_at)
+    let outcome = jobs::run(&deps.jobs(), job.name, scheduled_at)
         .await
         .map_err(failure::handler_error)?;
     Ok(match outcome {

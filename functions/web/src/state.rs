@@ -31,15 +31,15 @@ impl AppState {
     /// use).
     pub async fn from_config(config: Config) -> anyhow::Result<Self> {
         let db = Db::connect_lazy(&config.database)?;
-        let queue = Queue::sqs_on_first_send(&config)
-            .ok_or_else(|| anyhow::anyhow!("WORKER_QUEUE_URL must be set in Lambda"))?;
+        // In Lambda the queue is SQS: there is no in-process receiving end to keep.
+        let (queue, _) = Queue::from_config(&config);
         Ok(Self::new(config, db, queue))
     }
 
     /// With an existing pool and queue (the local runner shares its own; tests bring theirs).
     pub fn new(config: Config, db: Db, queue: Queue) -> Self {
         Self {
-            templates: Arc::new(Templates::new(config.debug)),
+            templates: Arc::new(Templates::new(config.debug, &config.site_name)),
             config: Arc::new(config),
             db,
             queue,

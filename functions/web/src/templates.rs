@@ -107,12 +107,12 @@ impl Templates {
     /// (BENCHMARKS.md, "Findings"). A syntax error
     /// is still caught before deploying: `check_all` parses every template, and a unit test and
     /// the local runner's start-up call it.
-    pub fn new(debug: bool) -> Self {
+    pub fn new(debug: bool, site_name: &str) -> Self {
         let mut env = Environment::new();
         env.set_loader(|name| Ok(source(name)));
         // A URL we built, not user input: marked safe so `/` is not entity-escaped.
         env.add_global("css_url", Value::from_safe_string(stylesheet_url()));
-        env.add_global("site_name", "Serverless Starter");
+        env.add_global("site_name", site_name.to_owned());
         // Pages show the version (and the home page the database) with DEBUG on only: in
         // production they would tell an attacker which known flaws to try.
         if debug {
@@ -154,7 +154,9 @@ mod tests {
 
     #[test]
     fn every_template_parses() {
-        Templates::new(false).check_all().unwrap();
+        Templates::new(false, "Serverless Starter")
+            .check_all()
+            .unwrap();
     }
 
     #[test]

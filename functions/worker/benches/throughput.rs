@@ -10,7 +10,7 @@
 use std::time::Instant;
 
 use shared::clock;
-use shared::domain::EmailAddress;
+use shared::domain::{EmailAddress, EmailKind};
 use shared::mail::{ConsoleMailer, Mailer, Rendered};
 use shared::queue::Message;
 use shared::services::outbox;
@@ -37,7 +37,7 @@ async fn main() -> anyhow::Result<()> {
     for chunk in 0..emails.div_ceil(100) {
         let mut tx = db.begin().await?;
         for _ in 0..100.min(emails - chunk * 100) {
-            ids.push(outbox::add(&mut tx, "bench", &to, None, &rendered).await?);
+            ids.push(outbox::add(&mut tx, EmailKind::Test, &to, None, &rendered).await?);
         }
         tx.commit().await?;
     }

@@ -12,6 +12,7 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use futures_util::StreamExt as _;
 use lambda_init::failure::{self, Diagnostic};
 use serde_json::value::RawValue;
+use shared::config::Config;
 use shared::db::Db;
 use shared::mail::Mailer;
 use shared::queue::Message;
@@ -26,6 +27,17 @@ pub const CONCURRENCY: usize = 10;
 pub struct Deps {
     pub db: Db,
     pub mailer: Mailer,
+}
+
+impl Deps {
+    /// For Lambda and the local runner: a lazy pool (no connection until the first record)
+    /// and the mailer `EMAIL_BACKEND` names.
+    pub async fn from_config(config: &Config) -> anyhow::Result<Self> {
+        Ok(Self {
+            db: Db::connect_lazy(&config.database)?,
+            mailer: Mailer::from_config(config).await,
+        })
+    }
 }
 
 /// One invocation: the payload read as an SQS event, then [`handle_batch`].

@@ -3,18 +3,13 @@
 
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::value::RawValue;
-use shared::db::Db;
-use shared::mail::Mailer;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     let config = lambda_init::config().await;
     shared::telemetry::init(&config.log);
-    let db = lambda_init::ready(Db::connect_lazy(&config.database), lambda_init::INIT_ERROR).await;
-    let deps = worker::Deps {
-        db,
-        mailer: Mailer::from_config(&config).await,
-    };
+    let deps = worker::Deps::from_config(&config).await;
+    let deps = lambda_init::ready(deps, lambda_init::INIT_ERROR).await;
     let deps = &deps;
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<Box<RawValue>>| async move {

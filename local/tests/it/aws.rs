@@ -7,7 +7,7 @@
 
 use std::io::{Read as _, Write as _};
 
-use shared::domain::EmailAddress;
+use shared::domain::{EmailAddress, EmailKind};
 use shared::mail::{FailureKind, FakeMailer, Mailer, OutgoingEmail, Rendered, SesMailer};
 use shared::queue::{Message, Queue};
 use shared::services::outbox;
@@ -104,9 +104,15 @@ async fn a_message_our_producer_sends_is_received_from_sqs_and_handled_by_the_wo
 
     let mut tx = test.db.begin().await.unwrap();
     let to = EmailAddress::parse("ada@example.com").unwrap();
-    let id = outbox::add(&mut tx, "test", &to, None, &rendered("Through SQS"))
-        .await
-        .unwrap();
+    let id = outbox::add(
+        &mut tx,
+        EmailKind::Test,
+        &to,
+        None,
+        &rendered("Through SQS"),
+    )
+    .await
+    .unwrap();
     tx.commit().await.unwrap();
     assert_eq!(outbox::notify(&queue, &[id]).await, 1);
 
@@ -245,7 +251,7 @@ async fn the_whole_pipeline_outbox_sqs_worker_ses() {
     let subject = format!("Pipeline {}", Uuid::now_v7());
     let mut tx = test.db.begin().await.unwrap();
     let to = EmailAddress::parse("grace@example.com").unwrap();
-    let id = outbox::add(&mut tx, "test", &to, None, &rendered(&subject))
+    let id = outbox::add(&mut tx, EmailKind::Test, &to, None, &rendered(&subject))
         .await
         .unwrap();
     tx.commit().await.unwrap();

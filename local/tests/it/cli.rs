@@ -425,9 +425,15 @@ async fn a_restart_sends_what_the_outbox_still_holds() {
         html: "<p>html</p>".into(),
     };
     let to = shared::domain::EmailAddress::parse("ada@example.com").unwrap();
-    let id = shared::services::outbox::add(&mut tx, "test", &to, None, &rendered)
-        .await
-        .unwrap();
+    let id = shared::services::outbox::add(
+        &mut tx,
+        shared::domain::EmailKind::Test,
+        &to,
+        None,
+        &rendered,
+    )
+    .await
+    .unwrap();
     tx.commit().await.unwrap();
 
     let server = cli.serve();

@@ -113,6 +113,7 @@ fn each_malformed_variable_is_named_with_what_it_needs() {
         ("SITE_URL", "app.example.com", "absolute http(s) URL"),
         ("SITE_URL", "ftp://app.example.com", "absolute http(s) URL"),
         ("SITE_URL", "https://app.example.com/?a=1", "without query"),
+        ("SITE_NAME", "Yoga\nClub", "must be one line of text"),
         ("EMAIL_BACKEND", "smtp", "must be console or ses"),
         (
             "DEFAULT_FROM_EMAIL",
@@ -142,6 +143,20 @@ fn each_malformed_variable_is_named_with_what_it_needs() {
             "{var}={value:?}: {err} should say {expected:?}"
         );
     }
+}
+
+#[test]
+fn the_site_name_has_a_default_and_a_length_limit() {
+    let config = load(&Profile::Lambda, &production()).unwrap();
+    assert_eq!(config.site_name, "Serverless Starter");
+    let config = load(&Profile::Lambda, &with("SITE_NAME", "  Lakeside Yoga ")).unwrap();
+    assert_eq!(config.site_name, "Lakeside Yoga");
+    let long = "y".repeat(101);
+    let mut vars = production();
+    vars.push(("SITE_NAME", &long));
+    let err = load(&Profile::Lambda, &vars).unwrap_err();
+    assert_eq!(err.var, "SITE_NAME");
+    assert!(err.to_string().contains("at most 100 characters"), "{err}");
 }
 
 #[test]

@@ -226,6 +226,80 @@ impl EmailStatus {
     }
 }
 
+/// Which email an outbox row holds: each kind has its templates in `assets/emails/<kind>/`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EmailKind {
+    /// `sendtestemail`'s message.
+    Test,
+    VerifyEmail,
+    /// Sent instead of a verification when someone signs up with a taken address.
+    AccountExists,
+    PasswordReset,
+    /// A booked class starts soon.
+    Reminder,
+}
+
+impl EmailKind {
+    pub const ALL: [Self; 5] = [
+        Self::Test,
+        Self::VerifyEmail,
+        Self::AccountExists,
+        Self::PasswordReset,
+        Self::Reminder,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Test => "test",
+            Self::VerifyEmail => "verify_email",
+            Self::AccountExists => "account_exists",
+            Self::PasswordReset => "password_reset",
+            Self::Reminder => "reminder",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == raw)
+    }
+}
+
+/// Shown, compared and handed to templates as their stored names (`sent`, `verify_email`).
+macro_rules! named_by_str {
+    ($($ty:ty),*) => {$(
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl PartialEq<str> for $ty {
+            fn eq(&self, other: &str) -> bool {
+                self.as_str() == other
+            }
+        }
+
+        impl PartialEq<&str> for $ty {
+            fn eq(&self, other: &&str) -> bool {
+                self.as_str() == *other
+            }
+        }
+
+        impl From<$ty> for minijinja::Value {
+            fn from(value: $ty) -> Self {
+                Self::from(value.as_str())
+            }
+        }
+
+        impl From<&$ty> for minijinja::Value {
+            fn from(value: &$ty) -> Self {
+                Self::from(value.as_str())
+            }
+        }
+    )*};
+}
+named_by_str!(EmailStatus, EmailKind);
+
 /// What a one-time email token proves when it is used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenPurpose {

@@ -49,6 +49,33 @@ pub fn find(name: &str) -> Option<&'static Job> {
     JOBS.iter().find(|j| j.name == name)
 }
 
+/// The job called `name`, or an error that lists the jobs there are.
+pub fn named(name: &str) -> std::result::Result<&'static Job, UnknownJob> {
+    find(name).ok_or_else(|| UnknownJob {
+        name: name.to_owned(),
+    })
+}
+
+/// A name [`JOBS`] does not list (a schedule or a command asking for a job that is not there).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownJob {
+    pub name: String,
+}
+
+impl std::fmt::Display for UnknownJob {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<_> = JOBS.iter().map(|j| j.name).collect();
+        write!(
+            f,
+            "unknown job {:?}; the jobs are {}",
+            self.name,
+            names.join(", ")
+        )
+    }
+}
+
+impl std::error::Error for UnknownJob {}
+
 impl Job {
     /// The EventBridge schedule expression of [`Job::every`] (`rate(15 minutes)`).
     pub fn schedule_expression(&self) -> String {
@@ -87,12 +114,7 @@ pub enum Outcome {
 /// (so the invocation fails and alarms fire), never a silent success. A failing job is
 /// recorded as failed and returned as an error; a redelivery of the tick may retry it.
 pub async fn run(deps: &Deps<'_>, name: &str, scheduled_at: DateTime<Utc>) -> Result<Outcome> {
-    let job = find(name).ok_or_else(|| {
-        Error::BadRequest(format!(
-            "unknown job {name:?}; the jobs are {}",
-            JOBS.iter().map(|j| j.name).collect::<Vec<_>>().join(", ")
-        ))
-    })?;
+    let job = named(name).map_err(|e| Error::BadRequest(e.to_string()))?;
     let scheduled_at = clock::truncate(scheduled_at);
     let now = clock::now();
     {

@@ -8,7 +8,7 @@ use futures_util::future::BoxFuture;
 
 use super::{Deps, Job};
 use crate::clock;
-use crate::domain::EmailAddress;
+use crate::domain::{EmailAddress, EmailKind};
 use crate::error::Result;
 use crate::mail;
 use crate::services::accounts::link;
@@ -62,7 +62,7 @@ async fn queue_reminders(deps: &Deps<'_>) -> Result<usize> {
                 .to_string();
             rendered.push(mail::render(
                 deps.config,
-                "reminder",
+                EmailKind::Reminder,
                 minijinja::context! {
                     title => &reminder.class_title,
                     location => &reminder.location,
@@ -80,7 +80,7 @@ async fn queue_reminders(deps: &Deps<'_>) -> Result<usize> {
             .zip(&rendered)
             .zip(&addresses)
             .map(|((reminder, email), to)| NewEmail {
-                kind: "reminder",
+                kind: EmailKind::Reminder,
                 user_id: Some(reminder.user_id),
                 to_address: to.as_str(),
                 subject: &email.subject,

@@ -1,8 +1,9 @@
 //! Email: templates rendered with minijinja, and the mailer chosen by `EMAIL_BACKEND`.
 //!
-//! Each kind of email is a folder in `assets/emails/<kind>/` with `subject.txt`, `body.txt`
-//! and `body.html` (HTML-escaped; it may extend `assets/emails/base.html`). Adding a kind is
-//! one folder plus one line in [`KINDS`].
+//! Each kind of email ([`EmailKind`]) is a folder in `assets/emails/<kind>/` with
+//! `subject.txt`, `body.txt` and `body.html` (HTML-escaped; it may extend
+//! `assets/emails/base.html`). Adding a kind is one folder, one variant and one line in
+//! [`KINDS`].
 //!
 //! Mailers: [`ConsoleMailer`] prints messages (the local default; `/_dev/mail` shows what the
 //! outbox sent), [`SesMailer`] calls Amazon SES v2 `SendEmail`. A failure is
@@ -18,6 +19,7 @@ use std::sync::OnceLock;
 use minijinja::Environment;
 
 use crate::config::{Config, EmailBackend};
+use crate::domain::EmailKind;
 
 pub use console::ConsoleMailer;
 #[cfg(any(test, feature = "testing"))]
@@ -27,21 +29,21 @@ pub use ses::{SEND_TIMEOUT as SES_SEND_TIMEOUT, SesMailer};
 /// (kind, subject, text body, HTML body) for each folder in `assets/emails/`, embedded at
 /// compile time.
 macro_rules! kinds {
-    ($($kind:literal),* $(,)?) => {
+    ($($kind:ident => $folder:literal),* $(,)?) => {
         &[$((
-            $kind,
-            include_str!(concat!("../../../assets/emails/", $kind, "/subject.txt")),
-            include_str!(concat!("../../../assets/emails/", $kind, "/body.txt")),
-            include_str!(concat!("../../../assets/emails/", $kind, "/body.html")),
+            EmailKind::$kind,
+            include_str!(concat!("../../../assets/emails/", $folder, "/subject.txt")),
+            include_str!(concat!("../../../assets/emails/", $folder, "/body.txt")),
+            include_str!(concat!("../../../assets/emails/", $folder, "/body.html")),
         )),*]
     };
 }
-const KINDS: &[(&str, &str, &str, &str)] = kinds![
-    "test",
-    "verify_email",
-    "account_exists",
-    "password_reset",
-    "reminder"
+const KINDS: &[(EmailKind, &str, &str, &str)] = kinds![
+    Test => "test",
+    VerifyEmail => "verify_email",
+    AccountExists => "account_exists",
+    PasswordReset => "password_reset",
+    Reminder => "reminder",
 ];
 
 const BASE_HTML: &str = include_str!("../../../assets/emails/base.html");
@@ -100,10 +102,14 @@ impl SendError {
 }
 
 /// Renders `kind` with `context` (plus the globals `site_name` and `site_url`).
-pub fn render(config: &Config, kind: &str, context: minijinja::Value) -> anyhow::Result<Rendered> {
+pub fn render(
+    config: &Config,
+    kind: EmailKind,
+    context: minijinja::Value,
+) -> anyhow::Result<Rendered> {
     let env = environment()?;
     let ctx = minijinja::context! {
-        site_name => "Serverless Starter",
+        site_name => config.site_name.as_str(),
         site_url => config.site_url.as_str(),
         ..context
     };
@@ -113,7 +119,7 @@ pub fn render(config: &Config, kind: &str, context: minijinja::Value) -> anyhow:
             .map_err(|e| anyhow::anyhow!("rendering email {name}: {e:#}"))
     };
     if !KINDS.iter().any(|(k, ..)| *k == kind) {
-        anyhow::bail!("no email templates for kind {kind:?}");
+        anyhow::bail!("no email templates for kind {kind}");
     }
     let subject = part(format!("{kind}/subject.txt"))?;
     Ok(Rendered {
@@ -216,7 +222,7 @@ mod tests {
             starts_local => "Saturday 28 November, 09:30 GMT",
             bookings_link => "https://app.example.com/bookings",
         };
-        for (kind, ..) in KINDS {
+        for kind in EmailKind::ALL {
             let rendered =
                 render(&config(), kind, context.clone()).unwrap_or_else(|e| panic!("{kind}: {e}"));
             assert!(
@@ -238,7 +244,7 @@ mod tests {
     fn html_parts_escape_their_context_and_text_parts_do_not() {
         let rendered = render(
             &config(),
-            "test",
+            EmailKind::Test,
             minijinja::context! { backend => "<script>x</script>" },
         )
         .unwrap();
@@ -253,8 +259,8 @@ mod tests {
 
     #[test]
     fn an_unknown_kind_or_a_missing_variable_is_an_error() {
-        assert!(render(&config(), "nope", minijinja::context! {}).is_err());
-        let err = render(&config(), "verify_email", minijinja::context! {}).unwrap_err();
+        assert_eq!(EmailKind::parse("nope"), None);
+        let err = render(&config(), EmailKind::VerifyEmail, minijinja::context! {}).unwrap_err();
         assert!(err.to_string().contains("undefined"), "{err}");
     }
 }

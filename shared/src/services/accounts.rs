@@ -8,7 +8,7 @@ use crate::clock;
 use crate::config::Config;
 use crate::crypto;
 use crate::db::{Db, PooledConn, Tx};
-use crate::domain::{ApiToken, EmailAddress, Password, TokenPurpose, User, check_text};
+use crate::domain::{ApiToken, EmailAddress, EmailKind, Password, TokenPurpose, User, check_text};
 use crate::error::{Error, FieldErrors, Result, is_unique_violation};
 use crate::mail;
 use crate::queue::Queue;
@@ -128,14 +128,19 @@ pub async fn signup(db: &Db, mailing: &Mailing<'_>, email: &str, password: &str)
             let since = now - ACCOUNT_EXISTS_EVERY;
             let just_signed_up = !existing.is_verified && existing.created_at > since;
             if just_signed_up
-                || users::recent_email_exists(&mut tx, email.as_str(), "account_exists", since)
-                    .await?
+                || users::recent_email_exists(
+                    &mut tx,
+                    email.as_str(),
+                    EmailKind::AccountExists.as_str(),
+                    since,
+                )
+                .await?
             {
                 None
             } else {
                 let rendered = mail::render(
                     mailing.config,
-                    "account_exists",
+                    EmailKind::AccountExists,
                     minijinja::context! {
                         login_link => link(mailing.config, "login", None)?,
                         reset_link => link(mailing.config, "password-reset", None)?,
@@ -144,7 +149,7 @@ pub async fn signup(db: &Db, mailing: &Mailing<'_>, email: &str, password: &str)
                 Some(
                     outbox::add(
                         &mut tx,
-                        "account_exists",
+                        EmailKind::AccountExists,
                         &email,
                         Some(existing.id),
                         &rendered,
@@ -217,13 +222,20 @@ pub(crate) async fn send_verification(
     .await?;
     let rendered = mail::render(
         config,
-        "verify_email",
+        EmailKind::VerifyEmail,
         minijinja::context! {
             link => link(config, "verify-email", Some(&token))?,
             valid_hours => VERIFY_EMAIL_VALID.num_hours(),
         },
     )?;
-    Ok(outbox::add(tx, "verify_email", &user.email, Some(user.id), &rendered).await?)
+    Ok(outbox::add(
+        tx,
+        EmailKind::VerifyEmail,
+        &user.email,
+        Some(user.id),
+        &rendered,
+    )
+    .await?)
 }
 
 /// An absolute link under `SITE_URL` (never the request's host).
@@ -265,7 +277,13 @@ pub async fn resend_verification(
     let since = now - RESEND_VERIFICATION_EVERY;
     if user.is_verified
         || !user.is_active
-        || users::recent_email_exists(&mut tx, email.as_str(), "verify_email", since).await?
+        || users::recent_email_exists(
+            &mut tx,
+            email.as_str(),
+            EmailKind::VerifyEmail.as_str(),
+            since,
+        )
+        .await?
     {
         return Ok(false);
     }
@@ -559,7 +577,7 @@ pub async fn request_password_reset(
     let sent = users::count_recent_emails(
         &mut tx,
         email.as_str(),
-        "password_reset",
+        EmailKind::PasswordReset.as_str(),
         now - RESET_EMAILS_WINDOW,
     )
     .await?;
@@ -579,7 +597,7 @@ pub async fn request_password_reset(
     .await?;
     let rendered = mail::render(
         mailing.config,
-        "password_reset",
+        EmailKind::PasswordReset,
         minijinja::context! {
             link => link(mailing.config, "password-reset/confirm", Some(&token))?,
             valid_minutes => RESET_PASSWORD_VALID.num_minutes(),
@@ -587,7 +605,7 @@ pub async fn request_password_reset(
     )?;
     let email_id = outbox::add(
         &mut tx,
-        "password_reset",
+        EmailKind::PasswordReset,
         &user.email,
         Some(user.id),
         &rendered,

@@ -12,11 +12,13 @@ use chrono::{DateTime, TimeDelta, Utc};
 use uuid::Uuid;
 
 use crate::clock;
+use crate::config::Config;
 use crate::db::{Db, Tx};
-use crate::domain::{EmailAddress, EmailStatus};
-use crate::mail::{FailureKind, Mailer, OutgoingEmail, Rendered};
+use crate::domain::{EmailAddress, EmailKind, EmailStatus};
+use crate::error::Result;
+use crate::mail::{self, FailureKind, Mailer, OutgoingEmail, Rendered};
 use crate::queue::{Message, Queue};
-use crate::store::emails::{self, NewEmail};
+use crate::store::emails::{self, EmailRow, NewEmail};
 
 /// How long a worker's claim on a row lasts; longer than any send takes (the worker's Lambda
 /// timeout is well under it), so an expired claim means the worker died.
@@ -32,7 +34,7 @@ pub const SWEEP_BATCH: i64 = 500;
 /// after the transaction commits.
 pub async fn add(
     tx: &mut Tx,
-    kind: &str,
+    kind: EmailKind,
     to: &EmailAddress,
     user_id: Option<Uuid>,
     rendered: &Rendered,
@@ -63,6 +65,41 @@ pub async fn notify(queue: &Queue, email_ids: &[Uuid]) -> usize {
         }
     }
     sent
+}
+
+/// A test email in the outbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TestEmail {
+    pub id: Uuid,
+    /// False when the queue refused the message: the row stays `pending` for [`sweep`].
+    pub queued: bool,
+}
+
+/// `sendtestemail`: the test email to `to` (naming the mailer that will send it) written to
+/// the outbox and its message queued, the path every email takes.
+pub async fn send_test_email(
+    db: &Db,
+    config: &Config,
+    queue: &Queue,
+    mailer: &Mailer,
+    to: &EmailAddress,
+) -> Result<TestEmail> {
+    let rendered = mail::render(
+        config,
+        EmailKind::Test,
+        minijinja::context! { backend => mailer.backend() },
+    )?;
+    let mut tx = db.begin().await?;
+    let id = add(&mut tx, EmailKind::Test, to, None, &rendered).await?;
+    tx.commit().await?;
+    let queued = notify(queue, &[id]).await == 1;
+    Ok(TestEmail { id, queued })
+}
+
+/// The outbox row `email_id` as it is now.
+pub async fn find(db: &Db, email_id: Uuid) -> Result<Option<EmailRow>> {
+    let mut conn = db.acquire().await?;
+    Ok(emails::find_email(&mut conn, email_id).await?)
 }
 
 /// What [`deliver`] did with a message. Every variant acknowledges the message.
@@ -148,7 +185,7 @@ pub async fn deliver(db: &Db, mailer: &Mailer, email_id: Uuid) -> Result<Deliver
 async fn not_claimed(db: &Db, email_id: Uuid) -> Result<Delivery, RetryLater> {
     let mut conn = db.acquire().await?;
     let row = emails::find_email(&mut conn, email_id).await?;
-    let outcome = match row.as_ref().and_then(|r| r.status()) {
+    let outcome = match row.map(|r| r.status) {
         None => Delivery::Missing,
         Some(EmailStatus::Sent) => Delivery::AlreadySent,
         Some(EmailStatus::Failed) => Delivery::AlreadyFailed,

@@ -4,8 +4,41 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::db::Exec;
-use crate::domain::EmailStatus;
+use crate::domain::{EmailKind, EmailStatus};
 use crate::{execute, on_conn};
+
+/// Reads a text column straight into its enum, so a row is typed from the moment it leaves
+/// the database; a value the enum does not know is a decode error naming it, never a panic or
+/// a guess.
+macro_rules! text_enum {
+    ($ty:ty, $what:literal) => {
+        impl<DB: sqlx::Database> sqlx::Type<DB> for $ty
+        where
+            str: sqlx::Type<DB>,
+        {
+            fn type_info() -> DB::TypeInfo {
+                <str as sqlx::Type<DB>>::type_info()
+            }
+
+            fn compatible(ty: &DB::TypeInfo) -> bool {
+                <str as sqlx::Type<DB>>::compatible(ty)
+            }
+        }
+
+        impl<'r, DB: sqlx::Database> sqlx::Decode<'r, DB> for $ty
+        where
+            &'r str: sqlx::Decode<'r, DB>,
+        {
+            fn decode(value: DB::ValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
+                let raw = <&str as sqlx::Decode<'r, DB>>::decode(value)?;
+                <$ty>::parse(raw)
+                    .ok_or_else(|| format!(concat!("unknown ", $what, " {:?}"), raw).into())
+            }
+        }
+    };
+}
+text_enum!(EmailStatus, "email status");
+text_enum!(EmailKind, "email kind");
 
 macro_rules! columns {
     () => {
@@ -18,13 +51,13 @@ macro_rules! columns {
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct EmailRow {
     pub id: Uuid,
-    pub kind: String,
+    pub kind: EmailKind,
     pub user_id: Option<Uuid>,
     pub to_address: String,
     pub subject: String,
     pub body_text: String,
     pub body_html: Option<String>,
-    pub status: String,
+    pub status: EmailStatus,
     pub attempts: i32,
     pub locked_until: Option<DateTime<Utc>>,
     pub provider_message_id: Option<String>,
@@ -34,15 +67,9 @@ pub struct EmailRow {
     pub sent_at: Option<DateTime<Utc>>,
 }
 
-impl EmailRow {
-    pub fn status(&self) -> Option<EmailStatus> {
-        EmailStatus::parse(&self.status)
-    }
-}
-
 #[derive(Debug, Clone)]
 pub struct NewEmail<'a> {
-    pub kind: &'a str,
+    pub kind: EmailKind,
     pub user_id: Option<Uuid>,
     pub to_address: &'a str,
     pub subject: &'a str,
@@ -64,7 +91,7 @@ pub async fn insert_email(
              values ($1, $2, $3, $4, $5, $6, $7, 'pending', 0, $8, $8)",
         )
         .bind(id)
-        .bind(new.kind)
+        .bind(new.kind.as_str())
         .bind(new.user_id)
         .bind(new.to_address)
         .bind(new.subject)
@@ -225,7 +252,7 @@ pub async fn insert_emails(
         );
         query.push_values(ids.iter().zip(new), |mut row, (id, e)| {
             row.push_bind(*id)
-                .push_bind(e.kind)
+                .push_bind(e.kind.as_str())
                 .push_bind(e.user_id)
                 .push_bind(e.to_address)
                 .push_bind(e.subject)
@@ -302,7 +329,7 @@ pub async fn list_filtered_emails(
 }
 
 /// How many rows are in each status (statuses with none are absent).
-pub async fn count_by_status(exec: &mut impl Exec) -> sqlx::Result<Vec<(String, i64)>> {
+pub async fn count_by_status(exec: &mut impl Exec) -> sqlx::Result<Vec<(EmailStatus, i64)>> {
     on_conn!(exec, |c| {
         sqlx::query_as("select status, count(*) from emails group by status order by status")
             .fetch_all(&mut *c)

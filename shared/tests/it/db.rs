@@ -408,3 +408,54 @@ async fn with_a_ca_bundle_the_server_must_prove_itself_and_another_authority_is_
     assert!(err.to_string().contains("UnknownIssuer"), "{err}");
     assert!(matches!(Error::from(err), Error::Unavailable(_)));
 }
+
+#[tokio::test]
+async fn an_email_row_reads_typed_and_an_unknown_kind_is_a_clear_error() {
+    use shared::domain::{EmailKind, EmailStatus};
+    use shared::store::emails;
+
+    let test = TestDb::new().await;
+    let rendered = shared::mail::Rendered {
+        subject: "Hello".into(),
+        text: "Hello".into(),
+        html: "<p>Hello</p>".into(),
+    };
+    let mut tx = test.db.begin().await.unwrap();
+    let id = shared::services::outbox::add(
+        &mut tx,
+        EmailKind::Reminder,
+        &email("ada@example.com"),
+        None,
+        &rendered,
+    )
+    .await
+    .unwrap();
+    let stranger = Uuid::now_v7();
+    let now = clock::now();
+    on_conn!(&mut tx, |c| sqlx::query(
+        "insert into emails (id, kind, to_address, subject, body_text, status, attempts, \
+         created_at, updated_at) values ($1, 'carrier_pigeon', 'ada@example.com', 's', 't', \
+         'pending', 0, $2, $2)"
+    )
+    .bind(stranger)
+    .bind(now)
+    .execute(&mut *c)
+    .await
+    .map(|_| ()))
+    .unwrap();
+    tx.commit().await.unwrap();
+
+    let mut conn = test.db.acquire().await.unwrap();
+    let row = emails::find_email(&mut conn, id).await.unwrap().unwrap();
+    assert_eq!(
+        (row.kind, row.status),
+        (EmailKind::Reminder, EmailStatus::Pending)
+    );
+    let err = emails::find_email(&mut conn, stranger).await.unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("unknown email kind \"carrier_pigeon\""),
+        "{}: {err}",
+        backend()
+    );
+}

@@ -8,8 +8,8 @@ use chrono::{TimeDelta, Utc};
 use serde_json::{Value, json};
 use shared::config::{DatabaseConfig, DatabaseKind, Secret};
 use shared::db::Db;
-use shared::domain::EmailAddress;
 use shared::domain::classes::ClassDraft;
+use shared::domain::{EmailAddress, EmailKind};
 use shared::mail::Rendered;
 use shared::queue::Message;
 use shared::services::{classes, outbox};
@@ -93,7 +93,7 @@ impl Database {
         let mut ids = Vec::with_capacity(count);
         let mut tx = self.db.begin().await?;
         for _ in 0..count {
-            ids.push(outbox::add(&mut tx, "test", &to, None, &rendered).await?);
+            ids.push(outbox::add(&mut tx, EmailKind::Test, &to, None, &rendered).await?);
         }
         tx.commit().await?;
         Ok(ids

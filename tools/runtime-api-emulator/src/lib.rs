@@ -11,7 +11,6 @@
 //! let function = emulator.spawn(env!("CARGO_BIN_EXE_worker"), &[("DATABASE_URL", url)]);
 //! let outcome = emulator.invoke(event_json).await?;
 //! ```
-#![allow(clippy::expect_used)]
 
 use std::collections::HashMap;
 use std::ffi::OsStr;

@@ -14,3 +14,4 @@ mod reliability;
 mod router;
 mod runtime_api;
 mod security;
+mod site_name;

@@ -155,9 +155,15 @@ async fn the_development_mailbox_shows_the_outbox_escaped_and_only_with_debug() 
         html: "<p onclick=\"x\">Hi</p>".into(),
     };
     let to = shared::domain::EmailAddress::parse("ada@example.com").unwrap();
-    shared::services::outbox::add(&mut tx, "test", &to, None, &rendered)
-        .await
-        .unwrap();
+    shared::services::outbox::add(
+        &mut tx,
+        shared::domain::EmailKind::Test,
+        &to,
+        None,
+        &rendered,
+    )
+    .await
+    .unwrap();
     tx.commit().await.unwrap();
 
     let page = app.get("/_dev/mail").await;

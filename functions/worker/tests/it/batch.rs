@@ -6,7 +6,7 @@ use std::time::Duration;
 use aws_lambda_events::event::sqs::SqsBatchResponse;
 use shared::clock;
 use shared::db::Db;
-use shared::domain::EmailAddress;
+use shared::domain::{EmailAddress, EmailKind};
 use shared::mail::{FailureKind, FakeMailer, Mailer, Rendered};
 use shared::queue::{LocalMessage, Message, Queue};
 use shared::services::outbox;
@@ -59,9 +59,15 @@ impl Harness {
     /// What a use case does: the outbox row in a transaction, then the message after commit.
     async fn queue_email(&self, to: &str, subject: &str) -> Uuid {
         let mut tx = self.db.begin().await.unwrap();
-        let id = outbox::add(&mut tx, "test", &address(to), None, &rendered(subject))
-            .await
-            .unwrap();
+        let id = outbox::add(
+            &mut tx,
+            EmailKind::Test,
+            &address(to),
+            None,
+            &rendered(subject),
+        )
+        .await
+        .unwrap();
         tx.commit().await.unwrap();
         outbox::notify(&self.queue, &[id]).await;
         id
@@ -128,7 +134,7 @@ async fn the_outbox_row_commits_and_rolls_back_with_the_business_rows() {
         .unwrap();
     outbox::add(
         &mut tx,
-        "test",
+        EmailKind::Test,
         &address("gone@example.com"),
         None,
         &rendered("Welcome"),
@@ -151,7 +157,7 @@ async fn the_outbox_row_commits_and_rolls_back_with_the_business_rows() {
         .unwrap();
     let id = outbox::add(
         &mut tx,
-        "test",
+        EmailKind::Test,
         &user.email,
         Some(user.id),
         &rendered("Welcome"),
@@ -313,7 +319,7 @@ async fn with_the_queue_down_nothing_is_lost_and_the_sweep_sends_it_once() {
     let mut tx = h.db.begin().await.unwrap();
     let id = outbox::add(
         &mut tx,
-        "test",
+        EmailKind::Test,
         &address("ada@example.com"),
         None,
         &rendered("Later"),

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use runtime_api_emulator::{Emulator, Outcome};
 use serde_json::{Value, json};
-use shared::domain::EmailAddress;
+use shared::domain::{EmailAddress, EmailKind};
 use shared::mail::Rendered;
 use shared::queue::Message;
 use shared::services::outbox;
@@ -22,7 +22,7 @@ async fn the_sqs_batch_is_delivered_and_only_the_malformed_record_is_reported() 
             html: "<p>html</p>".into(),
         };
         let to = EmailAddress::parse("ada@example.com").unwrap();
-        let id = outbox::add(&mut tx, "test", &to, None, &rendered)
+        let id = outbox::add(&mut tx, EmailKind::Test, &to, None, &rendered)
             .await
             .unwrap();
         tx.commit().await.unwrap();

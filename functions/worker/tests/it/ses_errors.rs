@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use aws_lambda_events::event::sqs::SqsBatchResponse;
 use common::{Reply, Stub, sdk_config};
-use shared::domain::EmailAddress;
+use shared::domain::{EmailAddress, EmailKind};
 use shared::mail::{FailureKind, Mailer, OutgoingEmail, Rendered, SesMailer};
 use shared::queue::Message;
 use shared::services::outbox;
@@ -104,7 +104,7 @@ impl Outbox {
         };
         let mut tx = test.db.begin().await.unwrap();
         let to = EmailAddress::parse("ada@example.com").unwrap();
-        let id = outbox::add(&mut tx, "test", &to, None, &rendered)
+        let id = outbox::add(&mut tx, EmailKind::Test, &to, None, &rendered)
             .await
             .unwrap();
         tx.commit().await.unwrap();
