@@ -16,17 +16,13 @@
 //!   response; a handler that sets its own CSP keeps it.
 //! - **Size**: a body over `MAX_REQUEST_BYTES` gets 413.
 
-use std::task::{Context, Poll};
-
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use shared::config::Config;
 use shared::error::Error;
-use tower::util::Either;
-use tower::{Layer, Service};
-use tower_http::cors::{AllowOrigin, Cors, CorsLayer};
+use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::{AppState, WebError};
 
@@ -231,7 +227,6 @@ pub fn validate_host(raw: &str, allowed: &[String]) -> Result<String, String> {
     if allowed_host { Ok(host) } else { refuse() }
 }
 
-/// CORS for the configured origins only; none at all when the list is empty.
 /// Removes every `Access-Control-*` header from an answer that allows no origin: CORS headers
 /// go to allowed origins only (tower-http's layer adds the preflight's methods, headers and
 /// max age whatever the origin; browsers ignore them without an allowed origin, and an
@@ -251,66 +246,7 @@ pub async fn cors_for_allowed_origins_only(mut response: Response) -> Response {
     response
 }
 
-/// tower-http's [`CorsLayer`] answers every OPTIONS request itself, as a preflight (200, empty
-/// body), even one without `Access-Control-Request-Method`, which is no preflight. This layer
-/// sends only real preflights and requests of other methods through it; any other OPTIONS goes
-/// straight to the router, which answers 405 with `Allow` as for any method a route does not
-/// take.
-#[derive(Clone)]
-pub struct PreflightsOnlyLayer(CorsLayer);
-
-impl PreflightsOnlyLayer {
-    pub fn new(cors: CorsLayer) -> Self {
-        Self(cors)
-    }
-}
-
-impl<S: Clone> Layer<S> for PreflightsOnlyLayer {
-    type Service = PreflightsOnly<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        PreflightsOnly {
-            // Two `Either`s of one type, so that both calls return the same future type.
-            cors: Either::Left(self.0.layer(inner.clone())),
-            plain: Either::Right(inner),
-        }
-    }
-}
-
-/// The service of [`PreflightsOnlyLayer`].
-#[derive(Clone)]
-pub struct PreflightsOnly<S> {
-    cors: Either<Cors<S>, S>,
-    plain: Either<Cors<S>, S>,
-}
-
-impl<S, B, R> Service<axum::http::Request<B>> for PreflightsOnly<S>
-where
-    S: Service<axum::http::Request<B>, Response = axum::http::Response<R>>,
-    R: Default,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = <Either<Cors<S>, S> as Service<axum::http::Request<B>>>::Future;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        std::task::ready!(self.plain.poll_ready(cx))?;
-        self.cors.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: axum::http::Request<B>) -> Self::Future {
-        let to_cors = request.method() != Method::OPTIONS
-            || request
-                .headers()
-                .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
-        if to_cors {
-            self.cors.call(request)
-        } else {
-            self.plain.call(request)
-        }
-    }
-}
-
+/// CORS for the configured origins only; none at all when the list is empty.
 pub fn cors(config: &Config) -> CorsLayer {
     let origins: Vec<HeaderValue> = config
         .cors_allowed_origins

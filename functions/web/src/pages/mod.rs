@@ -72,10 +72,14 @@ fn render_for(
     ctx: Value,
 ) -> Result<Html<String>, WebError> {
     let user = user.map(nav_user);
-    state.templates.render(
-        name,
-        context! { csrf_token => &visitor.csrf_token, user, ..ctx },
-    )
+    state
+        .templates
+        .render(
+            name,
+            context! { csrf_token => &visitor.csrf_token, user, ..ctx },
+        )
+        .map(Html)
+        .map_err(|e| WebError::unexpected(e.0))
 }
 
 /// What the navigation shows of the signed-in user (`user` in every page, error pages too).
