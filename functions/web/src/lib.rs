@@ -7,8 +7,6 @@
 pub mod api;
 /// The caller's address, from the platform, for rate limits.
 pub mod client;
-/// Pages that exist only with DEBUG on (the development mailbox).
-mod dev;
 /// The error type handlers return, and how an error looks as JSON or as a page.
 pub mod error;
 /// `/healthz`.

@@ -25,7 +25,7 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use minijinja::context;
 use shared::error::FieldErrors;
 use tower::util::Either;
@@ -37,6 +37,8 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
 use crate::error::{self, ErrorBody};
+use crate::pages::Page;
+use crate::session::{self, Visitor};
 use crate::{AppState, security, stage};
 
 /// `routes` inside the whole pipeline (module docs), as the app that serves requests.
@@ -118,8 +120,12 @@ fn wants_json(path: &str, headers: &HeaderMap) -> bool {
 /// Gives every 4xx/5xx response the contract's body, as JSON or as an HTML page.
 async fn render_errors(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let json = wants_json(request.uri().path(), request.headers());
-    let name = crate::session::cookie_name(&state.config);
-    let sid = crate::session::session_token(request.headers(), name).map(str::to_owned);
+    let sid = if json {
+        None
+    } else {
+        let name = session::cookie_name(&state.config);
+        session::session_token(request.headers(), name).map(str::to_owned)
+    };
     let response = next.run(request).await;
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error()) {
@@ -142,30 +148,13 @@ async fn render_errors(State(state): State<AppState>, request: Request, next: Ne
     let rendered = if json {
         error::json_error(status, &error)
     } else {
-        // The navigation shows who is logged in, except on 5xx pages: the database may be
-        // what failed, and the page must not wait for it.
-        let visitor = match sid {
-            Some(sid) if status.is_client_error() => {
-                match shared::services::sessions::session_user(&state.db, &sid).await {
-                    Ok(Some(user)) => Some((user, crate::session::csrf_token(&state.config, &sid))),
-                    _ => None,
-                }
-            }
-            _ => None,
-        };
-        let shows_visitor = visitor.is_some();
-        let mut page = html_error(&state, status, &error, visitor);
-        if shows_visitor {
-            // As the session layer marks its pages: this one names who is signed in. (404s and
-            // 405s are answered outside that layer, and shared caches may keep them.)
-            let headers = page.headers_mut();
-            headers.insert(
-                header::CACHE_CONTROL,
-                HeaderValue::from_static("private, no-cache"),
-            );
-            headers.append(header::VARY, HeaderValue::from_static("Cookie"));
-        }
-        page
+        // A page's own visitor (the session layer hands it on, its user looked up already),
+        // else the one of the cookie: 404s and 405s are answered outside the session layer.
+        let visitor = parts
+            .extensions
+            .remove::<Visitor>()
+            .or_else(|| sid.map(|sid| Visitor::with_token(&state.config, sid)));
+        html_error(state, status, &error, visitor).await
     };
     let (rendered_parts, rendered_body) = rendered.into_parts();
     parts.headers.extend(rendered_parts.headers);
@@ -179,28 +168,44 @@ fn has_document(headers: &HeaderMap) -> bool {
         .is_some_and(|t| t.starts_with("application/json") || t.starts_with("text/html"))
 }
 
-fn html_error(
-    state: &AppState,
+/// An error as a page like the others. The navigation shows who is signed in, except on 5xx
+/// pages: the database may be what failed, and the page must not wait for it.
+async fn html_error(
+    state: AppState,
     status: StatusCode,
     error: &ErrorBody,
-    visitor: Option<(shared::domain::User, String)>,
+    visitor: Option<Visitor>,
 ) -> Response {
+    let visitor = visitor
+        .filter(|_| status.is_client_error())
+        .unwrap_or_else(Visitor::anonymous);
+    let mut page = Page::new(state.clone(), visitor);
+    let signed_in = match page.user().await {
+        Ok(user) => user.is_some(),
+        // The lookup failed: the page still shows the error, as to a visitor not signed in.
+        Err(_) => {
+            page = Page::new(state, Visitor::anonymous());
+            false
+        }
+    };
     let title = error::page_title(status);
-    let page = state.templates.render(
-        "error.html",
-        context! {
-            status => status.as_u16(),
-            title,
-            message => &error.message,
-            user => visitor.as_ref().map(|(u, _)| crate::pages::nav_user(u)),
-            csrf_token => visitor.as_ref().map(|(_, token)| token),
-        },
-    );
-    match page {
-        Ok(html) => (status, Html(html)).into_response(),
+    let ctx = context! { status => status.as_u16(), title, message => &error.message };
+    let mut response = match page.render("error.html", ctx).await {
+        Ok(html) => (status, html).into_response(),
         // The error page itself failed: plain text, still the right status.
         Err(_) => (status, Body::from(format!("{} {title}", status.as_u16()))).into_response(),
+    };
+    if signed_in {
+        // As the session layer marks its pages: this one names who is signed in. (404s and
+        // 405s are answered outside that layer, and shared caches may keep them.)
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("private, no-cache"),
+        );
+        headers.append(header::VARY, HeaderValue::from_static("Cookie"));
     }
+    response
 }
 
 /// tower-http's [`CorsLayer`] answers every OPTIONS request itself, as a preflight (200, empty

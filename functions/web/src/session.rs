@@ -103,7 +103,7 @@ fn csrf_mac(config: &Config, sid: &str) -> HmacSha256 {
 }
 
 /// The CSRF token for a session token.
-pub fn csrf_token(config: &Config, sid: &str) -> String {
+fn csrf_token(config: &Config, sid: &str) -> String {
     hex::encode(csrf_mac(config, sid).finalize().into_bytes())
 }
 
@@ -131,14 +131,14 @@ pub async fn layer(State(state): State<AppState>, request: Request, next: Next) 
         }
     };
     let mut request = request;
-    request.extensions_mut().insert(Visitor {
-        csrf_token: csrf_token(config, &sid),
-        sid: sid.clone(),
-        fresh,
-        user: Arc::default(),
-    });
+    let visitor = Visitor::new(config, sid.clone(), fresh);
+    request.extensions_mut().insert(visitor.clone());
 
     let mut response = next.run(request).await;
+    if response.status().is_client_error() {
+        // The error layer's page shows this visitor, its user already looked up.
+        response.extensions_mut().insert(visitor);
+    }
     let cookie_value = match response.extensions_mut().remove::<SessionChange>() {
         Some(SessionChange::Start(token)) => token,
         Some(SessionChange::End) => shared::crypto::random_token(32),
@@ -273,6 +273,30 @@ impl FromRequestParts<AppState> for Visitor {
 }
 
 impl Visitor {
+    fn new(config: &Config, sid: String, fresh: bool) -> Self {
+        Self {
+            csrf_token: csrf_token(config, &sid),
+            sid,
+            fresh,
+            user: Arc::default(),
+        }
+    }
+
+    /// The browser that sent this session token (from its cookie).
+    pub fn with_token(config: &Config, sid: String) -> Self {
+        Self::new(config, sid, false)
+    }
+
+    /// A visitor whose session is not looked up: it shows as signed out.
+    pub fn anonymous() -> Self {
+        Self {
+            sid: String::new(),
+            fresh: true,
+            csrf_token: String::new(),
+            user: Arc::default(),
+        }
+    }
+
     /// The session token, which opens the session and is kept by a password change.
     pub fn token(&self) -> &str {
         &self.sid
@@ -290,30 +314,6 @@ impl Visitor {
             .get_or_try_init(|| sessions::session_user(&state.db, &self.sid))
             .await?;
         Ok(user.clone())
-    }
-}
-
-/// A page visitor who is signed in; anyone else is sent to the login page and back.
-pub struct SignedIn {
-    pub visitor: Visitor,
-    pub user: User,
-}
-
-impl FromRequestParts<AppState> for SignedIn {
-    type Rejection = Response;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
-        let visitor = Visitor::from_request_parts(parts, state)
-            .await
-            .map_err(IntoResponse::into_response)?;
-        match visitor
-            .user(state)
-            .await
-            .map_err(IntoResponse::into_response)?
-        {
-            Some(user) => Ok(Self { visitor, user }),
-            None => Err(login_redirect(&parts.method, &parts.uri, "/account")),
-        }
     }
 }
 

@@ -69,7 +69,8 @@ pub(super) async fn list(
         notice => notice(&n.notice),
     };
     Ok(admin
-        .render(&state, "admin/dead_letters.html", "dead_letters", ctx)?
+        .render("admin/dead_letters.html", "dead_letters", ctx)
+        .await?
         .into_response())
 }
 

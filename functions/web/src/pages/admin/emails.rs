@@ -74,7 +74,8 @@ pub(super) async fn list(
         pager => pager(&query, &page),
     };
     Ok(admin
-        .render(&state, "admin/emails.html", "emails", ctx)?
+        .render("admin/emails.html", "emails", ctx)
+        .await?
         .into_response())
 }
 
@@ -92,7 +93,8 @@ pub(super) async fn show(
         notice => notice(&n.notice),
     };
     Ok(admin
-        .render(&state, "admin/email.html", "emails", ctx)?
+        .render("admin/email.html", "emails", ctx)
+        .await?
         .into_response())
 }
 

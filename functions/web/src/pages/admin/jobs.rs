@@ -50,7 +50,8 @@ pub(super) async fn overview(
         .collect();
     let ctx = context! { jobs, notice => notice(&n.notice) };
     Ok(admin
-        .render(&state, "admin/jobs.html", "jobs", ctx)?
+        .render("admin/jobs.html", "jobs", ctx)
+        .await?
         .into_response())
 }
 
@@ -70,7 +71,8 @@ pub(super) async fn runs(
         notice => notice(&n.notice),
     };
     Ok(admin
-        .render(&state, "admin/job.html", "jobs", ctx)?
+        .render("admin/job.html", "jobs", ctx)
+        .await?
         .into_response())
 }
 

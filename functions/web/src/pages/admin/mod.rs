@@ -27,7 +27,7 @@ use shared::domain::User;
 use shared::pagination::PageRequest;
 use shared::services::{admin, dead_letters as dlq};
 
-use super::{local, pager, render_signed_in};
+use super::{Page, local, pager};
 use crate::paging::PageQuery;
 use crate::session::{self, Visitor};
 use crate::{AppState, WebError};
@@ -143,11 +143,11 @@ pub fn route_list() -> Vec<AdminRoute> {
     build().list
 }
 
-/// The signed-in superuser of an admin request (put there by [`guard`]).
+/// The signed-in superuser of an admin request (put there by [`guard`]), and the page.
 #[derive(Clone)]
 pub struct Admin {
     pub user: User,
-    pub visitor: Visitor,
+    pub page: Page,
 }
 
 /// Lets only active superusers through (module docs).
@@ -156,12 +156,13 @@ async fn guard(State(state): State<AppState>, mut request: Request, next: Next) 
         return WebError::unexpected(anyhow::anyhow!("the admin ran outside the session layer"))
             .into_response();
     };
-    match visitor.user(&state).await {
+    let page = Page::new(state, visitor);
+    match page.user().await {
         Err(e) => e.into_response(),
         Ok(None) => session::login_redirect(request.method(), request.uri(), "/admin"),
         Ok(Some(user)) => match admin::require_superuser(&user) {
             Ok(()) => {
-                request.extensions_mut().insert(Admin { user, visitor });
+                request.extensions_mut().insert(Admin { user, page });
                 next.run(request).await
             }
             Err(e) => WebError(e).into_response(),
@@ -183,20 +184,13 @@ type PageResult = Result<Response, WebError>;
 
 impl Admin {
     /// Renders an admin page: `section` marks the current entry of the admin's menu.
-    fn render(
+    async fn render(
         &self,
-        state: &AppState,
         name: &str,
         section: &str,
         ctx: Value,
     ) -> Result<Html<String>, WebError> {
-        render_signed_in(
-            state,
-            &self.visitor,
-            &self.user,
-            name,
-            context! { section, ..ctx },
-        )
+        self.page.render(name, context! { section, ..ctx }).await
     }
 }
 
@@ -272,7 +266,8 @@ async fn dashboard(State(state): State<AppState>, admin: Admin) -> PageResult {
         actions => actions.results.iter().take(5).map(|a| action_view(&state, a)).collect::<Vec<_>>(),
     };
     Ok(admin
-        .render(&state, "admin/dashboard.html", "dashboard", ctx)?
+        .render("admin/dashboard.html", "dashboard", ctx)
+        .await?
         .into_response())
 }
 
@@ -296,6 +291,7 @@ async fn log(State(state): State<AppState>, admin: Admin, query: PageQuery) -> P
         .collect();
     let ctx = context! { actions, pager => pager(&query, &page) };
     Ok(admin
-        .render(&state, "admin/log.html", "log", ctx)?
+        .render("admin/log.html", "log", ctx)
+        .await?
         .into_response())
 }

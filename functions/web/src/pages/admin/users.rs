@@ -110,7 +110,7 @@ async fn list_page(
         open_new => !errors.is_empty(),
         notice,
     };
-    admin.render(state, "admin/users.html", "users", ctx)
+    admin.render("admin/users.html", "users", ctx).await
 }
 
 /// The "Add user" form: each flag is a checkbox sending "yes".
@@ -216,7 +216,7 @@ async fn user_page(
         notice,
         password_error,
     };
-    admin.render(state, "admin/user.html", "users", ctx)
+    admin.render("admin/user.html", "users", ctx).await
 }
 
 fn back(id: Uuid) -> String {

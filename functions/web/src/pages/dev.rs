@@ -8,8 +8,7 @@ use axum::routing::get;
 use minijinja::context;
 use shared::store::emails;
 
-use crate::pages::render;
-use crate::session::Visitor;
+use super::Page;
 use crate::{AppState, WebError};
 
 pub fn routes() -> Router<AppState> {
@@ -33,7 +32,7 @@ fn links_in(text: &str) -> Vec<String> {
 /// `/_dev/mail`: what the outbox holds, newest first, as the recipient would read it.
 async fn mailbox(
     State(state): State<AppState>,
-    visitor: Visitor,
+    page: Page,
 ) -> Result<([(HeaderName, &'static str); 1], Html<String>), WebError> {
     let mut conn = state.db.acquire().await?;
     let rows = emails::list_recent_emails(&mut conn, 50).await?;
@@ -58,6 +57,6 @@ async fn mailbox(
             }
         })
         .collect();
-    let page = render(&state, &visitor, "dev_mail.html", context! { emails }).await?;
-    Ok(([(header::CONTENT_SECURITY_POLICY, MAILBOX_CSP)], page))
+    let html = page.render("dev_mail.html", context! { emails }).await?;
+    Ok(([(header::CONTENT_SECURITY_POLICY, MAILBOX_CSP)], html))
 }
