@@ -6,7 +6,7 @@ use axum::http::{HeaderName, header};
 use axum::response::Html;
 use axum::routing::get;
 use minijinja::context;
-use shared::store::emails;
+use shared::services::dev_mailbox;
 
 use super::Page;
 use crate::{AppState, WebError};
@@ -34,9 +34,7 @@ async fn mailbox(
     State(state): State<AppState>,
     page: Page,
 ) -> Result<([(HeaderName, &'static str); 1], Html<String>), WebError> {
-    let mut conn = state.db.acquire().await?;
-    let rows = emails::list_recent_emails(&mut conn, 50).await?;
-    drop(conn);
+    let rows = dev_mailbox::recent_emails(&state.db, 50).await?;
     let emails: Vec<_> = rows
         .into_iter()
         .map(|r| {

@@ -243,7 +243,7 @@ async fn dashboard(State(state): State<AppState>, admin: Admin) -> PageResult {
     let actor = &admin.user;
     let (users, classes) = admin::counts(&state.db, actor).await?;
     let emails = admin::email_counts(&state.db, actor).await?;
-    let jobs = admin::job_summaries(&state.db, actor).await?;
+    let jobs = jobs::summaries(&state, actor).await?;
     let dead_letters = match dlq::locate(&state.queue).await {
         Ok(dlq::Located::Found(queue)) => Some(queue.approximate_count),
         Ok(_) => None,
@@ -258,9 +258,9 @@ async fn dashboard(State(state): State<AppState>, admin: Admin) -> PageResult {
         users,
         emails => emails.iter().map(|(s, n)| context! { status => s.as_str(), count => n }).collect::<Vec<_>>(),
         classes,
-        jobs => jobs.iter().map(|j| context! {
-            name => j.job.name,
-            last => j.runs.first().map(|r| jobs::run_view(&state, r)),
+        jobs => jobs.iter().map(|(job, summary)| context! {
+            name => job.name,
+            last => summary.runs.first().map(|r| jobs::run_view(&state, r)),
         }).collect::<Vec<_>>(),
         dead_letters,
         actions => actions.results.iter().take(5).map(|a| action_view(&state, a)).collect::<Vec<_>>(),
@@ -271,7 +271,7 @@ async fn dashboard(State(state): State<AppState>, admin: Admin) -> PageResult {
         .into_response())
 }
 
-fn action_view(state: &AppState, a: &shared::store::admin::AdminAction) -> Value {
+fn action_view(state: &AppState, a: &admin::AdminAction) -> Value {
     context! {
         at => when(state, a.created_at),
         actor => &a.actor_email,

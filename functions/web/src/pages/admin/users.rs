@@ -8,9 +8,7 @@ use minijinja::{Value, context};
 use serde::Deserialize;
 use shared::domain::User;
 use shared::error::{Error, FieldErrors};
-use shared::services::admin;
-use shared::store::admin::contains_pattern;
-use shared::store::users::UserFilter;
+use shared::services::admin::{self, UserSearch};
 use uuid::Uuid;
 
 use super::{Admin, Notice, PageResult, done, notice, pager, when};
@@ -39,9 +37,9 @@ fn flag(name: &str, raw: &str) -> Result<Option<bool>, Error> {
 }
 
 impl Search {
-    fn filter(&self) -> Result<UserFilter, Error> {
-        Ok(UserFilter {
-            email_like: contains_pattern(&self.q),
+    fn parse(&self) -> Result<UserSearch<'_>, Error> {
+        Ok(UserSearch {
+            email: &self.q,
             verified: flag("verified", &self.verified)?,
             staff: flag("staff", &self.staff)?,
             active: flag("active", &self.active)?,
@@ -93,8 +91,7 @@ async fn list_page(
     errors: &FieldErrors,
     notice: Option<&str>,
 ) -> Result<Html<String>, WebError> {
-    let filter = search.filter()?;
-    let page = admin::list_users(&state.db, &admin.user, &filter, query.request).await?;
+    let page = admin::list_users(&state.db, &admin.user, &search.parse()?, query.request).await?;
     let users: Vec<Value> = page.results.iter().map(|u| user_view(state, u)).collect();
     let ctx = context! {
         users,
