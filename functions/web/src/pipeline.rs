@@ -107,7 +107,7 @@ fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
 
 /// JSON for the API and for clients that ask for it; HTML for everyone else.
 fn wants_json(path: &str, headers: &HeaderMap) -> bool {
-    if path == "/api" || path.starts_with("/api/") {
+    if crate::api::is_api_path(path) {
         return true;
     }
     let accept = headers

@@ -81,7 +81,7 @@ fn refusal(config: &Config, request: &Request) -> Option<Response> {
     };
     if config.force_https && forwarded_proto(request.headers()) != "https" {
         let path = request.uri().path();
-        if path == "/api" || path.starts_with("/api/") {
+        if crate::api::is_api_path(path) {
             return Some(
                 WebError(Error::Forbidden(
                     "this API is served over HTTPS only; use https://".into(),

@@ -32,6 +32,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use cookie::{Cookie, SameSite};
 use hmac::{KeyInit, Mac};
 use shared::config::Config;
+use shared::crypto::is_token_shaped;
 use shared::domain::User;
 use shared::error::Error;
 use shared::services::sessions::{self, SESSION_TTL};
@@ -74,12 +75,7 @@ fn secure(config: &Config) -> bool {
     config.force_https || config.site_url.scheme() == "https"
 }
 
-/// A session token as we make them: 32 random bytes, hex. Anything else is ignored.
-fn well_formed(token: &str) -> bool {
-    token.len() == 64 && token.bytes().all(|b| b.is_ascii_hexdigit())
-}
-
-/// The session token from the request's `Cookie` headers, if there is a well-formed one.
+/// The session token from the request's `Cookie` headers, if there is one of the shape we make.
 pub fn session_token<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(header::COOKIE)
@@ -87,9 +83,9 @@ pub fn session_token<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> 
         .filter_map(|v| v.to_str().ok())
         .flat_map(Cookie::split_parse)
         .filter_map(Result::ok)
-        .find(|c| c.name() == name && well_formed(c.value()))
+        .find(|c| c.name() == name && is_token_shaped(c.value()))
         .map(|c| c.value_raw().unwrap_or_default())
-        .filter(|v| well_formed(v))
+        .filter(|v| is_token_shaped(v))
 }
 
 type HmacSha256 = hmac::Hmac<sha2::Sha256>;

@@ -37,6 +37,11 @@ pub fn routes() -> Router<AppState> {
         .merge(classes::routes())
 }
 
+/// Whether `path` is the API's: `/api` and everything under it.
+pub fn is_api_path(path: &str) -> bool {
+    path == "/api" || path.starts_with("/api/")
+}
+
 /// The OpenAPI 3 document of this API (`assets/openapi.json`; a test keeps it and the routes
 /// in step).
 pub const OPENAPI: &str = include_str!("../../../../assets/openapi.json");
@@ -240,8 +245,7 @@ pub fn parse_authorization(value: &str) -> Option<&str> {
         return None;
     }
     let token = token.trim();
-    // Our tokens: 32 random bytes, hex.
-    (token.len() == 64 && token.bytes().all(|b| b.is_ascii_hexdigit())).then_some(token)
+    shared::crypto::is_token_shaped(token).then_some(token)
 }
 
 /// A 401 that tells the client how to authenticate.

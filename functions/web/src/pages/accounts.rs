@@ -14,7 +14,7 @@ use shared::error::{Error, FieldErrors};
 use shared::services::{accounts, sessions};
 use uuid::Uuid;
 
-use super::{Page, SignedIn, with_status};
+use super::{Notice, Page, PageResult, SignedIn, with_status};
 use crate::client::ClientIp;
 use crate::session::{SessionChange, safe_next, see_other};
 use crate::{AppState, WebError};
@@ -38,8 +38,6 @@ pub fn routes() -> Router<AppState> {
         .route("/account/tokens", post(create_token))
         .route("/account/tokens/{id}/revoke", post(revoke_token))
 }
-
-type PageResult = Result<Response, WebError>;
 
 /// A form shown again with what was wrong: 422, the entered values (never a password) and a
 /// message per field.
@@ -367,12 +365,6 @@ async fn reset(
 
 // ---- The account page ----------------------------------------------------------------------
 
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct AccountQuery {
-    notice: String,
-}
-
 fn account_notice(key: &str) -> Option<&'static str> {
     Some(match key {
         "verified" => "Your address is verified.",
@@ -429,7 +421,7 @@ async fn render_account(
 async fn account(
     State(state): State<AppState>,
     signed_in: SignedIn,
-    Query(query): Query<AccountQuery>,
+    Query(query): Query<Notice>,
 ) -> PageResult {
     let page = AccountPage {
         notice: account_notice(&query.notice),

@@ -3,7 +3,7 @@
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{Html, IntoResponse};
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use chrono::Utc;
@@ -15,7 +15,7 @@ use shared::error::{Error, FieldErrors};
 use shared::services::classes;
 use uuid::Uuid;
 
-use super::{Page, SignedIn, local, pager};
+use super::{Notice, Page, PageResult, SignedIn, local, pager};
 use crate::paging::PageQuery;
 use crate::session::{safe_next, see_other};
 use crate::{AppState, WebError};
@@ -31,8 +31,6 @@ pub fn routes() -> Router<AppState> {
         .route("/occurrences/{id}/cancel", post(cancel))
         .route("/bookings", get(bookings))
 }
-
-pub(super) type PageResult = Result<Response, WebError>;
 
 fn class_view(class: &Class, tz: Tz) -> Value {
     context! {
@@ -55,12 +53,6 @@ async fn list(State(state): State<AppState>, page: Page, query: PageQuery) -> Pa
     let ctx =
         context! { classes => items, pager => pager(&query, &listed), time_zone => tz.name() };
     Ok(page.render("classes.html", ctx).await?.into_response())
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct Notice {
-    notice: String,
 }
 
 fn class_notice(key: &str) -> Option<&'static str> {

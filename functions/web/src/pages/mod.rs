@@ -22,6 +22,7 @@ use axum::routing::get;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use minijinja::{Value, context};
+use serde::Deserialize;
 use shared::config::DatabaseKind;
 use shared::pagination;
 
@@ -42,6 +43,17 @@ pub fn routes(state: &AppState) -> Router<AppState> {
     } else {
         routes
     }
+}
+
+/// What a page handler returns: the page (or a redirect), or the error the error layer shows.
+pub(crate) type PageResult = Result<Response, WebError>;
+
+/// `?notice=` after an action: the key of one of a page's fixed messages (never text from the
+/// URL).
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(crate) struct Notice {
+    pub notice: String,
 }
 
 /// A time as pages show it, in the site's time zone.

@@ -22,12 +22,12 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::MethodRouter;
 use axum::{Router, routing};
 use minijinja::{Value, context};
-use serde::Deserialize;
 use shared::domain::User;
 use shared::pagination::PageRequest;
 use shared::services::{admin, dead_letters as dlq};
 
-use super::{Page, local, pager};
+pub(super) use super::Notice;
+use super::{Page, PageResult, local, pager};
 use crate::paging::PageQuery;
 use crate::session::{self, Visitor};
 use crate::{AppState, WebError};
@@ -180,8 +180,6 @@ impl FromRequestParts<AppState> for Admin {
     }
 }
 
-type PageResult = Result<Response, WebError>;
-
 impl Admin {
     /// Renders an admin page: `section` marks the current entry of the admin's menu.
     async fn render(
@@ -194,13 +192,7 @@ impl Admin {
     }
 }
 
-/// `?notice=` after an action: one of a page's fixed messages (never text from the URL).
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct Notice {
-    notice: String,
-}
-
+/// The admin's messages for `?notice=` ([`Notice`]).
 fn notice(key: &str) -> Option<&'static str> {
     Some(match key {
         "deactivated" => "The account is deactivated; its sessions and API tokens have ended.",
