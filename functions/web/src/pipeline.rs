@@ -39,7 +39,8 @@ use tracing::Level;
 use crate::error::{self, ErrorBody};
 use crate::pages::Page;
 use crate::session::{self, Visitor};
-use crate::{AppState, security, stage};
+use crate::state::AppState;
+use crate::{security, stage};
 
 /// `routes` inside the whole pipeline (module docs), as the app that serves requests.
 pub fn around(routes: Router<AppState>, state: AppState) -> Router {
@@ -107,7 +108,7 @@ fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
 
 /// JSON for the API and for clients that ask for it; HTML for everyone else.
 fn wants_json(path: &str, headers: &HeaderMap) -> bool {
-    if crate::api::is_api_path(path) {
+    if security::is_api_path(path) {
         return true;
     }
     let accept = headers
@@ -271,7 +272,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::WebError;
+    use crate::error::WebError;
     use axum::routing::get;
     use shared::error::Error;
     use tower::ServiceExt as _;

@@ -24,7 +24,8 @@ use shared::config::Config;
 use shared::error::Error;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
-use crate::{AppState, WebError};
+use crate::error::WebError;
+use crate::state::AppState;
 
 /// Our pages load only our stylesheet; no scripts, no frames, forms post to us.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
@@ -81,7 +82,7 @@ fn refusal(config: &Config, request: &Request) -> Option<Response> {
     };
     if config.force_https && forwarded_proto(request.headers()) != "https" {
         let path = request.uri().path();
-        if crate::api::is_api_path(path) {
+        if is_api_path(path) {
             return Some(
                 WebError(Error::Forbidden(
                     "this API is served over HTTPS only; use https://".into(),
@@ -106,6 +107,12 @@ fn refusal(config: &Config, request: &Request) -> Option<Response> {
         });
     }
     None
+}
+
+/// Whether `path` is the JSON API's (`/api` and everything under it): over plain HTTP it is
+/// refused rather than redirected, and its errors are always JSON.
+pub fn is_api_path(path: &str) -> bool {
+    path == "/api" || path.starts_with("/api/")
 }
 
 /// The host the client asked for, allowed and well formed: the `Host` header (HTTP/1.1, and

@@ -38,7 +38,8 @@ use shared::error::Error;
 use shared::services::sessions::{self, SESSION_TTL};
 use tokio::sync::OnceCell;
 
-use crate::{AppState, WebError};
+use crate::error::WebError;
+use crate::state::AppState;
 
 /// The form field (and header) that carries the CSRF token.
 pub const CSRF_FIELD: &str = "csrf_token";

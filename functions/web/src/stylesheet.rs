@@ -8,7 +8,7 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 
-use crate::WebError;
+use crate::error::WebError;
 
 /// Built by Tailwind from the templates (`npm --prefix assets run build`); committed.
 const STYLESHEET: &[u8] = include_bytes!("../../../assets/dist/app.css");

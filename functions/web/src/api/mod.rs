@@ -16,7 +16,8 @@ use shared::services::accounts;
 use uuid::Uuid;
 
 use crate::client::ClientIp;
-use crate::{AppState, WebError};
+use crate::error::WebError;
+use crate::state::AppState;
 
 /// Routes with their full paths (`/api/...`); an unknown `/api/` path gets the JSON 404 from the
 /// router's fallback.
@@ -35,11 +36,6 @@ pub fn routes() -> Router<AppState> {
         .route("/api/me", get(me))
         .route("/api/me/password", post(change_password))
         .merge(classes::routes())
-}
-
-/// Whether `path` is the API's: `/api` and everything under it.
-pub fn is_api_path(path: &str) -> bool {
-    path == "/api" || path.starts_with("/api/")
 }
 
 /// The OpenAPI 3 document of this API (`assets/openapi.json`; a test keeps it and the routes

@@ -16,8 +16,9 @@ use uuid::Uuid;
 
 use super::{Notice, Page, PageResult, SignedIn, with_status};
 use crate::client::ClientIp;
+use crate::error::WebError;
 use crate::session::{SessionChange, safe_next, see_other};
-use crate::{AppState, WebError};
+use crate::state::AppState;
 
 pub fn routes() -> Router<AppState> {
     Router::new()

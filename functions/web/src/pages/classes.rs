@@ -16,9 +16,10 @@ use shared::services::classes;
 use uuid::Uuid;
 
 use super::{Notice, Page, PageResult, SignedIn, local, pager};
+use crate::error::WebError;
 use crate::paging::PageQuery;
 use crate::session::{safe_next, see_other};
-use crate::{AppState, WebError};
+use crate::state::AppState;
 
 pub fn routes() -> Router<AppState> {
     Router::new()

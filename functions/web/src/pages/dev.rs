@@ -9,7 +9,8 @@ use minijinja::context;
 use shared::services::dev_mailbox;
 
 use super::Page;
-use crate::{AppState, WebError};
+use crate::error::WebError;
+use crate::state::AppState;
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/_dev/mail", get(mailbox))

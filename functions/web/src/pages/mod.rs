@@ -26,8 +26,9 @@ use serde::Deserialize;
 use shared::config::DatabaseKind;
 use shared::pagination;
 
+use crate::error::WebError;
 use crate::paging::PageQuery;
-use crate::{AppState, WebError};
+use crate::state::AppState;
 
 pub fn routes(state: &AppState) -> Router<AppState> {
     let routes = Router::new()

@@ -8,8 +8,9 @@ use axum::response::{Html, IntoResponse, Response};
 use minijinja::{Value, context};
 use shared::domain::User;
 
+use crate::error::WebError;
 use crate::session::{Visitor, login_redirect};
-use crate::{AppState, WebError};
+use crate::state::AppState;
 
 /// A page request: the app, the [`Visitor`], and its signed-in user, looked up at the first
 /// call that needs it and then kept for the rest of the request (a visitor without a session

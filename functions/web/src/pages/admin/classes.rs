@@ -12,9 +12,9 @@ use shared::services::{admin, classes};
 use uuid::Uuid;
 
 use super::{Admin, Notice, PageResult, done, notice, pager, when};
-use crate::AppState;
 use crate::pages::classes::{ClassForm, class_form_page, edit_page};
 use crate::paging::PageQuery;
+use crate::state::AppState;
 
 #[derive(Deserialize, Default, serde::Serialize)]
 #[serde(default)]
@@ -64,7 +64,7 @@ async fn class_page(
     query: &PageQuery,
     notice: Option<&str>,
     problem: Option<(Uuid, String)>,
-) -> Result<axum::response::Html<String>, crate::WebError> {
+) -> Result<axum::response::Html<String>, crate::error::WebError> {
     let class = classes::get_class(&state.db, id).await?;
     let page = classes::list_occurrences(&state.db, id, query.request).await?;
     let occurrences: Vec<Value> = page

@@ -8,8 +8,8 @@ use shared::queue::Message;
 use shared::services::dead_letters::{self as dlq, DeadLetterQueue, Located};
 
 use super::{Admin, Notice, PageResult, done, notice, pager, when};
-use crate::AppState;
 use crate::paging::PageQuery;
+use crate::state::AppState;
 
 const PATH: &str = "/admin/dead-letters";
 

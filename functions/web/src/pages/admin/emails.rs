@@ -11,8 +11,8 @@ use shared::services::admin::{self, EmailRow, EmailSearch};
 use uuid::Uuid;
 
 use super::{Admin, Notice, PageResult, done, notice, pager, when};
-use crate::AppState;
 use crate::paging::PageQuery;
+use crate::state::AppState;
 
 #[derive(Deserialize, Default, serde::Serialize)]
 #[serde(default)]

@@ -10,8 +10,8 @@ use shared::jobs::{self, JOBS, Job, Outcome};
 use shared::services::admin::{self, JobRun, JobSummary};
 
 use super::{Admin, Notice, PageResult, done, notice, pager, when};
-use crate::AppState;
 use crate::paging::PageQuery;
+use crate::state::AppState;
 
 /// A run as the pages show it: when, how long, how it ended.
 pub(super) fn run_view(state: &AppState, run: &JobRun) -> Value {

@@ -28,9 +28,10 @@ use shared::services::{admin, dead_letters as dlq};
 
 pub(super) use super::Notice;
 use super::{Page, PageResult, local, pager};
+use crate::error::WebError;
 use crate::paging::PageQuery;
 use crate::session::{self, Visitor};
-use crate::{AppState, WebError};
+use crate::state::AppState;
 
 /// One admin route: its method and path pattern, as the router has it.
 #[derive(Debug, Clone, PartialEq, Eq)]

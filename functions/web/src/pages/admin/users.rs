@@ -12,8 +12,9 @@ use shared::services::admin::{self, UserSearch};
 use uuid::Uuid;
 
 use super::{Admin, Notice, PageResult, done, notice, pager, when};
+use crate::error::WebError;
 use crate::paging::PageQuery;
-use crate::{AppState, WebError};
+use crate::state::AppState;
 
 /// The list's search form as sent: each flag is "", "yes" or "no".
 #[derive(Deserialize, Default, serde::Serialize)]
