@@ -155,7 +155,7 @@ async fn render_errors(State(state): State<AppState>, request: Request, next: Ne
             .extensions
             .remove::<Visitor>()
             .or_else(|| sid.map(|sid| Visitor::with_token(&state.config, sid)));
-        html_error(state, status, &error, visitor).await
+        html_error(&state, status, &error, visitor).await
     };
     let (rendered_parts, rendered_body) = rendered.into_parts();
     parts.headers.extend(rendered_parts.headers);
@@ -172,7 +172,7 @@ fn has_document(headers: &HeaderMap) -> bool {
 /// An error as a page like the others. The navigation shows who is signed in, except on 5xx
 /// pages: the database may be what failed, and the page must not wait for it.
 async fn html_error(
-    state: AppState,
+    state: &AppState,
     status: StatusCode,
     error: &ErrorBody,
     visitor: Option<Visitor>,
@@ -180,7 +180,7 @@ async fn html_error(
     let visitor = visitor
         .filter(|_| status.is_client_error())
         .unwrap_or_else(Visitor::anonymous);
-    let mut page = Page::new(state.clone(), visitor);
+    let mut page = Page::new(state, visitor);
     let signed_in = match page.user().await {
         Ok(user) => user.is_some(),
         // The lookup failed: the page still shows the error, as to a visitor not signed in.

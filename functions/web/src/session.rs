@@ -33,6 +33,7 @@ use cookie::{Cookie, SameSite};
 use hmac::{KeyInit, Mac};
 use shared::config::Config;
 use shared::crypto::is_token_shaped;
+use shared::db::Db;
 use shared::domain::User;
 use shared::error::Error;
 use shared::services::sessions::{self, SESSION_TTL};
@@ -302,13 +303,13 @@ impl Visitor {
     /// The signed-in user, if the token opens a live session. A token made for this request
     /// opens none, so a first-time visitor costs no database round trip (the lookup also
     /// slides a session's expiry: an `update` on every page).
-    pub async fn user(&self, state: &AppState) -> Result<Option<User>, WebError> {
+    pub async fn user(&self, db: &Db) -> Result<Option<User>, WebError> {
         if self.fresh {
             return Ok(None);
         }
         let user = self
             .user
-            .get_or_try_init(|| sessions::session_user(&state.db, &self.sid))
+            .get_or_try_init(|| sessions::session_user(db, &self.sid))
             .await?;
         Ok(user.clone())
     }

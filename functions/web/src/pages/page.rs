@@ -2,22 +2,28 @@
 //! who is signed in) with the one [`Page::render`] every page goes through, error pages
 //! included; [`SignedIn`] for the pages that need a user.
 
+use std::sync::Arc;
+
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::response::{Html, IntoResponse, Response};
 use minijinja::{Value, context};
+use shared::db::Db;
 use shared::domain::User;
 
 use crate::error::WebError;
 use crate::session::{Visitor, login_redirect};
 use crate::state::AppState;
+use crate::templates::Templates;
 
-/// A page request: the app, the [`Visitor`], and its signed-in user, looked up at the first
-/// call that needs it and then kept for the rest of the request (a visitor without a session
-/// cookie costs no lookup at all).
+/// A page request: what rendering needs of the app (the database for the user, the
+/// templates), the [`Visitor`], and its signed-in user, looked up at the first call that needs
+/// it and then kept for the rest of the request (a visitor without a session cookie costs no
+/// lookup at all).
 #[derive(Clone)]
 pub struct Page {
-    state: AppState,
+    db: Db,
+    templates: Arc<Templates>,
     visitor: Visitor,
 }
 
@@ -26,13 +32,17 @@ impl FromRequestParts<AppState> for Page {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, WebError> {
         let visitor = Visitor::from_request_parts(parts, state).await?;
-        Ok(Self::new(state.clone(), visitor))
+        Ok(Self::new(state, visitor))
     }
 }
 
 impl Page {
-    pub(crate) fn new(state: AppState, visitor: Visitor) -> Self {
-        Self { state, visitor }
+    pub(crate) fn new(state: &AppState, visitor: Visitor) -> Self {
+        Self {
+            db: state.db.clone(),
+            templates: state.templates.clone(),
+            visitor,
+        }
     }
 
     /// The browser behind the request (its session token, for logging in and out).
@@ -42,7 +52,7 @@ impl Page {
 
     /// The signed-in user, if any.
     pub async fn user(&self) -> Result<Option<User>, WebError> {
-        self.visitor.user(&self.state).await
+        self.visitor.user(&self.db).await
     }
 
     /// Renders template `name` with `ctx` and what every page shows: the signed-in user (for
@@ -56,7 +66,6 @@ impl Page {
             ..ctx
         };
         let html = self
-            .state
             .templates
             .render(name, ctx)
             .map_err(|e| WebError::unexpected(e.0))?;

@@ -157,7 +157,7 @@ async fn guard(State(state): State<AppState>, mut request: Request, next: Next) 
         return WebError::unexpected(anyhow::anyhow!("the admin ran outside the session layer"))
             .into_response();
     };
-    let page = Page::new(state, visitor);
+    let page = Page::new(&state, visitor);
     match page.user().await {
         Err(e) => e.into_response(),
         Ok(None) => session::login_redirect(request.method(), request.uri(), "/admin"),
