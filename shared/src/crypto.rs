@@ -15,6 +15,13 @@ pub fn random_token(bytes: usize) -> String {
     hex::encode(buf)
 }
 
+/// Whether `text` has the shape of the tokens this app hands out (sessions, API tokens, email
+/// links: `random_token(32)`, 64 hex digits). Anything else cannot be one of ours, and is
+/// refused without a lookup.
+pub fn is_token_shaped(text: &str) -> bool {
+    text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
 /// How tokens (sessions, API tokens, email links) are stored: a SHA-256 hex digest. The tokens
 /// carry at least 128 random bits, so a fast hash is enough and lets us look them up by hash.
 pub fn hash_token(token: &str) -> String {

@@ -10,7 +10,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse as _, Response};
 use serde::Serialize;
 
-use crate::AppState;
+use crate::state::AppState;
 
 #[derive(Serialize)]
 pub struct Health {

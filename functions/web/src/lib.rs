@@ -7,9 +7,7 @@
 pub mod api;
 /// The caller's address, from the platform, for rate limits.
 pub mod client;
-/// Pages that exist only with DEBUG on (the development mailbox).
-mod dev;
-/// The error type handlers return, and the layer that renders errors as HTML or JSON.
+/// The error type handlers return, and how an error looks as JSON or as a page.
 pub mod error;
 /// `/healthz`.
 mod health;
@@ -19,6 +17,9 @@ pub mod lambda;
 mod pages;
 /// `?page=&page_size=` and the absolute `next` / `previous` links of lists.
 pub mod paging;
+/// What every request passes through, in order: tracing, error rendering, hosts and HTTPS,
+/// CORS, the body limit, panics.
+pub mod pipeline;
 /// Allowed hosts, forced HTTPS, CORS, security headers, the body size limit.
 pub mod security;
 /// Browser sessions (the cookie) and CSRF protection for the pages.
@@ -27,7 +28,9 @@ pub mod session;
 pub mod stage;
 /// What every handler can reach: configuration, database, templates.
 pub mod state;
-/// minijinja templates embedded in the binary, and the content-hashed stylesheet.
+/// The content-hashed stylesheet, embedded in the binary.
+pub mod stylesheet;
+/// minijinja templates embedded in the binary.
 pub mod templates;
 
 use axum::Router;
@@ -38,7 +41,7 @@ pub use error::WebError;
 pub use pages::admin::{AdminRoute, route_list as admin_routes};
 pub use state::AppState;
 
-/// The whole application.
+/// The whole application: the routes, inside the [`pipeline`].
 pub fn router(state: AppState) -> Router {
     let pages = pages::routes(&state).layer(middleware::from_fn_with_state(
         state.clone(),
@@ -47,15 +50,8 @@ pub fn router(state: AppState) -> Router {
     let routes = Router::new()
         .merge(pages)
         .route("/healthz", get(health::healthz))
-        .route("/static/{file}", get(templates::stylesheet))
+        .route("/static/{file}", get(stylesheet::serve))
         .merge(api::routes())
         .fallback(error::not_found);
-    // A method a route does not take gets 405 with `Allow` before any of the route's layers:
-    // `Router::layer` and `route_layer` both wrap each route's 405 fallback too, so the pages'
-    // CSRF check answered `PUT /login` with 403 (and the admin's guard with its own refusal).
-    // This replaces that wrapped fallback on every route added above.
-    let routes = routes.method_not_allowed_fallback(error::method_not_allowed);
-    // The stage comes off the path before routing (a layer inside a Router runs after it).
-    let app = error::layers(routes, state);
-    Router::new().fallback_service(tower::util::MapRequest::new(app, stage::strip))
+    pipeline::around(routes, state)
 }

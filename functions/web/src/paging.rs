@@ -16,8 +16,9 @@ use serde::Serialize;
 use shared::error::Error;
 use shared::pagination::{Page, PageRequest};
 
+use crate::error::WebError;
 use crate::stage::PublicPrefix;
-use crate::{AppState, WebError};
+use crate::state::AppState;
 
 /// A list request: the page asked for, and where its neighbours are.
 pub struct PageQuery {

@@ -16,19 +16,16 @@
 //!   response; a handler that sets its own CSP keeps it.
 //! - **Size**: a body over `MAX_REQUEST_BYTES` gets 413.
 
-use std::task::{Context, Poll};
-
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use shared::config::Config;
 use shared::error::Error;
-use tower::util::Either;
-use tower::{Layer, Service};
-use tower_http::cors::{AllowOrigin, Cors, CorsLayer};
+use tower_http::cors::{AllowOrigin, CorsLayer};
 
-use crate::{AppState, WebError};
+use crate::error::WebError;
+use crate::state::AppState;
 
 /// Our pages load only our stylesheet; no scripts, no frames, forms post to us.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
@@ -85,7 +82,7 @@ fn refusal(config: &Config, request: &Request) -> Option<Response> {
     };
     if config.force_https && forwarded_proto(request.headers()) != "https" {
         let path = request.uri().path();
-        if path == "/api" || path.starts_with("/api/") {
+        if is_api_path(path) {
             return Some(
                 WebError(Error::Forbidden(
                     "this API is served over HTTPS only; use https://".into(),
@@ -110,6 +107,12 @@ fn refusal(config: &Config, request: &Request) -> Option<Response> {
         });
     }
     None
+}
+
+/// Whether `path` is the JSON API's (`/api` and everything under it): over plain HTTP it is
+/// refused rather than redirected, and its errors are always JSON.
+pub fn is_api_path(path: &str) -> bool {
+    path == "/api" || path.starts_with("/api/")
 }
 
 /// The host the client asked for, allowed and well formed: the `Host` header (HTTP/1.1, and
@@ -231,7 +234,6 @@ pub fn validate_host(raw: &str, allowed: &[String]) -> Result<String, String> {
     if allowed_host { Ok(host) } else { refuse() }
 }
 
-/// CORS for the configured origins only; none at all when the list is empty.
 /// Removes every `Access-Control-*` header from an answer that allows no origin: CORS headers
 /// go to allowed origins only (tower-http's layer adds the preflight's methods, headers and
 /// max age whatever the origin; browsers ignore them without an allowed origin, and an
@@ -251,66 +253,7 @@ pub async fn cors_for_allowed_origins_only(mut response: Response) -> Response {
     response
 }
 
-/// tower-http's [`CorsLayer`] answers every OPTIONS request itself, as a preflight (200, empty
-/// body), even one without `Access-Control-Request-Method`, which is no preflight. This layer
-/// sends only real preflights and requests of other methods through it; any other OPTIONS goes
-/// straight to the router, which answers 405 with `Allow` as for any method a route does not
-/// take.
-#[derive(Clone)]
-pub struct PreflightsOnlyLayer(CorsLayer);
-
-impl PreflightsOnlyLayer {
-    pub fn new(cors: CorsLayer) -> Self {
-        Self(cors)
-    }
-}
-
-impl<S: Clone> Layer<S> for PreflightsOnlyLayer {
-    type Service = PreflightsOnly<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        PreflightsOnly {
-            // Two `Either`s of one type, so that both calls return the same future type.
-            cors: Either::Left(self.0.layer(inner.clone())),
-            plain: Either::Right(inner),
-        }
-    }
-}
-
-/// The service of [`PreflightsOnlyLayer`].
-#[derive(Clone)]
-pub struct PreflightsOnly<S> {
-    cors: Either<Cors<S>, S>,
-    plain: Either<Cors<S>, S>,
-}
-
-impl<S, B, R> Service<axum::http::Request<B>> for PreflightsOnly<S>
-where
-    S: Service<axum::http::Request<B>, Response = axum::http::Response<R>>,
-    R: Default,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = <Either<Cors<S>, S> as Service<axum::http::Request<B>>>::Future;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        std::task::ready!(self.plain.poll_ready(cx))?;
-        self.cors.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: axum::http::Request<B>) -> Self::Future {
-        let to_cors = request.method() != Method::OPTIONS
-            || request
-                .headers()
-                .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
-        if to_cors {
-            self.cors.call(request)
-        } else {
-            self.plain.call(request)
-        }
-    }
-}
-
+/// CORS for the configured origins only; none at all when the list is empty.
 pub fn cors(config: &Config) -> CorsLayer {
     let origins: Vec<HeaderValue> = config
         .cors_allowed_origins

@@ -32,12 +32,15 @@ use axum::response::{IntoResponse, Redirect, Response};
 use cookie::{Cookie, SameSite};
 use hmac::{KeyInit, Mac};
 use shared::config::Config;
+use shared::crypto::is_token_shaped;
+use shared::db::Db;
 use shared::domain::User;
 use shared::error::Error;
 use shared::services::sessions::{self, SESSION_TTL};
 use tokio::sync::OnceCell;
 
-use crate::{AppState, WebError};
+use crate::error::WebError;
+use crate::state::AppState;
 
 /// The form field (and header) that carries the CSRF token.
 pub const CSRF_FIELD: &str = "csrf_token";
@@ -74,12 +77,7 @@ fn secure(config: &Config) -> bool {
     config.force_https || config.site_url.scheme() == "https"
 }
 
-/// A session token as we make them: 32 random bytes, hex. Anything else is ignored.
-fn well_formed(token: &str) -> bool {
-    token.len() == 64 && token.bytes().all(|b| b.is_ascii_hexdigit())
-}
-
-/// The session token from the request's `Cookie` headers, if there is a well-formed one.
+/// The session token from the request's `Cookie` headers, if there is one of the shape we make.
 pub fn session_token<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(header::COOKIE)
@@ -87,9 +85,9 @@ pub fn session_token<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> 
         .filter_map(|v| v.to_str().ok())
         .flat_map(Cookie::split_parse)
         .filter_map(Result::ok)
-        .find(|c| c.name() == name && well_formed(c.value()))
+        .find(|c| c.name() == name && is_token_shaped(c.value()))
         .map(|c| c.value_raw().unwrap_or_default())
-        .filter(|v| well_formed(v))
+        .filter(|v| is_token_shaped(v))
 }
 
 type HmacSha256 = hmac::Hmac<sha2::Sha256>;
@@ -103,7 +101,7 @@ fn csrf_mac(config: &Config, sid: &str) -> HmacSha256 {
 }
 
 /// The CSRF token for a session token.
-pub fn csrf_token(config: &Config, sid: &str) -> String {
+fn csrf_token(config: &Config, sid: &str) -> String {
     hex::encode(csrf_mac(config, sid).finalize().into_bytes())
 }
 
@@ -131,14 +129,14 @@ pub async fn layer(State(state): State<AppState>, request: Request, next: Next) 
         }
     };
     let mut request = request;
-    request.extensions_mut().insert(Visitor {
-        csrf_token: csrf_token(config, &sid),
-        sid: sid.clone(),
-        fresh,
-        user: Arc::default(),
-    });
+    let visitor = Visitor::new(config, sid.clone(), fresh);
+    request.extensions_mut().insert(visitor.clone());
 
     let mut response = next.run(request).await;
+    if response.status().is_client_error() {
+        // The error layer's page shows this visitor, its user already looked up.
+        response.extensions_mut().insert(visitor);
+    }
     let cookie_value = match response.extensions_mut().remove::<SessionChange>() {
         Some(SessionChange::Start(token)) => token,
         Some(SessionChange::End) => shared::crypto::random_token(32),
@@ -273,6 +271,30 @@ impl FromRequestParts<AppState> for Visitor {
 }
 
 impl Visitor {
+    fn new(config: &Config, sid: String, fresh: bool) -> Self {
+        Self {
+            csrf_token: csrf_token(config, &sid),
+            sid,
+            fresh,
+            user: Arc::default(),
+        }
+    }
+
+    /// The browser that sent this session token (from its cookie).
+    pub fn with_token(config: &Config, sid: String) -> Self {
+        Self::new(config, sid, false)
+    }
+
+    /// A visitor whose session is not looked up: it shows as signed out.
+    pub fn anonymous() -> Self {
+        Self {
+            sid: String::new(),
+            fresh: true,
+            csrf_token: String::new(),
+            user: Arc::default(),
+        }
+    }
+
     /// The session token, which opens the session and is kept by a password change.
     pub fn token(&self) -> &str {
         &self.sid
@@ -281,39 +303,15 @@ impl Visitor {
     /// The signed-in user, if the token opens a live session. A token made for this request
     /// opens none, so a first-time visitor costs no database round trip (the lookup also
     /// slides a session's expiry: an `update` on every page).
-    pub async fn user(&self, state: &AppState) -> Result<Option<User>, WebError> {
+    pub async fn user(&self, db: &Db) -> Result<Option<User>, WebError> {
         if self.fresh {
             return Ok(None);
         }
         let user = self
             .user
-            .get_or_try_init(|| sessions::session_user(&state.db, &self.sid))
+            .get_or_try_init(|| sessions::session_user(db, &self.sid))
             .await?;
         Ok(user.clone())
-    }
-}
-
-/// A page visitor who is signed in; anyone else is sent to the login page and back.
-pub struct SignedIn {
-    pub visitor: Visitor,
-    pub user: User,
-}
-
-impl FromRequestParts<AppState> for SignedIn {
-    type Rejection = Response;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
-        let visitor = Visitor::from_request_parts(parts, state)
-            .await
-            .map_err(IntoResponse::into_response)?;
-        match visitor
-            .user(state)
-            .await
-            .map_err(IntoResponse::into_response)?
-        {
-            Some(user) => Ok(Self { visitor, user }),
-            None => Err(login_redirect(&parts.method, &parts.uri, "/account")),
-        }
     }
 }
 

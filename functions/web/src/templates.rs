@@ -1,14 +1,8 @@
-//! Templates and the stylesheet, embedded at compile time so a Lambda package is one file.
+//! Templates, embedded at compile time so a Lambda package is one file.
 
-use std::sync::OnceLock;
-
-use axum::extract::Path;
-use axum::http::{HeaderValue, header};
-use axum::response::{Html, IntoResponse, Response};
 use minijinja::{Environment, Value};
-use sha2::{Digest, Sha256};
 
-use crate::error::WebError;
+use crate::stylesheet::stylesheet_url;
 
 /// (name, source) for each file in `assets/templates/`. Names end in `.html`, which turns on
 /// minijinja's HTML escaping.
@@ -52,44 +46,6 @@ const TEMPLATES: &[(&str, &str)] = templates![
     "admin/dead_letters.html",
 ];
 
-/// Built by Tailwind from the templates (`npm --prefix assets run build`); committed.
-const STYLESHEET: &[u8] = include_bytes!("../../../assets/dist/app.css");
-
-/// The stylesheet's public name, e.g. `app.3f9c0a1b2c4d.css`: a new build gets a new name, so
-/// browsers and CDNs may cache each one forever.
-pub fn stylesheet_name() -> &'static str {
-    static NAME: OnceLock<String> = OnceLock::new();
-    NAME.get_or_init(|| {
-        let digest = hex::encode(Sha256::digest(STYLESHEET));
-        format!("app.{}.css", &digest[..12])
-    })
-}
-
-pub fn stylesheet_url() -> String {
-    format!("/static/{}", stylesheet_name())
-}
-
-/// `GET /static/{file}`: the current stylesheet, cached for a year.
-pub async fn stylesheet(Path(file): Path<String>) -> Result<Response, WebError> {
-    if file != stylesheet_name() {
-        return Err(WebError::not_found("no such file"));
-    }
-    Ok((
-        [
-            (
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/css; charset=utf-8"),
-            ),
-            (
-                header::CACHE_CONTROL,
-                HeaderValue::from_static("public, max-age=31536000, immutable"),
-            ),
-        ],
-        STYLESHEET,
-    )
-        .into_response())
-}
-
 fn source(name: &str) -> Option<&'static str> {
     TEMPLATES
         .iter()
@@ -132,21 +88,22 @@ impl Templates {
         Ok(())
     }
 
-    /// Renders a page; a template error is a 500 (and is logged), never a panic.
-    pub fn render(&self, name: &str, ctx: Value) -> Result<Html<String>, WebError> {
-        self.render_string(name, ctx).map(Html)
-    }
-
-    pub fn render_string(&self, name: &str, ctx: Value) -> Result<String, WebError> {
+    /// Renders template `name`. An error names the template; callers turn it into a 500 (and
+    /// a log line), never a panic.
+    pub fn render(&self, name: &str, ctx: Value) -> Result<String, TemplateError> {
         let template = self
             .env
             .get_template(name)
-            .map_err(|e| WebError::unexpected(anyhow::anyhow!("template {name}: {e:#}")))?;
+            .map_err(|e| TemplateError(anyhow::anyhow!("template {name}: {e:#}")))?;
         template
             .render(ctx)
-            .map_err(|e| WebError::unexpected(anyhow::anyhow!("rendering {name}: {e:#}")))
+            .map_err(|e| TemplateError(anyhow::anyhow!("rendering {name}: {e:#}")))
     }
 }
+
+/// A template that could not be loaded or rendered, with its name.
+#[derive(Debug)]
+pub struct TemplateError(pub anyhow::Error);
 
 #[cfg(test)]
 mod tests {

@@ -4,6 +4,8 @@
 //! the caller checked before. Every change is written to `admin_actions` with the actor (in the
 //! same transaction as the change where there is one) and logged at info.
 
+use std::future::Future;
+
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use uuid::Uuid;
@@ -12,19 +14,23 @@ use crate::db::{Db, Exec};
 use crate::domain::classes::{CAPACITY_MAX, Class, ClassDraft, Occurrence};
 use crate::domain::{ApiToken, EmailStatus, User};
 use crate::error::{Error, Result, is_unique_violation};
-use crate::jobs::{self, JOBS, Job, Outcome};
 use crate::pagination::{Page, PageRequest};
 use crate::queue::Queue;
 use crate::services::accounts::{self, Mailing};
 use crate::services::{classes, outbox};
-use crate::store::admin::{self as store, AdminAction};
+use crate::store::admin as store;
 use crate::store::classes::{self as class_store, OccurrenceBooking};
-use crate::store::emails::{self, EmailFilter, EmailRow};
-use crate::store::jobs::{self as job_store, JobRun};
+use crate::store::emails::{self, EmailFilter};
+use crate::store::jobs as job_store;
 use crate::store::sessions as session_store;
 use crate::store::tokens;
 use crate::store::users::{self, NewUser, UserFilter};
 use crate::{clock, crypto};
+
+// The rows these use cases return, as the store reads them.
+pub use crate::store::admin::AdminAction;
+pub use crate::store::emails::EmailRow;
+pub use crate::store::jobs::JobRun;
 
 /// Refuses anyone but an active superuser (403).
 pub fn require_superuser(actor: &User) -> Result<()> {
@@ -90,18 +96,35 @@ pub async fn list_actions(
 
 // ---- Users ---------------------------------------------------------------------------------
 
+/// The users list's search: text the address contains (any for an empty one) and flags
+/// (`None` matches either).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct UserSearch<'a> {
+    pub email: &'a str,
+    pub verified: Option<bool>,
+    pub staff: Option<bool>,
+    pub active: Option<bool>,
+}
+
+/// Accounts matching `search`, newest first.
 pub async fn list_users(
     db: &Db,
     actor: &User,
-    filter: &UserFilter,
+    search: &UserSearch<'_>,
     request: PageRequest,
 ) -> Result<Page<User>> {
     require_superuser(actor)?;
+    let filter = UserFilter {
+        email_like: store::contains_pattern(search.email),
+        verified: search.verified,
+        staff: search.staff,
+        active: search.active,
+    };
     let mut conn = db.acquire().await?;
-    let count = users::count_filtered_users(&mut conn, filter).await?;
+    let count = users::count_filtered_users(&mut conn, &filter).await?;
     request.check(count)?;
     let rows =
-        users::list_filtered_users(&mut conn, filter, request.limit(), request.offset()).await?;
+        users::list_filtered_users(&mut conn, &filter, request.limit(), request.offset()).await?;
     Ok(Page::new(request, count, rows))
 }
 
@@ -568,18 +591,31 @@ pub async fn email_counts(db: &Db, actor: &User) -> Result<Vec<(EmailStatus, i64
         .collect())
 }
 
+/// The outbox list's search: a status (any when `None`) and text the address contains (any
+/// for an empty one).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EmailSearch<'a> {
+    pub status: Option<EmailStatus>,
+    pub to: &'a str,
+}
+
+/// Outbox rows matching `search`.
 pub async fn list_emails(
     db: &Db,
     actor: &User,
-    filter: &EmailFilter,
+    search: &EmailSearch<'_>,
     request: PageRequest,
 ) -> Result<Page<EmailRow>> {
     require_superuser(actor)?;
+    let filter = EmailFilter {
+        status: search.status,
+        to_like: store::contains_pattern(search.to),
+    };
     let mut conn = db.acquire().await?;
-    let count = emails::count_filtered_emails(&mut conn, filter).await?;
+    let count = emails::count_filtered_emails(&mut conn, &filter).await?;
     request.check(count)?;
     let rows =
-        emails::list_filtered_emails(&mut conn, filter, request.limit(), request.offset()).await?;
+        emails::list_filtered_emails(&mut conn, &filter, request.limit(), request.offset()).await?;
     Ok(Page::new(request, count, rows))
 }
 
@@ -853,11 +889,13 @@ pub async fn cancel_booking(db: &Db, actor: &User, booking_id: Uuid) -> Result<U
 }
 
 // ---- Job runs ------------------------------------------------------------------------------
+//
+// The jobs themselves (`crate::jobs`) use these services, so these take the jobs' names and
+// their run from the caller rather than reaching back into the registry.
 
-/// A job with its most recent runs.
+/// A job's most recent runs.
 #[derive(Clone)]
 pub struct JobSummary {
-    pub job: &'static Job,
     pub runs: Vec<JobRun>,
     pub total_runs: i64,
 }
@@ -865,63 +903,54 @@ pub struct JobSummary {
 /// Runs shown per job on the overview.
 pub const RECENT_RUNS: i64 = 5;
 
-/// Every job in the registry with its last [`RECENT_RUNS`] runs.
-pub async fn job_summaries(db: &Db, actor: &User) -> Result<Vec<JobSummary>> {
+/// The last [`RECENT_RUNS`] runs of each job in `names`, in that order.
+pub async fn job_summaries(db: &Db, actor: &User, names: &[&str]) -> Result<Vec<JobSummary>> {
     require_superuser(actor)?;
     let mut conn = db.acquire().await?;
-    let mut summaries = Vec::with_capacity(JOBS.len());
-    for job in JOBS {
-        let total_runs = job_store::count_runs(&mut conn, job.name).await?;
-        let runs = job_store::list_runs(&mut conn, job.name, RECENT_RUNS, 0).await?;
-        summaries.push(JobSummary {
-            job,
-            runs,
-            total_runs,
-        });
+    let mut summaries = Vec::with_capacity(names.len());
+    for name in names {
+        let total_runs = job_store::count_runs(&mut conn, name).await?;
+        let runs = job_store::list_runs(&mut conn, name, RECENT_RUNS, 0).await?;
+        summaries.push(JobSummary { runs, total_runs });
     }
     Ok(summaries)
 }
 
-fn find_job(name: &str) -> Result<&'static Job> {
-    jobs::find(name).ok_or_else(|| Error::NotFound(format!("no job named {name:?}")))
-}
-
-/// One job's runs, newest first.
+/// Job `name`'s runs, newest first.
 pub async fn list_runs(
     db: &Db,
     actor: &User,
     name: &str,
     request: PageRequest,
-) -> Result<(&'static Job, Page<JobRun>)> {
+) -> Result<Page<JobRun>> {
     require_superuser(actor)?;
-    let job = find_job(name)?;
     let mut conn = db.acquire().await?;
-    let count = job_store::count_runs(&mut conn, job.name).await?;
+    let count = job_store::count_runs(&mut conn, name).await?;
     request.check(count)?;
-    let runs = job_store::list_runs(&mut conn, job.name, request.limit(), request.offset()).await?;
-    Ok((job, Page::new(request, count, runs)))
+    let runs = job_store::list_runs(&mut conn, name, request.limit(), request.offset()).await?;
+    Ok(Page::new(request, count, runs))
 }
 
-/// "Run now": runs the job at once as a tick of its own (recorded in `job_runs` like a
-/// scheduled one). A failing job is recorded as failed and returned as the error.
-pub async fn run_job_now(deps: &jobs::Deps<'_>, actor: &User, name: &str) -> Result<Outcome> {
+/// "Run now" of job `name`, written to the admin log with what the job did or why it failed.
+/// `run` is the registry's run of the job as a tick of its own (recorded in `job_runs` like a
+/// scheduled one); like any future it does nothing until awaited, which happens only once the
+/// actor is known to be a superuser. It answers what the job did, or `None` when the tick was
+/// already done; a failing job is returned as the error.
+pub async fn run_job_now(
+    db: &Db,
+    actor: &User,
+    name: &str,
+    run: impl Future<Output = Result<Option<String>>>,
+) -> Result<Option<String>> {
     require_superuser(actor)?;
-    let job = find_job(name)?;
-    let result = jobs::run(deps, job.name, Utc::now()).await;
+    let result = run.await;
     let detail = match &result {
-        Ok(Outcome::Ran(detail)) => detail.clone(),
-        Ok(Outcome::AlreadyDone) => "already ran this instant; nothing done".to_owned(),
+        Ok(Some(detail)) => detail.clone(),
+        Ok(None) => "already ran this instant; nothing done".to_owned(),
         Err(e) => format!("failed: {e}"),
     };
-    let mut conn = deps.db.acquire().await?;
-    record(
-        &mut conn,
-        actor,
-        "job.run",
-        &format!("job {}", job.name),
-        &detail,
-    )
-    .await?;
+    let mut conn = db.acquire().await?;
+    record(&mut conn, actor, "job.run", &format!("job {name}"), &detail).await?;
     result
 }
 

@@ -5,5 +5,6 @@ pub mod admin;
 pub mod classes;
 pub mod dead_letters;
 pub mod deploy;
+pub mod dev_mailbox;
 pub mod outbox;
 pub mod sessions;

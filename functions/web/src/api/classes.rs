@@ -12,8 +12,9 @@ use shared::services::classes;
 use uuid::Uuid;
 
 use super::ApiUser;
+use crate::error::WebError;
 use crate::paging::{PageBody, PageQuery};
-use crate::{AppState, WebError};
+use crate::state::AppState;
 
 pub fn routes() -> Router<AppState> {
     Router::new()

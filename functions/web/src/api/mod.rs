@@ -16,7 +16,8 @@ use shared::services::accounts;
 use uuid::Uuid;
 
 use crate::client::ClientIp;
-use crate::{AppState, WebError};
+use crate::error::WebError;
+use crate::state::AppState;
 
 /// Routes with their full paths (`/api/...`); an unknown `/api/` path gets the JSON 404 from the
 /// router's fallback.
@@ -240,8 +241,7 @@ pub fn parse_authorization(value: &str) -> Option<&str> {
         return None;
     }
     let token = token.trim();
-    // Our tokens: 32 random bytes, hex.
-    (token.len() == 64 && token.bytes().all(|b| b.is_ascii_hexdigit())).then_some(token)
+    shared::crypto::is_token_shaped(token).then_some(token)
 }
 
 /// A 401 that tells the client how to authenticate.

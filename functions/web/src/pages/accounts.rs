@@ -14,10 +14,11 @@ use shared::error::{Error, FieldErrors};
 use shared::services::{accounts, sessions};
 use uuid::Uuid;
 
-use super::{render, with_status};
+use super::{Notice, Page, PageResult, SignedIn, with_status};
 use crate::client::ClientIp;
-use crate::session::{SessionChange, SignedIn, Visitor, safe_next, see_other};
-use crate::{AppState, WebError};
+use crate::error::WebError;
+use crate::session::{SessionChange, safe_next, see_other};
+use crate::state::AppState;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -39,8 +40,6 @@ pub fn routes() -> Router<AppState> {
         .route("/account/tokens/{id}/revoke", post(revoke_token))
 }
 
-type PageResult = Result<Response, WebError>;
-
 /// A form shown again with what was wrong: 422, the entered values (never a password) and a
 /// message per field.
 fn invalid(page: Html<String>) -> Response {
@@ -48,17 +47,9 @@ fn invalid(page: Html<String>) -> Response {
 }
 
 /// A page that only says something, with one link onwards.
-async fn message(
-    state: &AppState,
-    visitor: &Visitor,
-    title: &str,
-    text: &str,
-    link: (&str, &str),
-) -> PageResult {
+async fn message(page: &Page, title: &str, text: &str, link: (&str, &str)) -> PageResult {
     let ctx = context! { title, text, link_href => link.0, link_label => link.1 };
-    Ok(render(state, visitor, "message.html", ctx)
-        .await?
-        .into_response())
+    Ok(page.render("message.html", ctx).await?.into_response())
 }
 
 // ---- Sign up -----------------------------------------------------------------------------
@@ -70,20 +61,17 @@ struct SignupForm {
     password: String,
 }
 
-async fn signup_form(State(state): State<AppState>, visitor: Visitor) -> PageResult {
-    if visitor.user(&state).await?.is_some() {
+async fn signup_form(page: Page) -> PageResult {
+    if page.user().await?.is_some() {
         return Ok(see_other("/account", None));
     }
     let ctx = context! { email => "", errors => FieldErrors::new() };
-    Ok(render(&state, &visitor, "signup.html", ctx)
-        .await?
-        .into_response())
+    Ok(page.render("signup.html", ctx).await?.into_response())
 }
 
-async fn signup_sent(State(state): State<AppState>, visitor: Visitor) -> PageResult {
+async fn signup_sent(page: Page) -> PageResult {
     message(
-        &state,
-        &visitor,
+        &page,
         "Check your inbox",
         &format!(
             "We sent you a link to confirm your address. It works for {} hours. \
@@ -97,7 +85,7 @@ async fn signup_sent(State(state): State<AppState>, visitor: Visitor) -> PageRes
 
 async fn signup(
     State(state): State<AppState>,
-    visitor: Visitor,
+    page: Page,
     Form(form): Form<SignupForm>,
 ) -> PageResult {
     match accounts::signup(&state.db, &state.mailing(), &form.email, &form.password).await {
@@ -105,7 +93,7 @@ async fn signup(
         Ok(()) => Ok(see_other("/signup/sent", None)),
         Err(Error::Invalid(errors)) => {
             let ctx = context! { email => form.email, errors };
-            Ok(invalid(render(&state, &visitor, "signup.html", ctx).await?))
+            Ok(invalid(page.render("signup.html", ctx).await?))
         }
         Err(e) => Err(e.into()),
     }
@@ -121,28 +109,22 @@ struct TokenQuery {
 
 /// The link in the email shows a button rather than verifying on GET: mail scanners open
 /// links, and would otherwise use up the single-use token before the person clicks.
-async fn verify_form(
-    State(state): State<AppState>,
-    visitor: Visitor,
-    Query(query): Query<TokenQuery>,
-) -> PageResult {
+async fn verify_form(page: Page, Query(query): Query<TokenQuery>) -> PageResult {
     if query.token.is_empty() {
         return Err(WebError(Error::BadRequest(
             "this verification link has no token; open the link from the email again".into(),
         )));
     }
     let ctx = context! { token => query.token };
-    Ok(render(&state, &visitor, "verify_email.html", ctx)
-        .await?
-        .into_response())
+    Ok(page.render("verify_email.html", ctx).await?.into_response())
 }
 
 async fn verify(
     State(state): State<AppState>,
-    visitor: Visitor,
+    page: Page,
     Form(form): Form<TokenQuery>,
 ) -> PageResult {
-    let signed_in = visitor.user(&state).await?;
+    let signed_in = page.user().await?;
     if let Err(e) = accounts::verify_email(&state.db, &form.token).await {
         let Error::BadRequest(text) = e else {
             return Err(e.into());
@@ -153,7 +135,7 @@ async fn verify(
         } else {
             ("/login?next=%2Faccount", "Log in to get a new link")
         };
-        let page = message(&state, &visitor, "This link cannot be used", &text, onwards).await?;
+        let page = message(&page, "This link cannot be used", &text, onwards).await?;
         return Ok((StatusCode::BAD_REQUEST, page).into_response());
     }
     let signed_in = signed_in.is_some();
@@ -184,13 +166,9 @@ fn login_notice(key: &str) -> Option<&'static str> {
     })
 }
 
-async fn login_form(
-    State(state): State<AppState>,
-    visitor: Visitor,
-    Query(query): Query<LoginQuery>,
-) -> PageResult {
+async fn login_form(page: Page, Query(query): Query<LoginQuery>) -> PageResult {
     let next = safe_next(&query.next);
-    if visitor.user(&state).await?.is_some() {
+    if page.user().await?.is_some() {
         // Already signed in: on to where the login was for (never back to a login page, which
         // would send the browser round in circles), as /signup does.
         let to = next.filter(|n| !is_login_page(n)).unwrap_or("/account");
@@ -202,9 +180,7 @@ async fn login_form(
         notice => login_notice(&query.notice),
         error => None::<String>,
     };
-    Ok(render(&state, &visitor, "login.html", ctx)
-        .await?
-        .into_response())
+    Ok(page.render("login.html", ctx).await?.into_response())
 }
 
 /// `/login` itself, with or without a query: a `next` that must not be followed by a visitor
@@ -224,7 +200,7 @@ struct LoginForm {
 
 async fn login(
     State(state): State<AppState>,
-    visitor: Visitor,
+    page: Page,
     ClientIp(client): ClientIp,
     Form(form): Form<LoginForm>,
 ) -> PageResult {
@@ -232,7 +208,7 @@ async fn login(
     let error = match sessions::log_in(&state.db, &form.email, &form.password, &client).await {
         Ok((_, token)) => {
             // Logging in over another session (a shared computer) ends the old one.
-            sessions::log_out(&state.db, visitor.token()).await?;
+            sessions::log_out(&state.db, page.visitor().token()).await?;
             let to = next.unwrap_or("/account");
             return Ok(see_other(to, Some(SessionChange::Start(token))));
         }
@@ -258,7 +234,7 @@ async fn login(
         notice => None::<String>,
         error => text,
     };
-    let mut response = with_status(status, render(&state, &visitor, "login.html", ctx).await?);
+    let mut response = with_status(status, page.render("login.html", ctx).await?);
     if let Some(secs) = retry_after {
         response
             .headers_mut()
@@ -268,8 +244,8 @@ async fn login(
 }
 
 /// Ends the session on the server and gives the browser a new anonymous token.
-async fn logout(State(state): State<AppState>, visitor: Visitor) -> PageResult {
-    sessions::log_out(&state.db, visitor.token()).await?;
+async fn logout(State(state): State<AppState>, page: Page) -> PageResult {
+    sessions::log_out(&state.db, page.visitor().token()).await?;
     Ok(see_other(
         "/login?notice=logged-out",
         Some(SessionChange::End),
@@ -286,12 +262,13 @@ struct EmailForm {
 
 /// A signed-in user changes the password on the account page (as /signup and /login, the
 /// form is for visitors).
-async fn reset_request_form(State(state): State<AppState>, visitor: Visitor) -> PageResult {
-    if visitor.user(&state).await?.is_some() {
+async fn reset_request_form(page: Page) -> PageResult {
+    if page.user().await?.is_some() {
         return Ok(see_other("/account", None));
     }
     let ctx = context! { email => None::<String> };
-    Ok(render(&state, &visitor, "password_reset.html", ctx)
+    Ok(page
+        .render("password_reset.html", ctx)
         .await?
         .into_response())
 }
@@ -306,10 +283,9 @@ async fn reset_request(
     Ok(see_other("/password-reset/sent", None))
 }
 
-async fn reset_request_sent(State(state): State<AppState>, visitor: Visitor) -> PageResult {
+async fn reset_request_sent(page: Page) -> PageResult {
     message(
-        &state,
-        &visitor,
+        &page,
         "Check your inbox",
         &format!(
             "If the address has an account, a link to choose a new password is on its way. \
@@ -323,7 +299,7 @@ async fn reset_request_sent(State(state): State<AppState>, visitor: Visitor) -> 
 
 async fn reset_form(
     State(state): State<AppState>,
-    visitor: Visitor,
+    page: Page,
     Query(query): Query<TokenQuery>,
 ) -> PageResult {
     if query.token.is_empty() {
@@ -333,19 +309,19 @@ async fn reset_form(
     }
     // A dead link says so now, not after a new password has been typed.
     if !accounts::reset_link_is_live(&state.db, &query.token).await? {
-        return dead_reset_link(&state, &visitor).await;
+        return dead_reset_link(&page).await;
     }
     let ctx = context! { token => query.token, errors => FieldErrors::new() };
-    Ok(render(&state, &visitor, "password_reset_confirm.html", ctx)
+    Ok(page
+        .render("password_reset_confirm.html", ctx)
         .await?
         .into_response())
 }
 
 /// A used, expired or unknown reset link (400), with the way to a new one.
-async fn dead_reset_link(state: &AppState, visitor: &Visitor) -> PageResult {
-    let page = message(
-        state,
-        visitor,
+async fn dead_reset_link(page: &Page) -> PageResult {
+    let answer = message(
+        page,
         "This link cannot be used",
         &format!(
             "This password reset link is used, expired or unknown. Each link works once, for \
@@ -355,7 +331,7 @@ async fn dead_reset_link(state: &AppState, visitor: &Visitor) -> PageResult {
         ("/password-reset", "Ask for a new link"),
     )
     .await?;
-    Ok((StatusCode::BAD_REQUEST, page).into_response())
+    Ok((StatusCode::BAD_REQUEST, answer).into_response())
 }
 
 #[derive(Deserialize, Default)]
@@ -368,7 +344,7 @@ struct ResetForm {
 /// Sets the new password; every session is revoked, this browser's included.
 async fn reset(
     State(state): State<AppState>,
-    visitor: Visitor,
+    page: Page,
     Form(form): Form<ResetForm>,
 ) -> PageResult {
     match accounts::reset_password(&state.db, &form.token, &form.password).await {
@@ -379,22 +355,16 @@ async fn reset(
         Err(Error::Invalid(errors)) => {
             let ctx = context! { token => form.token, errors };
             Ok(invalid(
-                render(&state, &visitor, "password_reset_confirm.html", ctx).await?,
+                page.render("password_reset_confirm.html", ctx).await?,
             ))
         }
         // The link died while the form was open (used in another tab, expired).
-        Err(Error::BadRequest(_)) => dead_reset_link(&state, &visitor).await,
+        Err(Error::BadRequest(_)) => dead_reset_link(&page).await,
         Err(e) => Err(e.into()),
     }
 }
 
 // ---- The account page ----------------------------------------------------------------------
-
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct AccountQuery {
-    notice: String,
-}
 
 fn account_notice(key: &str) -> Option<&'static str> {
     Some(match key {
@@ -446,13 +416,13 @@ async fn render_account(
         tokens,
         joined => when(signed_in.user.created_at),
     };
-    render(state, &signed_in.visitor, "account.html", ctx).await
+    signed_in.page.render("account.html", ctx).await
 }
 
 async fn account(
     State(state): State<AppState>,
     signed_in: SignedIn,
-    Query(query): Query<AccountQuery>,
+    Query(query): Query<Notice>,
 ) -> PageResult {
     let page = AccountPage {
         notice: account_notice(&query.notice),
@@ -480,7 +450,7 @@ async fn change_password(
     let changed = accounts::change_password(
         &state.db,
         &signed_in.user,
-        signed_in.visitor.token(),
+        signed_in.page.visitor().token(),
         &form.current_password,
         &form.new_password,
     )

@@ -5,16 +5,14 @@
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
-use axum::extract::State;
 use axum::response::Html;
 use minijinja::value::Serde;
 use minijinja::{Value, context};
 use serde::Serialize;
 use serde_json::Value as Json;
 
-use super::render;
-use crate::session::Visitor;
-use crate::{AppState, WebError};
+use super::Page;
+use crate::error::WebError;
 
 const METHODS: [&str; 7] = ["get", "post", "put", "patch", "delete", "head", "options"];
 
@@ -103,12 +101,9 @@ fn document() -> Result<Value, WebError> {
         .map_err(|e| WebError::unexpected(anyhow::anyhow!("assets/openapi.json: {e}")))
 }
 
-pub(super) async fn page(
-    State(state): State<AppState>,
-    visitor: Visitor,
-) -> Result<Html<String>, WebError> {
+pub(super) async fn page(page: Page) -> Result<Html<String>, WebError> {
     let doc = document()?;
-    render(&state, &visitor, "api_docs.html", context! { doc }).await
+    page.render("api_docs.html", context! { doc }).await
 }
 
 fn parse(source: &str) -> Result<ApiDoc, String> {

@@ -3,23 +3,23 @@
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{Html, IntoResponse};
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use chrono::Utc;
 use chrono_tz::Tz;
 use minijinja::{Value, context};
 use serde::Deserialize;
-use shared::domain::User;
 use shared::domain::classes::{Class, ClassDraft};
 use shared::error::{Error, FieldErrors};
 use shared::services::classes;
 use uuid::Uuid;
 
-use super::{local, pager, render, render_signed_in};
+use super::{Notice, Page, PageResult, SignedIn, local, pager};
+use crate::error::WebError;
 use crate::paging::PageQuery;
-use crate::session::{SignedIn, Visitor, safe_next, see_other};
-use crate::{AppState, WebError};
+use crate::session::{safe_next, see_other};
+use crate::state::AppState;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -32,8 +32,6 @@ pub fn routes() -> Router<AppState> {
         .route("/occurrences/{id}/cancel", post(cancel))
         .route("/bookings", get(bookings))
 }
-
-pub(super) type PageResult = Result<Response, WebError>;
 
 fn class_view(class: &Class, tz: Tz) -> Value {
     context! {
@@ -49,20 +47,13 @@ fn class_view(class: &Class, tz: Tz) -> Value {
     }
 }
 
-async fn list(State(state): State<AppState>, visitor: Visitor, query: PageQuery) -> PageResult {
-    let page = classes::list_classes(&state.db, query.request).await?;
+async fn list(State(state): State<AppState>, page: Page, query: PageQuery) -> PageResult {
+    let listed = classes::list_classes(&state.db, query.request).await?;
     let tz = state.config.time_zone;
-    let items: Vec<Value> = page.results.iter().map(|c| class_view(c, tz)).collect();
-    let ctx = context! { classes => items, pager => pager(&query, &page), time_zone => tz.name() };
-    Ok(render(&state, &visitor, "classes.html", ctx)
-        .await?
-        .into_response())
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct Notice {
-    notice: String,
+    let items: Vec<Value> = listed.results.iter().map(|c| class_view(c, tz)).collect();
+    let ctx =
+        context! { classes => items, pager => pager(&query, &listed), time_zone => tz.name() };
+    Ok(page.render("classes.html", ctx).await?.into_response())
 }
 
 fn class_notice(key: &str) -> Option<&'static str> {
@@ -78,22 +69,21 @@ fn class_notice(key: &str) -> Option<&'static str> {
 /// The class page, with `problem` shown when a booking was refused.
 async fn class_page(
     state: &AppState,
-    visitor: &Visitor,
-    user: Option<&User>,
+    page: &Page,
     id: Uuid,
     query: &PageQuery,
     notice: Option<&str>,
     problem: Option<&str>,
 ) -> Result<Html<String>, WebError> {
     let class = classes::get_class(&state.db, id).await?;
-    let page = classes::list_occurrences(&state.db, id, query.request).await?;
-    let ids: Vec<Uuid> = page.results.iter().map(|o| o.id).collect();
-    let booked = match user {
-        Some(user) => classes::booked_among(&state.db, user, &ids).await?,
+    let listed = classes::list_occurrences(&state.db, id, query.request).await?;
+    let ids: Vec<Uuid> = listed.results.iter().map(|o| o.id).collect();
+    let booked = match page.user().await? {
+        Some(user) => classes::booked_among(&state.db, &user, &ids).await?,
         None => Vec::new(),
     };
     let tz = state.config.time_zone;
-    let occurrences: Vec<Value> = page
+    let occurrences: Vec<Value> = listed
         .results
         .iter()
         .map(|o| {
@@ -109,25 +99,24 @@ async fn class_page(
     let ctx = context! {
         class => class_view(&class, tz),
         occurrences,
-        pager => pager(query, &page),
+        pager => pager(query, &listed),
         notice,
         problem,
         back => format!("/classes/{id}"),
     };
-    render(state, visitor, "class.html", ctx).await
+    page.render("class.html", ctx).await
 }
 
 async fn show(
     State(state): State<AppState>,
-    visitor: Visitor,
+    page: Page,
     Path(id): Path<Uuid>,
     query: PageQuery,
     Query(notice): Query<Notice>,
 ) -> PageResult {
-    let user = visitor.user(&state).await?;
     let notice = class_notice(&notice.notice);
-    let page = class_page(&state, &visitor, user.as_ref(), id, &query, notice, None).await?;
-    Ok(page.into_response())
+    let html = class_page(&state, &page, id, &query, notice, None).await?;
+    Ok(html.into_response())
 }
 
 #[derive(Deserialize, Default)]
@@ -158,17 +147,16 @@ async fn book(
             let occurrence = classes::get_occurrence(&state.db, id).await?;
             let query = query.at_path(&format!("/classes/{}", occurrence.class_id));
             let problem = e.to_string();
-            let page = class_page(
+            let html = class_page(
                 &state,
-                &signed_in.visitor,
-                Some(&signed_in.user),
+                &signed_in.page,
                 occurrence.class_id,
                 &query,
                 None,
                 Some(&problem),
             )
             .await?;
-            Ok((status, page).into_response())
+            Ok((status, html).into_response())
         }
         Err(e) => Err(e.into()),
     }
@@ -216,7 +204,9 @@ async fn bookings(
         pager => pager(&query, &page),
         notice => class_notice(&notice.notice),
     };
-    Ok(render(&state, &signed_in.visitor, "bookings.html", ctx)
+    Ok(signed_in
+        .page
+        .render("bookings.html", ctx)
         .await?
         .into_response())
 }
@@ -307,10 +297,9 @@ fn staff(signed_in: &SignedIn) -> Result<(), WebError> {
     }
 }
 
-pub(super) fn class_form_page(
+pub(super) async fn class_form_page(
     state: &AppState,
-    visitor: &Visitor,
-    user: &User,
+    page: &Page,
     action: &str,
     form: &ClassForm,
     errors: &FieldErrors,
@@ -321,7 +310,7 @@ pub(super) fn class_form_page(
         errors,
         time_zone => state.config.time_zone.name(),
     };
-    render_signed_in(state, visitor, user, "class_form.html", ctx)
+    page.render("class_form.html", ctx).await
 }
 
 async fn new_form(State(state): State<AppState>, signed_in: SignedIn) -> PageResult {
@@ -331,15 +320,15 @@ async fn new_form(State(state): State<AppState>, signed_in: SignedIn) -> PageRes
         duration_minutes: "60".into(),
         ..Default::default()
     };
-    let page = class_form_page(
+    let html = class_form_page(
         &state,
-        &signed_in.visitor,
-        &signed_in.user,
+        &signed_in.page,
         "/classes/new",
         &form,
         &FieldErrors::new(),
-    )?;
-    Ok(page.into_response())
+    )
+    .await?;
+    Ok(html.into_response())
 }
 
 async fn create(
@@ -355,15 +344,9 @@ async fn create(
             None,
         )),
         Err(Error::Invalid(errors)) => {
-            let page = class_form_page(
-                &state,
-                &signed_in.visitor,
-                &signed_in.user,
-                "/classes/new",
-                &form,
-                &errors,
-            )?;
-            Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
+            let html =
+                class_form_page(&state, &signed_in.page, "/classes/new", &form, &errors).await?;
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, html).into_response())
         }
         Err(e) => Err(e.into()),
     }
@@ -376,21 +359,15 @@ async fn edit_form(
 ) -> PageResult {
     staff(&signed_in)?;
     let action = format!("/classes/{id}/edit");
-    edit_page(&state, &signed_in.visitor, &signed_in.user, id, &action).await
+    edit_page(&state, &signed_in.page, id, &action).await
 }
 
 /// The form filled with class `id`, posting to `action`.
-pub(super) async fn edit_page(
-    state: &AppState,
-    visitor: &Visitor,
-    user: &User,
-    id: Uuid,
-    action: &str,
-) -> PageResult {
+pub(super) async fn edit_page(state: &AppState, page: &Page, id: Uuid, action: &str) -> PageResult {
     let class = classes::get_class(&state.db, id).await?;
     let form = ClassForm::from_class(&class, state.config.time_zone);
-    let page = class_form_page(state, visitor, user, action, &form, &FieldErrors::new())?;
-    Ok(page.into_response())
+    let html = class_form_page(state, page, action, &form, &FieldErrors::new()).await?;
+    Ok(html.into_response())
 }
 
 async fn update(
@@ -406,15 +383,8 @@ async fn update(
         Ok(_) => Ok(see_other(&format!("/classes/{id}?notice=updated"), None)),
         Err(Error::Invalid(errors)) => {
             let action = format!("/classes/{id}/edit");
-            let page = class_form_page(
-                &state,
-                &signed_in.visitor,
-                &signed_in.user,
-                &action,
-                &form,
-                &errors,
-            )?;
-            Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
+            let html = class_form_page(&state, &signed_in.page, &action, &form, &errors).await?;
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, html).into_response())
         }
         Err(e) => Err(e.into()),
     }

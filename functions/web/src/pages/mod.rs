@@ -1,11 +1,18 @@
-//! HTML pages. Every route here runs inside [`session::layer`](crate::session::layer): it has
-//! a [`Visitor`] and its forms are CSRF-checked before the handler runs.
+//! HTML pages. Every route here runs inside [`session::layer`](crate::session::layer): its
+//! handler takes a [`Page`] (or [`SignedIn`], or the admin's `Admin`), renders through
+//! [`Page::render`], and its forms are CSRF-checked before the handler runs.
 
 mod accounts;
 pub mod admin;
 /// `/docs/api`: the API reference, rendered from the OpenAPI document.
 mod api_docs;
 pub(crate) mod classes;
+/// Pages that exist only with DEBUG on (the development mailbox).
+mod dev;
+/// The extractor every page handler takes, and the one render.
+mod page;
+
+pub use page::{Page, SignedIn};
 
 use axum::Router;
 use axum::extract::State;
@@ -15,13 +22,13 @@ use axum::routing::get;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use minijinja::{Value, context};
+use serde::Deserialize;
 use shared::config::DatabaseKind;
-use shared::domain::User;
-use shared::pagination::Page;
+use shared::pagination;
 
+use crate::error::WebError;
 use crate::paging::PageQuery;
-use crate::session::Visitor;
-use crate::{AppState, WebError};
+use crate::state::AppState;
 
 pub fn routes(state: &AppState) -> Router<AppState> {
     let routes = Router::new()
@@ -33,59 +40,21 @@ pub fn routes(state: &AppState) -> Router<AppState> {
     // The development mailbox is a page like the others (the navigation shows who is signed
     // in), so it runs inside the session layer too.
     if state.config.debug {
-        routes.merge(crate::dev::routes())
+        routes.merge(dev::routes())
     } else {
         routes
     }
 }
 
-/// Renders a page with what every page shows: the signed-in user (for the navigation) and the
-/// CSRF token for its forms. The user is the visitor's own, looked up here, so no page can
-/// forget it (a page once showed "Log in" to a signed-in user); the lookup is made once per
-/// request however often it is asked for.
-pub(crate) async fn render(
-    state: &AppState,
-    visitor: &Visitor,
-    name: &str,
-    ctx: Value,
-) -> Result<Html<String>, WebError> {
-    let user = visitor.user(state).await?;
-    render_for(state, visitor, user.as_ref(), name, ctx)
-}
+/// What a page handler returns: the page (or a redirect), or the error the error layer shows.
+pub(crate) type PageResult = Result<Response, WebError>;
 
-/// [`render`] for a handler that already holds the signed-in user (the admin's guard).
-fn render_signed_in(
-    state: &AppState,
-    visitor: &Visitor,
-    user: &User,
-    name: &str,
-    ctx: Value,
-) -> Result<Html<String>, WebError> {
-    render_for(state, visitor, Some(user), name, ctx)
-}
-
-fn render_for(
-    state: &AppState,
-    visitor: &Visitor,
-    user: Option<&User>,
-    name: &str,
-    ctx: Value,
-) -> Result<Html<String>, WebError> {
-    let user = user.map(nav_user);
-    state.templates.render(
-        name,
-        context! { csrf_token => &visitor.csrf_token, user, ..ctx },
-    )
-}
-
-/// What the navigation shows of the signed-in user (`user` in every page, error pages too).
-pub(crate) fn nav_user(u: &User) -> Value {
-    context! {
-        email => u.email.as_str(),
-        is_verified => u.is_verified,
-        is_staff => u.is_staff,
-        is_superuser => u.is_superuser,
-    }
+/// `?notice=` after an action: the key of one of a page's fixed messages (never text from the
+/// URL).
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(crate) struct Notice {
+    pub notice: String,
 }
 
 /// A time as pages show it, in the site's time zone.
@@ -96,7 +65,7 @@ fn local(t: DateTime<Utc>, tz: Tz) -> String {
 }
 
 /// The pager a list template shows (`_pager.html`).
-fn pager<T>(query: &PageQuery, page: &Page<T>) -> Value {
+fn pager<T>(query: &PageQuery, page: &pagination::Page<T>) -> Value {
     context! {
         page => page.page,
         total_pages => page.total_pages,
@@ -111,11 +80,11 @@ fn with_status(status: StatusCode, page: Html<String>) -> Response {
     (status, page).into_response()
 }
 
-async fn home(State(state): State<AppState>, visitor: Visitor) -> Result<Html<String>, WebError> {
+async fn home(State(state): State<AppState>, page: Page) -> Result<Html<String>, WebError> {
     // Which backend runs is for the developer (DEBUG on), not for visitors of a deployed site.
     let database = state.config.debug.then(|| match state.db.kind() {
         DatabaseKind::Sqlite => "SQLite",
         DatabaseKind::Postgres => "PostgreSQL",
     });
-    render(&state, &visitor, "home.html", context! { database }).await
+    page.render("home.html", context! { database }).await
 }

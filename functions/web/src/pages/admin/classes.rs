@@ -12,9 +12,9 @@ use shared::services::{admin, classes};
 use uuid::Uuid;
 
 use super::{Admin, Notice, PageResult, done, notice, pager, when};
-use crate::AppState;
 use crate::pages::classes::{ClassForm, class_form_page, edit_page};
 use crate::paging::PageQuery;
+use crate::state::AppState;
 
 #[derive(Deserialize, Default, serde::Serialize)]
 #[serde(default)]
@@ -50,7 +50,8 @@ pub(super) async fn list(
         pager => pager(&query, &page),
     };
     Ok(admin
-        .render(&state, "admin/classes.html", "classes", ctx)?
+        .render("admin/classes.html", "classes", ctx)
+        .await?
         .into_response())
 }
 
@@ -63,7 +64,7 @@ async fn class_page(
     query: &PageQuery,
     notice: Option<&str>,
     problem: Option<(Uuid, String)>,
-) -> Result<axum::response::Html<String>, crate::WebError> {
+) -> Result<axum::response::Html<String>, crate::error::WebError> {
     let class = classes::get_class(&state.db, id).await?;
     let page = classes::list_occurrences(&state.db, id, query.request).await?;
     let occurrences: Vec<Value> = page
@@ -97,7 +98,7 @@ async fn class_page(
         pager => pager(query, &page),
         notice,
     };
-    admin.render(state, "admin/class.html", "classes", ctx)
+    admin.render("admin/class.html", "classes", ctx).await
 }
 
 pub(super) async fn show(
@@ -117,7 +118,7 @@ pub(super) async fn edit_form(
     Path(id): Path<Uuid>,
 ) -> PageResult {
     let action = format!("/admin/classes/{id}/edit");
-    edit_page(&state, &admin.visitor, &admin.user, id, &action).await
+    edit_page(&state, &admin.page, id, &action).await
 }
 
 pub(super) async fn update(
@@ -132,9 +133,8 @@ pub(super) async fn update(
         Ok(_) => Ok(done(&format!("/admin/classes/{id}"), "class_saved")),
         Err(Error::Invalid(errors)) => {
             let action = format!("/admin/classes/{id}/edit");
-            let page =
-                class_form_page(&state, &admin.visitor, &admin.user, &action, &form, &errors)?;
-            Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
+            let html = class_form_page(&state, &admin.page, &action, &form, &errors).await?;
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, html).into_response())
         }
         Err(e) => Err(e.into()),
     }
@@ -227,7 +227,8 @@ pub(super) async fn occurrence(
         notice => notice(&n.notice),
     };
     Ok(admin
-        .render(&state, "admin/occurrence.html", "classes", ctx)?
+        .render("admin/occurrence.html", "classes", ctx)
+        .await?
         .into_response())
 }
 

@@ -8,8 +8,8 @@ use shared::queue::Message;
 use shared::services::dead_letters::{self as dlq, DeadLetterQueue, Located};
 
 use super::{Admin, Notice, PageResult, done, notice, pager, when};
-use crate::AppState;
 use crate::paging::PageQuery;
+use crate::state::AppState;
 
 const PATH: &str = "/admin/dead-letters";
 
@@ -69,7 +69,8 @@ pub(super) async fn list(
         notice => notice(&n.notice),
     };
     Ok(admin
-        .render(&state, "admin/dead_letters.html", "dead_letters", ctx)?
+        .render("admin/dead_letters.html", "dead_letters", ctx)
+        .await?
         .into_response())
 }
 

@@ -7,14 +7,12 @@ use minijinja::{Value, context};
 use serde::Deserialize;
 use shared::domain::EmailStatus;
 use shared::error::Error;
-use shared::services::admin;
-use shared::store::admin::contains_pattern;
-use shared::store::emails::{EmailFilter, EmailRow};
+use shared::services::admin::{self, EmailRow, EmailSearch};
 use uuid::Uuid;
 
 use super::{Admin, Notice, PageResult, done, notice, pager, when};
-use crate::AppState;
 use crate::paging::PageQuery;
+use crate::state::AppState;
 
 #[derive(Deserialize, Default, serde::Serialize)]
 #[serde(default)]
@@ -24,7 +22,7 @@ pub(super) struct Search {
 }
 
 impl Search {
-    fn filter(&self) -> Result<EmailFilter, Error> {
+    fn parse(&self) -> Result<EmailSearch<'_>, Error> {
         let status = match self.status.as_str() {
             "" => None,
             raw => Some(EmailStatus::parse(raw).ok_or_else(|| {
@@ -33,9 +31,9 @@ impl Search {
                 ))
             })?),
         };
-        Ok(EmailFilter {
+        Ok(EmailSearch {
             status,
-            to_like: contains_pattern(&self.to),
+            to: &self.to,
         })
     }
 }
@@ -63,7 +61,7 @@ pub(super) async fn list(
     query: PageQuery,
     Query(search): Query<Search>,
 ) -> PageResult {
-    let filter = search.filter()?;
+    let filter = search.parse()?;
     let counts = admin::email_counts(&state.db, &admin.user).await?;
     let page = admin::list_emails(&state.db, &admin.user, &filter, query.request).await?;
     let emails: Vec<Value> = page.results.iter().map(|e| email_view(&state, e)).collect();
@@ -74,7 +72,8 @@ pub(super) async fn list(
         pager => pager(&query, &page),
     };
     Ok(admin
-        .render(&state, "admin/emails.html", "emails", ctx)?
+        .render("admin/emails.html", "emails", ctx)
+        .await?
         .into_response())
 }
 
@@ -92,7 +91,8 @@ pub(super) async fn show(
         notice => notice(&n.notice),
     };
     Ok(admin
-        .render(&state, "admin/email.html", "emails", ctx)?
+        .render("admin/email.html", "emails", ctx)
+        .await?
         .into_response())
 }
 

@@ -2,14 +2,16 @@
 
 use axum::extract::{Path, Query, State};
 use axum::response::IntoResponse;
+use chrono::Utc;
 use minijinja::{Value, context};
-use shared::jobs::{self, Outcome};
-use shared::services::admin;
-use shared::store::jobs::JobRun;
+use shared::domain::User;
+use shared::error::Error;
+use shared::jobs::{self, JOBS, Job, Outcome};
+use shared::services::admin::{self, JobRun, JobSummary};
 
 use super::{Admin, Notice, PageResult, done, notice, pager, when};
-use crate::AppState;
 use crate::paging::PageQuery;
+use crate::state::AppState;
 
 /// A run as the pages show it: when, how long, how it ended.
 pub(super) fn run_view(state: &AppState, run: &JobRun) -> Value {
@@ -31,18 +33,33 @@ pub(super) fn run_view(state: &AppState, run: &JobRun) -> Value {
     }
 }
 
+/// Every job of the registry with its last runs.
+pub(super) async fn summaries(
+    state: &AppState,
+    actor: &User,
+) -> Result<Vec<(&'static Job, JobSummary)>, Error> {
+    let names: Vec<&str> = JOBS.iter().map(|j| j.name).collect();
+    let summaries = admin::job_summaries(&state.db, actor, &names).await?;
+    Ok(JOBS.iter().zip(summaries).collect())
+}
+
+/// The job of the registry named `name` (404 for none).
+fn job(name: &str) -> Result<&'static Job, Error> {
+    jobs::find(name).ok_or_else(|| Error::NotFound(format!("no job named {name:?}")))
+}
+
 pub(super) async fn overview(
     State(state): State<AppState>,
     admin: Admin,
     Query(n): Query<Notice>,
 ) -> PageResult {
-    let summaries = admin::job_summaries(&state.db, &admin.user).await?;
+    let summaries = summaries(&state, &admin.user).await?;
     let jobs: Vec<Value> = summaries
         .iter()
-        .map(|s| {
+        .map(|(job, s)| {
             context! {
-                name => s.job.name,
-                every => s.job.schedule_expression(),
+                name => job.name,
+                every => job.schedule_expression(),
                 total_runs => s.total_runs,
                 runs => s.runs.iter().map(|r| run_view(&state, r)).collect::<Vec<_>>(),
             }
@@ -50,7 +67,8 @@ pub(super) async fn overview(
         .collect();
     let ctx = context! { jobs, notice => notice(&n.notice) };
     Ok(admin
-        .render(&state, "admin/jobs.html", "jobs", ctx)?
+        .render("admin/jobs.html", "jobs", ctx)
+        .await?
         .into_response())
 }
 
@@ -61,7 +79,8 @@ pub(super) async fn runs(
     query: PageQuery,
     Query(n): Query<Notice>,
 ) -> PageResult {
-    let (job, page) = admin::list_runs(&state.db, &admin.user, &name, query.request).await?;
+    let job = job(&name)?;
+    let page = admin::list_runs(&state.db, &admin.user, job.name, query.request).await?;
     let runs: Vec<Value> = page.results.iter().map(|r| run_view(&state, r)).collect();
     let ctx = context! {
         job => context! { name => job.name, every => job.schedule_expression() },
@@ -70,7 +89,8 @@ pub(super) async fn runs(
         notice => notice(&n.notice),
     };
     Ok(admin
-        .render(&state, "admin/job.html", "jobs", ctx)?
+        .render("admin/job.html", "jobs", ctx)
+        .await?
         .into_response())
 }
 
@@ -80,17 +100,23 @@ pub(super) async fn run_now(
     admin: Admin,
     Path(name): Path<String>,
 ) -> PageResult {
+    let job = job(&name)?;
     let deps = jobs::Deps {
         db: &state.db,
         config: &state.config,
         queue: &state.queue,
     };
-    let back = format!("/admin/jobs/{name}");
-    match admin::run_job_now(&deps, &admin.user, &name).await {
-        Ok(Outcome::Ran(_) | Outcome::AlreadyDone) => Ok(done(&back, "job_ran")),
-        Err(e @ (shared::error::Error::NotFound(_) | shared::error::Error::Forbidden(_))) => {
-            Err(e.into())
-        }
+    let run = async {
+        let outcome = jobs::run(&deps, job.name, Utc::now()).await?;
+        Ok(match outcome {
+            Outcome::Ran(detail) => Some(detail),
+            Outcome::AlreadyDone => None,
+        })
+    };
+    let back = format!("/admin/jobs/{}", job.name);
+    match admin::run_job_now(&state.db, &admin.user, job.name, run).await {
+        Ok(_) => Ok(done(&back, "job_ran")),
+        Err(e @ (Error::NotFound(_) | Error::Forbidden(_))) => Err(e.into()),
         Err(_) => Ok(done(&back, "job_failed")),
     }
 }

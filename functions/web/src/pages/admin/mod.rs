@@ -22,15 +22,16 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::MethodRouter;
 use axum::{Router, routing};
 use minijinja::{Value, context};
-use serde::Deserialize;
 use shared::domain::User;
 use shared::pagination::PageRequest;
 use shared::services::{admin, dead_letters as dlq};
 
-use super::{local, pager, render_signed_in};
+pub(super) use super::Notice;
+use super::{Page, PageResult, local, pager};
+use crate::error::WebError;
 use crate::paging::PageQuery;
 use crate::session::{self, Visitor};
-use crate::{AppState, WebError};
+use crate::state::AppState;
 
 /// One admin route: its method and path pattern, as the router has it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -143,11 +144,11 @@ pub fn route_list() -> Vec<AdminRoute> {
     build().list
 }
 
-/// The signed-in superuser of an admin request (put there by [`guard`]).
+/// The signed-in superuser of an admin request (put there by [`guard`]), and the page.
 #[derive(Clone)]
 pub struct Admin {
     pub user: User,
-    pub visitor: Visitor,
+    pub page: Page,
 }
 
 /// Lets only active superusers through (module docs).
@@ -156,12 +157,13 @@ async fn guard(State(state): State<AppState>, mut request: Request, next: Next) 
         return WebError::unexpected(anyhow::anyhow!("the admin ran outside the session layer"))
             .into_response();
     };
-    match visitor.user(&state).await {
+    let page = Page::new(&state, visitor);
+    match page.user().await {
         Err(e) => e.into_response(),
         Ok(None) => session::login_redirect(request.method(), request.uri(), "/admin"),
         Ok(Some(user)) => match admin::require_superuser(&user) {
             Ok(()) => {
-                request.extensions_mut().insert(Admin { user, visitor });
+                request.extensions_mut().insert(Admin { user, page });
                 next.run(request).await
             }
             Err(e) => WebError(e).into_response(),
@@ -179,34 +181,19 @@ impl FromRequestParts<AppState> for Admin {
     }
 }
 
-type PageResult = Result<Response, WebError>;
-
 impl Admin {
     /// Renders an admin page: `section` marks the current entry of the admin's menu.
-    fn render(
+    async fn render(
         &self,
-        state: &AppState,
         name: &str,
         section: &str,
         ctx: Value,
     ) -> Result<Html<String>, WebError> {
-        render_signed_in(
-            state,
-            &self.visitor,
-            &self.user,
-            name,
-            context! { section, ..ctx },
-        )
+        self.page.render(name, context! { section, ..ctx }).await
     }
 }
 
-/// `?notice=` after an action: one of a page's fixed messages (never text from the URL).
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct Notice {
-    notice: String,
-}
-
+/// The admin's messages for `?notice=` ([`Notice`]).
 fn notice(key: &str) -> Option<&'static str> {
     Some(match key {
         "deactivated" => "The account is deactivated; its sessions and API tokens have ended.",
@@ -249,7 +236,7 @@ async fn dashboard(State(state): State<AppState>, admin: Admin) -> PageResult {
     let actor = &admin.user;
     let (users, classes) = admin::counts(&state.db, actor).await?;
     let emails = admin::email_counts(&state.db, actor).await?;
-    let jobs = admin::job_summaries(&state.db, actor).await?;
+    let jobs = jobs::summaries(&state, actor).await?;
     let dead_letters = match dlq::locate(&state.queue).await {
         Ok(dlq::Located::Found(queue)) => Some(queue.approximate_count),
         Ok(_) => None,
@@ -264,19 +251,20 @@ async fn dashboard(State(state): State<AppState>, admin: Admin) -> PageResult {
         users,
         emails => emails.iter().map(|(s, n)| context! { status => s.as_str(), count => n }).collect::<Vec<_>>(),
         classes,
-        jobs => jobs.iter().map(|j| context! {
-            name => j.job.name,
-            last => j.runs.first().map(|r| jobs::run_view(&state, r)),
+        jobs => jobs.iter().map(|(job, summary)| context! {
+            name => job.name,
+            last => summary.runs.first().map(|r| jobs::run_view(&state, r)),
         }).collect::<Vec<_>>(),
         dead_letters,
         actions => actions.results.iter().take(5).map(|a| action_view(&state, a)).collect::<Vec<_>>(),
     };
     Ok(admin
-        .render(&state, "admin/dashboard.html", "dashboard", ctx)?
+        .render("admin/dashboard.html", "dashboard", ctx)
+        .await?
         .into_response())
 }
 
-fn action_view(state: &AppState, a: &shared::store::admin::AdminAction) -> Value {
+fn action_view(state: &AppState, a: &admin::AdminAction) -> Value {
     context! {
         at => when(state, a.created_at),
         actor => &a.actor_email,
@@ -296,6 +284,7 @@ async fn log(State(state): State<AppState>, admin: Admin, query: PageQuery) -> P
         .collect();
     let ctx = context! { actions, pager => pager(&query, &page) };
     Ok(admin
-        .render(&state, "admin/log.html", "log", ctx)?
+        .render("admin/log.html", "log", ctx)
+        .await?
         .into_response())
 }

@@ -8,14 +8,13 @@ use minijinja::{Value, context};
 use serde::Deserialize;
 use shared::domain::User;
 use shared::error::{Error, FieldErrors};
-use shared::services::admin;
-use shared::store::admin::contains_pattern;
-use shared::store::users::UserFilter;
+use shared::services::admin::{self, UserSearch};
 use uuid::Uuid;
 
 use super::{Admin, Notice, PageResult, done, notice, pager, when};
+use crate::error::WebError;
 use crate::paging::PageQuery;
-use crate::{AppState, WebError};
+use crate::state::AppState;
 
 /// The list's search form as sent: each flag is "", "yes" or "no".
 #[derive(Deserialize, Default, serde::Serialize)]
@@ -39,9 +38,9 @@ fn flag(name: &str, raw: &str) -> Result<Option<bool>, Error> {
 }
 
 impl Search {
-    fn filter(&self) -> Result<UserFilter, Error> {
-        Ok(UserFilter {
-            email_like: contains_pattern(&self.q),
+    fn parse(&self) -> Result<UserSearch<'_>, Error> {
+        Ok(UserSearch {
+            email: &self.q,
             verified: flag("verified", &self.verified)?,
             staff: flag("staff", &self.staff)?,
             active: flag("active", &self.active)?,
@@ -93,8 +92,7 @@ async fn list_page(
     errors: &FieldErrors,
     notice: Option<&str>,
 ) -> Result<Html<String>, WebError> {
-    let filter = search.filter()?;
-    let page = admin::list_users(&state.db, &admin.user, &filter, query.request).await?;
+    let page = admin::list_users(&state.db, &admin.user, &search.parse()?, query.request).await?;
     let users: Vec<Value> = page.results.iter().map(|u| user_view(state, u)).collect();
     let ctx = context! {
         users,
@@ -110,7 +108,7 @@ async fn list_page(
         open_new => !errors.is_empty(),
         notice,
     };
-    admin.render(state, "admin/users.html", "users", ctx)
+    admin.render("admin/users.html", "users", ctx).await
 }
 
 /// The "Add user" form: each flag is a checkbox sending "yes".
@@ -216,7 +214,7 @@ async fn user_page(
         notice,
         password_error,
     };
-    admin.render(state, "admin/user.html", "users", ctx)
+    admin.render("admin/user.html", "users", ctx).await
 }
 
 fn back(id: Uuid) -> String {

@@ -6,11 +6,11 @@ use axum::http::{HeaderName, header};
 use axum::response::Html;
 use axum::routing::get;
 use minijinja::context;
-use shared::store::emails;
+use shared::services::dev_mailbox;
 
-use crate::pages::render;
-use crate::session::Visitor;
-use crate::{AppState, WebError};
+use super::Page;
+use crate::error::WebError;
+use crate::state::AppState;
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/_dev/mail", get(mailbox))
@@ -33,11 +33,9 @@ fn links_in(text: &str) -> Vec<String> {
 /// `/_dev/mail`: what the outbox holds, newest first, as the recipient would read it.
 async fn mailbox(
     State(state): State<AppState>,
-    visitor: Visitor,
+    page: Page,
 ) -> Result<([(HeaderName, &'static str); 1], Html<String>), WebError> {
-    let mut conn = state.db.acquire().await?;
-    let rows = emails::list_recent_emails(&mut conn, 50).await?;
-    drop(conn);
+    let rows = dev_mailbox::recent_emails(&state.db, 50).await?;
     let emails: Vec<_> = rows
         .into_iter()
         .map(|r| {
@@ -58,6 +56,6 @@ async fn mailbox(
             }
         })
         .collect();
-    let page = render(&state, &visitor, "dev_mail.html", context! { emails }).await?;
-    Ok(([(header::CONTENT_SECURITY_POLICY, MAILBOX_CSP)], page))
+    let html = page.render("dev_mail.html", context! { emails }).await?;
+    Ok(([(header::CONTENT_SECURITY_POLICY, MAILBOX_CSP)], html))
 }
