@@ -1,4 +1,4 @@
-//! The scheduler function: runs the job a schedule names (the old cron.yaml).
+//! The scheduler function: runs the job an EventBridge schedule names.
 //!
 //! [`handle_event`] reads the job name (and the tick, when the event carries one) from any of
 //! the three shapes a schedule can deliver, then hands it to [`shared::jobs::run`], which runs

@@ -1,5 +1,4 @@
-//! Web security: allowed hosts, HTTPS, CORS, security headers and the request size limit (the
-//! seed's `ALLOWED_HOSTS`, CORS whitelist and forced HTTPS).
+//! Web security: allowed hosts, HTTPS, CORS, security headers and the request size limit.
 //!
 //! - **Host**: a request whose `Host` is not in `ALLOWED_HOSTS` gets 400, as in Django, so no
 //!   link or redirect is ever built from a forged host. Malformed hosts (`a.com@evil.tld`,

@@ -1,4 +1,4 @@
-//! Scheduled jobs (the old `cron.yaml`): one registry, one file per job.
+//! Scheduled jobs: one registry, one file per job.
 //!
 //! Adding a job: a file with a [`Job`] constant, and one line in [`JOBS`]. Its schedule is
 //! defined here once: the local runner fires it on that period and a test holds

@@ -131,7 +131,7 @@ pub async fn signup(db: &Db, mailing: &Mailing<'_>, email: &str, password: &str)
                 || users::recent_email_exists(
                     &mut tx,
                     email.as_str(),
-                    EmailKind::AccountExists.as_str(),
+                    EmailKind::AccountExists,
                     since,
                 )
                 .await?
@@ -277,13 +277,8 @@ pub async fn resend_verification(
     let since = now - RESEND_VERIFICATION_EVERY;
     if user.is_verified
         || !user.is_active
-        || users::recent_email_exists(
-            &mut tx,
-            email.as_str(),
-            EmailKind::VerifyEmail.as_str(),
-            since,
-        )
-        .await?
+        || users::recent_email_exists(&mut tx, email.as_str(), EmailKind::VerifyEmail, since)
+            .await?
     {
         return Ok(false);
     }
@@ -577,7 +572,7 @@ pub async fn request_password_reset(
     let sent = users::count_recent_emails(
         &mut tx,
         email.as_str(),
-        EmailKind::PasswordReset.as_str(),
+        EmailKind::PasswordReset,
         now - RESET_EMAILS_WINDOW,
     )
     .await?;

@@ -1,4 +1,4 @@
-//! The admin's use cases (the old Django admin): for superusers only.
+//! The admin's use cases: for superusers only.
 //!
 //! Every function takes the acting user and refuses anyone but an active superuser, whatever
 //! the caller checked before. Every change is written to `admin_actions` with the actor (in the
@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use crate::db::{Db, Exec};
 use crate::domain::classes::{CAPACITY_MAX, Class, ClassDraft, Occurrence};
-use crate::domain::{ApiToken, EmailStatus, User};
+use crate::domain::{ApiToken, EmailKind, EmailStatus, User};
 use crate::error::{Error, Result, is_unique_violation};
 use crate::pagination::{Page, PageRequest};
 use crate::queue::Queue;
@@ -255,7 +255,9 @@ pub async fn resend_verification(
         )));
     }
     let since = now - accounts::RESEND_VERIFICATION_EVERY;
-    if users::recent_email_exists(&mut tx, user.email.as_str(), "verify_email", since).await? {
+    if users::recent_email_exists(&mut tx, user.email.as_str(), EmailKind::VerifyEmail, since)
+        .await?
+    {
         return Err(Error::Conflict(format!(
             "a verification email went to {} less than {} minutes ago",
             user.email,
@@ -393,9 +395,13 @@ pub async fn send_password_reset(
         let mut conn = db.acquire().await?;
         let user = find_user(&mut conn, id).await?;
         let since = clock::now() - accounts::RESET_EMAILS_WINDOW;
-        let before =
-            users::count_recent_emails(&mut conn, user.email.as_str(), "password_reset", since)
-                .await?;
+        let before = users::count_recent_emails(
+            &mut conn,
+            user.email.as_str(),
+            EmailKind::PasswordReset,
+            since,
+        )
+        .await?;
         (user, before)
     };
     if !user.is_active {
@@ -415,8 +421,13 @@ pub async fn send_password_reset(
     accounts::request_password_reset(db, mailing, user.email.as_str(), &client).await?;
     let mut conn = db.acquire().await?;
     let since = clock::now() - accounts::RESET_EMAILS_WINDOW;
-    let after =
-        users::count_recent_emails(&mut conn, user.email.as_str(), "password_reset", since).await?;
+    let after = users::count_recent_emails(
+        &mut conn,
+        user.email.as_str(),
+        EmailKind::PasswordReset,
+        since,
+    )
+    .await?;
     if after <= before {
         return Err(Error::Conflict(format!(
             "the reset email was held back: you have asked for more than {} emails in {} minutes",

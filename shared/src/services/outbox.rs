@@ -1,4 +1,4 @@
-//! The email outbox: the heart of the worker tier (DESIGN.md, "Data flow for an email").
+//! The email outbox: how every email leaves the app, at least once and never twice.
 //!
 //! 1. [`add`] writes the `emails` row inside the caller's transaction, with its business rows.
 //! 2. After commit, [`notify`] sends the worker a message naming the row. If that fails the

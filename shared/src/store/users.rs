@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::db::{Conn, Exec, Tx};
-use crate::domain::{EmailAddress, TokenPurpose, User};
+use crate::domain::{EmailAddress, EmailKind, TokenPurpose, User};
 use crate::store::tokens;
 use crate::{execute, on_conn};
 
@@ -168,7 +168,7 @@ pub async fn lock_user(tx: &mut Tx, id: Uuid) -> sqlx::Result<()> {
 pub async fn recent_email_exists(
     exec: &mut impl Exec,
     to_address: &str,
-    kind: &str,
+    kind: EmailKind,
     since: DateTime<Utc>,
 ) -> sqlx::Result<bool> {
     Ok(count_recent_emails(exec, to_address, kind, since).await? > 0)
@@ -178,7 +178,7 @@ pub async fn recent_email_exists(
 pub async fn count_recent_emails(
     exec: &mut impl Exec,
     to_address: &str,
-    kind: &str,
+    kind: EmailKind,
     since: DateTime<Utc>,
 ) -> sqlx::Result<i64> {
     on_conn!(exec, |c| {
@@ -186,7 +186,7 @@ pub async fn count_recent_emails(
             "select count(*) from emails where to_address = $1 and kind = $2 and created_at > $3",
         )
         .bind(to_address)
-        .bind(kind)
+        .bind(kind.as_str())
         .bind(since)
         .fetch_one(&mut *c)
         .await

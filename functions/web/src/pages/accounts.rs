@@ -1,6 +1,6 @@
 //! Account pages: sign up, verify the address, log in and out, reset the password, and the
 //! account page (change the password, manage API tokens). Each calls the same use case as its
-//! JSON twin in `api.rs`; only the rendering differs.
+//! JSON twin in `crate::api`; only the rendering differs.
 
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};

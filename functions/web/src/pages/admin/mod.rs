@@ -1,4 +1,4 @@
-//! `/admin`, for superusers (the old Django admin): users, the email outbox, classes and
+//! `/admin`, for superusers: users, the email outbox, classes and
 //! occurrences, job runs, the worker's dead-letter queue, and the log of admin actions.
 //!
 //! Every route is added through [`Routes`], which records it in [`route_list`] and puts it
