@@ -34,7 +34,7 @@ const PATIENCE: Duration = Duration::from_secs(15);
 
 #[tokio::test]
 #[ignore = "needs Debian's chromium and chromium-driver: run scripts/browser-test.sh, which \
-            installs them when missing and runs `cargo test --workspace --test browser -- --ignored`"]
+            installs them when missing and runs `cargo test -p local --test it -- --ignored browser::`"]
 async fn a_visitor_signs_up_verifies_logs_in_books_a_class_and_logs_out() {
     let app = App::start().await;
     let class_id = app.seed_a_class_with_one_upcoming_occurrence();
@@ -145,7 +145,7 @@ const PHONE_WIDTH: i64 = 390;
 
 #[tokio::test]
 #[ignore = "needs Debian's chromium and chromium-driver: run scripts/browser-test.sh, which \
-            installs them when missing and runs `cargo test --workspace --test browser -- --ignored`"]
+            installs them when missing and runs `cargo test -p local --test it -- --ignored browser::`"]
 async fn on_a_phone_no_page_scrolls_sideways_and_the_menu_opens() {
     let app = App::start().await;
     let class_id = app.seed_a_class_with_one_upcoming_occurrence();
