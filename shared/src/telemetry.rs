@@ -95,6 +95,7 @@ mod tests {
             filter: filter.to_owned(),
             format,
         };
+        crate::testing::init_logs();
         tracing::subscriber::with_default(subscriber(&log, buffer.clone(), false), emit);
         String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap()
     }

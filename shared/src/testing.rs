@@ -96,6 +96,11 @@ pub fn lambda_env(database_url: &str, overrides: &[(&str, &str)]) -> Vec<(String
 }
 
 /// Logs to stderr when `TEST_LOG` is set (its value is the filter, e.g. `TEST_LOG=debug`).
+///
+/// Otherwise a global subscriber that prints nothing, so that tests which capture logs with a
+/// thread-local subscriber (`tracing::subscriber::set_default`) see every line: tracing caches
+/// each call site's interest process-wide, and a call site first reached on a thread with no
+/// subscriber at all is cached as "never", for every thread (a capture once came back empty).
 pub fn init_logs() {
     if let Ok(filter) = std::env::var("TEST_LOG") {
         crate::telemetry::init(&crate::config::LogConfig {
@@ -106,6 +111,8 @@ pub fn init_logs() {
             },
             format: crate::config::LogFormat::Text,
         });
+    } else {
+        let _ = tracing::subscriber::set_global_default(tracing_subscriber::registry());
     }
 }
 
