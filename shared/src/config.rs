@@ -109,7 +109,24 @@ pub struct DatabaseConfig {
     pub ca_bundle: Option<CaBundle>,
     /// Where fresh credentials come from when the server refuses the password (a Secrets
     /// Manager secret that RDS rotates); set by [`crate::secrets::load_config`].
-    pub credentials: Option<Arc<dyn crate::db::CredentialSource>>,
+    pub credentials: Option<Arc<dyn CredentialSource>>,
+}
+
+/// How long a request waits for a connection before answering 503 instead of hanging (the
+/// default of `DATABASE_ACQUIRE_TIMEOUT`).
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A user name and password for the database.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    pub username: String,
+    pub password: Secret,
+}
+
+/// Where fresh credentials come from when the server refuses the password in use: in AWS, the
+/// Secrets Manager secret RDS rotates ([`crate::secrets::DatabaseSecret`]).
+pub trait CredentialSource: Send + Sync + std::fmt::Debug {
+    fn credentials(&self) -> futures_util::future::BoxFuture<'_, anyhow::Result<Credentials>>;
 }
 
 impl DatabaseConfig {
@@ -120,7 +137,7 @@ impl DatabaseConfig {
             url,
             kind,
             max_connections,
-            acquire_timeout: crate::db::ACQUIRE_TIMEOUT,
+            acquire_timeout: ACQUIRE_TIMEOUT,
             ca_bundle: None,
             credentials: None,
         }
@@ -698,7 +715,7 @@ fn database_config(
             })?,
     };
     let acquire_timeout = match vars.get("DATABASE_ACQUIRE_TIMEOUT") {
-        None => crate::db::ACQUIRE_TIMEOUT,
+        None => ACQUIRE_TIMEOUT,
         Some(v) => v
             .parse::<u64>()
             .ok()

@@ -11,7 +11,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use futures_util::future::BoxFuture;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgSslMode};
 #[cfg(feature = "sqlite")]
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -19,13 +18,10 @@ use sqlx::{PgConnection, PgPool, Postgres};
 #[cfg(feature = "sqlite")]
 use sqlx::{Sqlite, SqliteConnection, SqlitePool};
 
-use crate::config::{CaBundle, DatabaseConfig, DatabaseKind, Secret};
+use crate::config::{CaBundle, CredentialSource, DatabaseConfig, DatabaseKind};
 
 /// The migrations in `migrations/`, embedded in every binary. They run on both backends.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
-
-/// How long a request waits for a connection before answering 503 instead of hanging.
-pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Amazon RDS's certificate authorities (every region's roots, from AWS's global bundle; how
 /// to refresh it: `shared/certs/README.md`).
@@ -38,19 +34,6 @@ pub enum Db {
     Sqlite(SqlitePool),
     /// The pool, and what renews its credentials when the server refuses them.
     Postgres(PgPool, Option<Arc<Renewal>>),
-}
-
-/// A user name and password for the database.
-#[derive(Debug, Clone)]
-pub struct Credentials {
-    pub username: String,
-    pub password: Secret,
-}
-
-/// Where fresh credentials come from when the server refuses the password in use: in AWS, the
-/// Secrets Manager secret RDS rotates ([`crate::secrets::DatabaseSecret`]).
-pub trait CredentialSource: Send + Sync + std::fmt::Debug {
-    fn credentials(&self) -> BoxFuture<'_, anyhow::Result<Credentials>>;
 }
 
 /// A pool's [`CredentialSource`], and when it was last asked (so a password that stays wrong

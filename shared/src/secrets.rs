@@ -25,7 +25,7 @@ use futures_util::future::BoxFuture;
 use serde_json::Value;
 
 use crate::config::{Config, ConfigError, Profile, Secret, Vars};
-use crate::db::{CredentialSource, Credentials};
+use crate::config::{CredentialSource, Credentials};
 
 /// A variable holding a secret's ARN, and the plain variable its value stands for.
 #[derive(Debug, Clone, Copy)]

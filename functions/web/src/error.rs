@@ -17,7 +17,7 @@ use shared::error::{Error, FieldErrors};
 /// request already waited that long for a database connection (the pool full, or the server
 /// refusing new connections); a client that retries sooner lands in the same wait. A small
 /// constant, not a promise: docs/scaling.md has what frees connections and when.
-pub const UNAVAILABLE_RETRY_AFTER_SECS: u64 = shared::db::ACQUIRE_TIMEOUT.as_secs();
+pub const UNAVAILABLE_RETRY_AFTER_SECS: u64 = shared::config::ACQUIRE_TIMEOUT.as_secs();
 
 /// What a handler returns on failure.
 #[derive(Debug)]

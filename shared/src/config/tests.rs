@@ -268,10 +268,7 @@ fn database_tls_and_acquire_timeout_settings_are_parsed() {
 
     let defaults = load(&Profile::Lambda, &production()).unwrap();
     assert_eq!(defaults.database.ca_bundle, None);
-    assert_eq!(
-        defaults.database.acquire_timeout,
-        crate::db::ACQUIRE_TIMEOUT
-    );
+    assert_eq!(defaults.database.acquire_timeout, super::ACQUIRE_TIMEOUT);
 
     let sqlite = load(
         &Profile::Lambda,

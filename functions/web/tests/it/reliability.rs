@@ -13,7 +13,7 @@ use std::future::Future;
 
 use axum::http::{Method, StatusCode};
 use common::{Reply, TestApp};
-use shared::db::ACQUIRE_TIMEOUT;
+use shared::config::ACQUIRE_TIMEOUT;
 
 /// Runs a request, failing the test if it has not answered well after the pool gave up.
 async fn without_hanging(what: &str, request: impl Future<Output = Reply>) -> Reply {
