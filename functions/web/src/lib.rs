@@ -19,6 +19,8 @@ pub mod lambda;
 mod pages;
 /// `?page=&page_size=` and the absolute `next` / `previous` links of lists.
 pub mod paging;
+/// API Gateway's request id on every log line of a request.
+pub mod request_ids;
 /// Allowed hosts, forced HTTPS, CORS, security headers, the body size limit.
 pub mod security;
 /// Browser sessions (the cookie) and CSRF protection for the pages.
@@ -57,5 +59,7 @@ pub fn router(state: AppState) -> Router {
     let routes = routes.method_not_allowed_fallback(error::method_not_allowed);
     // The stage comes off the path before routing (a layer inside a Router runs after it).
     let app = error::layers(routes, state);
-    Router::new().fallback_service(tower::util::MapRequest::new(app, stage::strip))
+    Router::new()
+        .fallback_service(tower::util::MapRequest::new(app, stage::strip))
+        .layer(middleware::from_fn(request_ids::layer))
 }

@@ -9,7 +9,6 @@ use shared::mail::Mailer;
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     let config = lambda_init::config().await;
-    shared::telemetry::init(&config.log);
     let db = lambda_init::ready(Db::connect_lazy(&config.database), lambda_init::INIT_ERROR).await;
     let deps = worker::Deps {
         db,
