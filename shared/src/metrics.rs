@@ -18,7 +18,7 @@
 //!   request id, the API Gateway request id, the SQS message id, the job tick). Locally (text
 //!   format) it is an ordinary log line: `INFO metrics: SignUps 1 emf={...}`.
 //!
-//! ## Why this and not a metrics crate (measured; BENCHMARKS.md, "Metrics")
+//! ## Why this and not a metrics crate (measured; BENCHMARKS.md, "Metrics and tracing")
 //! Three ways to write EMF were built into the same small probe (tokio, the JSON logger, one
 //! metric) with this workspace's release profile and timed process against process:
 //! - the `metrics` facade with `metrics_cloudwatch_embedded` as its recorder: +139 KB, start
@@ -484,6 +484,13 @@ pub mod capture {
     /// Runs `future` under the JSON log subscriber Lambda gets (at `info`), and returns its
     /// output with every line written meanwhile, log and metric lines alike.
     pub async fn json_lines<F: Future>(future: F) -> (F::Output, Vec<Value>) {
+        // With a single dispatcher registered, `tracing` decides whether a log line is wanted
+        // by asking the default subscriber of whichever thread reaches it first, and caches
+        // the answer: a parallel test's thread (no subscriber) made this capture miss every
+        // line now and then. A second, silent dispatcher that stays registered makes it ask
+        // them all.
+        static SILENT: std::sync::OnceLock<tracing::Dispatch> = std::sync::OnceLock::new();
+        SILENT.get_or_init(|| tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default()));
         let buffer = Buffer::default();
         let log = LogConfig {
             filter: "info".to_owned(),
