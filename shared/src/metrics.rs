@@ -296,10 +296,10 @@ pub fn check_emf(line: &Value) -> Result<(), String> {
             }
             for name in set {
                 let name = name.as_str().ok_or("a dimension name is not a string")?;
-                if !root
+                if root
                     .get(name)
                     .and_then(Value::as_str)
-                    .is_some_and(|v| !v.is_empty())
+                    .is_none_or(str::is_empty)
                 {
                     return Err(format!(
                         "dimension {name} is not a non-empty string member of the root"
@@ -318,10 +318,10 @@ pub fn check_emf(line: &Value) -> Result<(), String> {
                 .and_then(Value::as_str)
                 .filter(|n| !n.is_empty())
                 .ok_or("a metric has no Name")?;
-            if let Some(unit) = metric.get("Unit") {
-                if !unit.as_str().is_some_and(|u| UNITS.contains(&u)) {
-                    return Err(format!("metric {name} has an unknown Unit {unit}"));
-                }
+            if let Some(unit) = metric.get("Unit")
+                && !unit.as_str().is_some_and(|u| UNITS.contains(&u))
+            {
+                return Err(format!("metric {name} has an unknown Unit {unit}"));
             }
             if !root.get(name).is_some_and(Value::is_number) {
                 return Err(format!("metric {name} has no numeric member of the root"));
@@ -373,7 +373,8 @@ mod tests {
             &[(Metric::EmailsSent, 1.0)],
             &[(Dimension::Kind, "verify_email")],
         );
-        let cases: &[(&str, fn(&mut Value))] = &[
+        type Spoil = fn(&mut Value);
+        let cases: &[(&str, Spoil)] = &[
             ("no _aws", |v| {
                 v.as_object_mut().unwrap().remove("_aws");
             }),
@@ -507,7 +508,7 @@ pub mod capture {
     }
 
     /// The lines that hold `metric`.
-    pub fn with_metric<'a>(lines: &'a [Value], metric: super::Metric) -> Vec<&'a Value> {
+    pub fn with_metric(lines: &[Value], metric: super::Metric) -> Vec<&Value> {
         lines
             .iter()
             .filter(|l| l.get(metric.name()).is_some())
