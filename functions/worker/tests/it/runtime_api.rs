@@ -11,23 +11,26 @@ use shared::services::outbox;
 use shared::store::emails;
 use shared::testing::{TestDb, lambda_env};
 
+/// A pending outbox row with this subject.
+async fn queued_email(test: &TestDb, subject: &str) -> uuid::Uuid {
+    let mut tx = test.db.begin().await.unwrap();
+    let rendered = Rendered {
+        subject: subject.into(),
+        text: "text".into(),
+        html: "<p>html</p>".into(),
+    };
+    let to = EmailAddress::parse("ada@example.com").unwrap();
+    let id = outbox::add(&mut tx, "test", &to, None, &rendered)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    id
+}
+
 #[tokio::test]
 async fn the_sqs_batch_is_delivered_and_only_the_malformed_record_is_reported() {
     let test = TestDb::new().await;
-    let id = {
-        let mut tx = test.db.begin().await.unwrap();
-        let rendered = Rendered {
-            subject: "From the binary".into(),
-            text: "text".into(),
-            html: "<p>html</p>".into(),
-        };
-        let to = EmailAddress::parse("ada@example.com").unwrap();
-        let id = outbox::add(&mut tx, "test", &to, None, &rendered)
-            .await
-            .unwrap();
-        tx.commit().await.unwrap();
-        id
-    };
+    let id = queued_email(&test, "From the binary").await;
     let mut event: Value = serde_json::from_str(
         &std::fs::read_to_string(format!(
             "{}/../../events/sqs-batch-with-malformed-record.json",
@@ -129,20 +132,7 @@ async fn a_bad_database_url_is_reported_to_init_error() {
 #[tokio::test]
 async fn the_binary_counts_its_cold_start_and_its_metric_lines_carry_the_lambda_request_id() {
     let test = TestDb::new().await;
-    let id = {
-        let mut tx = test.db.begin().await.unwrap();
-        let rendered = Rendered {
-            subject: "Counted".into(),
-            text: "text".into(),
-            html: "<p>html</p>".into(),
-        };
-        let to = EmailAddress::parse("ada@example.com").unwrap();
-        let id = outbox::add(&mut tx, "test", &to, None, &rendered)
-            .await
-            .unwrap();
-        tx.commit().await.unwrap();
-        id
-    };
+    let id = queued_email(&test, "Counted").await;
     let event = worker::event_for([(
         "msg-1".to_owned(),
         Message::SendEmail { email_id: id }.encode(),
