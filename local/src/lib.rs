@@ -139,6 +139,7 @@ pub fn run(cli: Cli) -> ExitCode {
     };
     // Logs on stderr: stdout is what a command prints (invoke's JSON result).
     shared::telemetry::init_stderr(&config.log);
+    shared::metrics::init(&config.metrics_namespace);
     let result = runtime.block_on(async move {
         let done = match cli.command.unwrap_or(Command::Runserver) {
             Command::Runserver => server::run(config).await,

@@ -178,6 +178,8 @@ pub struct Config {
     /// SQS queue for the worker; `None` means the in-process queue of the local runner.
     pub worker_queue_url: Option<Url>,
     pub log: LogConfig,
+    /// The CloudWatch namespace of the app's metrics (`METRICS_NAMESPACE`; the stack's name).
+    pub metrics_namespace: String,
     pub time_zone: chrono_tz::Tz,
     /// The account the deploy hook ensures exists (with `superuser_password`).
     pub superuser_email: Option<EmailAddress>,
@@ -212,6 +214,7 @@ pub const VARIABLES: &[&str] = &[
     "LOG_FORMAT",
     "LOG_LEVEL",
     "MAX_REQUEST_BYTES",
+    "METRICS_NAMESPACE",
     "PORT",
     "RDS_DB_NAME",
     "RDS_HOSTNAME",
@@ -492,6 +495,7 @@ impl Config {
             default_from_email,
             worker_queue_url,
             log,
+            metrics_namespace: metrics_namespace(vars)?,
             time_zone,
             superuser_email,
             superuser_password,
@@ -970,6 +974,24 @@ pub fn log_config(vars: &Vars) -> Result<LogConfig, ConfigError> {
         }
     };
     Ok(LogConfig { filter, format })
+}
+
+/// `METRICS_NAMESPACE`, as CloudWatch accepts one (ASCII letters, digits and `.-_/#:`, at
+/// most 255, not `AWS/...`); [`crate::metrics::DEFAULT_NAMESPACE`] when unset.
+fn metrics_namespace(vars: &Vars) -> Result<String, ConfigError> {
+    let Some(v) = vars.get("METRICS_NAMESPACE") else {
+        return Ok(crate::metrics::DEFAULT_NAMESPACE.to_owned());
+    };
+    let allowed = |c: char| c.is_ascii_alphanumeric() || ".-_/#:".contains(c);
+    if v.len() > 255 || !v.chars().all(allowed) || v.starts_with("AWS/") {
+        return Err(ConfigError::new(
+            "METRICS_NAMESPACE",
+            format!(
+                "must be a CloudWatch namespace (at most 255 letters, digits and . - _ / # :, not starting with AWS/), e.g. the stack name, got {v:?}"
+            ),
+        ));
+    }
+    Ok(v.to_owned())
 }
 
 #[cfg(test)]

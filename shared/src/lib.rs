@@ -19,6 +19,8 @@ pub mod error;
 pub mod jobs;
 /// Email templates and the console / SES mailers.
 pub mod mail;
+/// Business and health metrics as CloudWatch embedded-metric-format log lines.
+pub mod metrics;
 /// One pagination type for HTML and JSON lists.
 pub mod pagination;
 /// Versioned messages for the worker, and the SQS or in-process queue that carries them.

@@ -5,15 +5,24 @@
 //! JSON lines carry `timestamp`, `level`, `target`, the event's fields (`message` among them)
 //! and `spans`, the fields of the spans the event happened in: the Lambda runtime's span holds
 //! `requestId`, so every line of an invocation can be found by its request id.
+//!
+//! Metric events ([`crate::metrics`]) pass whatever the filter says, and in JSON are written
+//! as their embedded-metric-format object (with the fields of their spans) instead of a log
+//! line, so that CloudWatch extracts them.
 
 use std::io::IsTerminal as _;
 
-use tracing::Subscriber;
+use serde_json::Value;
+use tracing::field::{Field, Visit};
+use tracing::{Event, Subscriber};
 use tracing_subscriber::filter::Targets;
-use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::fmt::format::{JsonFields, Writer};
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields, MakeWriter};
 use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::registry::LookupSpan;
 
 use crate::config::{LogConfig, LogFormat};
+use crate::metrics;
 
 /// Installs the global subscriber of a Lambda function: JSON to stdout (CloudWatch Logs takes
 /// both streams; the JSON lines have always gone to stdout), or text to stderr. Calling it
@@ -45,6 +54,12 @@ where
         .filter
         .parse::<Targets>()
         .unwrap_or_else(|_| Targets::new().with_default(tracing::Level::INFO));
+    // Metrics are not logs: a quieter log level must not stop them (`metrics=off` still does).
+    let filter = if log.filter.contains(metrics::TARGET) {
+        filter
+    } else {
+        filter.with_target(metrics::TARGET, tracing::Level::INFO)
+    };
     // The formatter passes everything (its own default stops at INFO); `filter` decides.
     let builder = tracing_subscriber::fmt()
         .with_max_level(tracing::level_filters::LevelFilter::TRACE)
@@ -52,10 +67,14 @@ where
     match log.format {
         LogFormat::Json => Box::new(
             builder
-                .json()
-                .flatten_event(true)
-                .with_current_span(false)
-                .with_span_list(true)
+                .fmt_fields(JsonFields::new())
+                .event_format(MetricLines(
+                    tracing_subscriber::fmt::format()
+                        .json()
+                        .flatten_event(true)
+                        .with_current_span(false)
+                        .with_span_list(true),
+                ))
                 .finish()
                 .with(filter),
         ),
@@ -63,31 +82,68 @@ where
     }
 }
 
+/// The JSON event format, except for metric events: their `emf` object is the line, with the
+/// fields of the spans they happened in added as members (outermost span first; a name the
+/// object already has is kept).
+struct MetricLines<F>(F);
+
+impl<S, N, F> FormatEvent<S, N> for MetricLines<F>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+    F: FormatEvent<S, N>,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> std::fmt::Result {
+        if event.metadata().target() != metrics::TARGET {
+            return self.0.format_event(ctx, writer, event);
+        }
+        let mut emf = EmfField::default();
+        event.record(&mut emf);
+        let Some(Value::Object(mut line)) = emf.0.and_then(|s| serde_json::from_str(&s).ok())
+        else {
+            return self.0.format_event(ctx, writer, event);
+        };
+        for span in ctx.event_scope().into_iter().flat_map(|s| s.from_root()) {
+            let extensions = span.extensions();
+            let fields = extensions
+                .get::<FormattedFields<N>>()
+                .and_then(|f| serde_json::from_str::<Value>(f.as_str()).ok());
+            if let Some(Value::Object(fields)) = fields {
+                for (name, value) in fields {
+                    line.entry(name).or_insert(value);
+                }
+            }
+        }
+        writeln!(writer, "{}", Value::Object(line))
+    }
+}
+
+/// The `emf` field of a metric event.
+#[derive(Default)]
+struct EmfField(Option<String>);
+
+impl Visit for EmfField {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "emf" {
+            self.0 = Some(value.to_owned());
+        }
+    }
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "emf" {
+            self.0 = Some(format!("{value:?}"));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use std::sync::{Arc, Mutex};
-
     use super::*;
-
-    #[derive(Clone, Default)]
-    struct Buffer(Arc<Mutex<Vec<u8>>>);
-
-    impl std::io::Write for Buffer {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
-    impl<'w> MakeWriter<'w> for Buffer {
-        type Writer = Buffer;
-        fn make_writer(&'w self) -> Self::Writer {
-            self.clone()
-        }
-    }
+    use crate::metrics::capture::Buffer;
 
     fn capture(format: LogFormat, filter: &str, emit: impl FnOnce()) -> String {
         let buffer = Buffer::default();
@@ -97,7 +153,7 @@ mod tests {
         };
         crate::testing::init_logs();
         tracing::subscriber::with_default(subscriber(&log, buffer.clone(), false), emit);
-        String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap()
+        buffer.text()
     }
 
     #[test]
@@ -131,5 +187,42 @@ mod tests {
             "{out}"
         );
         assert!(!out.trim_start().starts_with('{'));
+    }
+
+    #[test]
+    fn a_metric_in_json_is_an_emf_line_carrying_its_spans_ids() {
+        let out = capture(LogFormat::Json, "info", || {
+            let span = tracing::info_span!("Lambda runtime invoke", requestId = "8f5e-req-1");
+            let _entered = span.enter();
+            crate::metrics::count(
+                crate::metrics::Metric::EmailsSent,
+                &[(crate::metrics::Dimension::Kind, "verify_email")],
+            );
+        });
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 1, "{out}");
+        let line: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
+        assert_eq!(crate::metrics::check_emf(&line), Ok(()), "{line}");
+        assert_eq!(line["EmailsSent"], 1.0);
+        assert_eq!(line["Kind"], "verify_email");
+        assert_eq!(line["requestId"], "8f5e-req-1");
+        assert!(line.get("level").is_none(), "not a log line: {line}");
+    }
+
+    #[test]
+    fn metrics_pass_a_quieter_log_level_unless_switched_off_by_name() {
+        let emit = || crate::metrics::count(crate::metrics::Metric::SignUps, &[]);
+        let quiet = capture(LogFormat::Json, "error", emit);
+        assert!(quiet.contains(r#""SignUps":1"#), "{quiet}");
+        let off = capture(LogFormat::Json, "info,metrics=off", emit);
+        assert_eq!(off, "");
+    }
+
+    #[test]
+    fn a_metric_in_text_is_a_readable_log_line() {
+        let out = capture(LogFormat::Text, "info", || {
+            crate::metrics::count(crate::metrics::Metric::SignUps, &[]);
+        });
+        assert!(out.contains("metrics: SignUps 1"), "{out}");
     }
 }

@@ -21,13 +21,24 @@ pub const CONFIG_ERROR: &str = "Runtime.ConfigError";
 pub const INIT_ERROR: &str = "Runtime.InitError";
 
 /// The function's settings, from the environment alone (no `.env` in Lambda), with the secrets
-/// it names read from Secrets Manager.
+/// it names read from Secrets Manager; then the log subscriber and the metrics' namespace are
+/// set up and the cold start is counted (by function name, which template.yaml fixes).
 pub async fn config() -> Config {
-    ready(
+    let config = ready(
         shared::secrets::load_config(Profile::Lambda).await,
         CONFIG_ERROR,
     )
-    .await
+    .await;
+    shared::telemetry::init(&config.log);
+    shared::metrics::init(&config.metrics_namespace);
+    // The runtime's own variable, always set in Lambda.
+    let function =
+        std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| "unknown".to_owned());
+    shared::metrics::count(
+        shared::metrics::Metric::ColdStarts,
+        &[(shared::metrics::Dimension::Function, &function)],
+    );
+    config
 }
 
 /// The value of an init step, or its error reported and the process ended.

@@ -5,7 +5,6 @@ use serde_json::Value;
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     let config = lambda_init::config().await;
-    shared::telemetry::init(&config.log);
     let deps = scheduler::Deps::from_config(config).await;
     let deps = lambda_init::ready(deps, lambda_init::INIT_ERROR).await;
     let deps = &deps;

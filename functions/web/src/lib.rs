@@ -20,6 +20,8 @@ pub mod paging;
 /// What every request passes through, in order: tracing, error rendering, hosts and HTTPS,
 /// CORS, the body limit, panics.
 pub mod pipeline;
+/// API Gateway's request id on every log line of a request.
+pub mod request_ids;
 /// Allowed hosts, forced HTTPS, CORS, security headers, the body size limit.
 pub mod security;
 /// Browser sessions (the cookie) and CSRF protection for the pages.

@@ -12,7 +12,6 @@
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     let config = lambda_init::config().await;
-    shared::telemetry::init(&config.log);
     let state = web::AppState::from_config(config).await;
     let state = lambda_init::ready(state, lambda_init::INIT_ERROR).await;
     let router = web::router(state);

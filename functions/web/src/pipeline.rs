@@ -1,16 +1,18 @@
 //! The request pipeline: what every request passes through on its way to a handler and back.
 //! [`around`] wraps the router in it once; in the order a request meets it:
 //!
-//! 1. The API Gateway stage prefix comes off the path ([`crate::stage`]), before routing.
-//! 2. A tracing span with the method and path, which every log line of the request carries.
-//! 3. Error rendering: every 4xx and 5xx leaves with the contract's body, as JSON for the API
+//! 1. A span with API Gateway's request id ([`crate::request_ids`]), around everything else,
+//!    so every log and metric line of the request carries it.
+//! 2. The API Gateway stage prefix comes off the path ([`crate::stage`]), before routing.
+//! 3. A tracing span with the method and path, which every log line of the request carries.
+//! 4. Error rendering: every 4xx and 5xx leaves with the contract's body, as JSON for the API
 //!    and clients asking for it, as an HTML page for browsers ([`crate::error`]).
-//! 4. Allowed hosts and HTTPS, and the security headers on every answer ([`crate::security`]).
-//! 5. CORS, for the configured origins only; an OPTIONS request that is no preflight goes on
+//! 5. Allowed hosts and HTTPS, and the security headers on every answer ([`crate::security`]).
+//! 6. CORS, for the configured origins only; an OPTIONS request that is no preflight goes on
 //!    to the router (which answers 405).
-//! 6. The body size limit (413).
-//! 7. Panics become a 500.
-//! 8. The router: a method a route does not take gets 405 with `Allow`; the pages run inside
+//! 7. The body size limit (413).
+//! 8. Panics become a 500.
+//! 9. The router: a method a route does not take gets 405 with `Allow`; the pages run inside
 //!    the session layer ([`crate::session`]), the API authenticates per handler.
 //!
 //! The layers wrap the routes once, as one service, rather than through `Router::layer`,
@@ -40,7 +42,7 @@ use crate::error::{self, ErrorBody};
 use crate::pages::Page;
 use crate::session::{self, Visitor};
 use crate::state::AppState;
-use crate::{security, stage};
+use crate::{request_ids, security, stage};
 
 /// `routes` inside the whole pipeline (module docs), as the app that serves requests.
 pub fn around(routes: Router<AppState>, state: AppState) -> Router {
@@ -71,7 +73,9 @@ pub fn around(routes: Router<AppState>, state: AppState) -> Router {
         .layer(CatchPanicLayer::custom(panic_response))
         .service(routes.with_state::<()>(state));
     // The stage comes off the path before routing (a layer inside a Router runs after it).
-    Router::new().fallback_service(tower::util::MapRequest::new(service, stage::strip))
+    Router::new()
+        .fallback_service(tower::util::MapRequest::new(service, stage::strip))
+        .layer(middleware::from_fn(request_ids::layer))
 }
 
 /// A route's answer to a method it does not take: the router adds `Allow`, [`render_errors`]

@@ -17,6 +17,7 @@ use shared::db::Db;
 use shared::mail::Mailer;
 use shared::queue::Message;
 use shared::services::outbox;
+use tracing::Instrument as _;
 
 /// Records handled at once. Each holds a database connection only for its two short queries,
 /// never while the provider is called, so a small pool serves a full batch.
@@ -51,7 +52,9 @@ pub async fn handle_batch(deps: &Deps, event: SqsEvent) -> SqsBatchResponse {
     let outcomes: Vec<(Option<String>, Result<(), String>)> =
         futures_util::stream::iter(event.records)
             .map(|record| async move {
-                let outcome = handle_record(deps, &record).await;
+                let outcome = handle_record(deps, &record)
+                    .instrument(record_span(&record))
+                    .await;
                 (record.message_id, outcome)
             })
             .buffer_unordered(CONCURRENCY)
@@ -78,10 +81,17 @@ async fn handle_record(deps: &Deps, record: &SqsMessage) -> Result<(), String> {
     let message = Message::decode(body).map_err(|e| e.to_string())?;
     match message {
         Message::SendEmail { email_id } => outbox::deliver(&deps.db, &deps.mailer, email_id)
+            .instrument(tracing::info_span!("email", emailId = %email_id))
             .await
             .map(|_| ())
             .map_err(|e| e.to_string()),
     }
+}
+
+/// The span of one record: every line its handling logs carries the SQS message id.
+fn record_span(record: &SqsMessage) -> tracing::Span {
+    let id = record.message_id.as_deref().unwrap_or_default();
+    tracing::info_span!("record", messageId = id)
 }
 
 /// Builds the event SQS would deliver for these bodies (the local runner and tests use it).

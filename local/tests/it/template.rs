@@ -1457,3 +1457,211 @@ fn the_web_function_and_the_api_are_capped_and_slow_queues_throttles_and_5xx_rat
     assert!(expression.contains('/'), "{expression}");
     assert_eq!(rate["Threshold"], json!("5"));
 }
+
+// ---------------------------------------------------------------- operations: metrics, traces
+
+/// The dashboard's body for these parameters, parsed.
+fn dashboard(stack: &Stack) -> Json {
+    let (_, dashboard) = &resources_of(stack.template, "AWS::CloudWatch::Dashboard")[0];
+    let body = stack
+        .eval(&dashboard["Properties"]["DashboardBody"])
+        .unwrap();
+    let body = body.as_str().expect("DashboardBody is a string");
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("DashboardBody is not JSON: {e}\n{body}"))
+}
+
+/// Every metric a dashboard's widgets show: (namespace, name, dimension values) for plain
+/// metrics, and (the expression, "", []) for metric math.
+fn dashboard_metrics(body: &Json) -> Vec<(String, String, Vec<String>)> {
+    let mut found = Vec::new();
+    for widget in body["widgets"].as_array().unwrap() {
+        for row in widget["properties"]["metrics"].as_array().unwrap() {
+            let row = row.as_array().unwrap();
+            if let Some(expression) = row[0]["expression"].as_str() {
+                found.push((expression.to_owned(), String::new(), Vec::new()));
+                continue;
+            }
+            let strings: Vec<String> = row
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect();
+            // [namespace, name, dimension, value, dimension, value, ..., {options}]
+            let values = strings[2..].iter().skip(1).step_by(2).cloned().collect();
+            found.push((strings[0].clone(), strings[1].clone(), values));
+        }
+    }
+    found
+}
+
+#[test]
+fn the_dashboard_shows_traffic_latency_cold_starts_the_queue_emails_jobs_and_the_database() {
+    let template = template();
+    let stack = Stack::new(&template, &[]);
+    let body = dashboard(&stack);
+    let metrics = dashboard_metrics(&body);
+    let shows = |namespace: &str, name: &str, dimension: &str| {
+        metrics
+            .iter()
+            .any(|(ns, n, d)| ns == namespace && n == name && d.iter().any(|v| v == dimension))
+    };
+    let api = API_ID;
+    for name in ["Count", "4xx", "5xx", "Latency"] {
+        assert!(shows("AWS/ApiGateway", name, api), "API {name}");
+    }
+    assert!(shows("AWS/Lambda", "Duration", "ref:WebFunction"));
+    let stats: BTreeSet<&str> = body["widgets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|w| w["properties"]["metrics"].as_array().unwrap())
+        .filter_map(|row| row.as_array().unwrap().last().unwrap()["stat"].as_str())
+        .collect();
+    assert!(stats.contains("p50") && stats.contains("p99"), "{stats:?}");
+    for function in ["WebFunction", "WorkerFunction", "SchedulerFunction"] {
+        assert!(
+            shows("starter", "ColdStarts", &format!("ref:{function}")),
+            "{function}'s cold starts"
+        );
+    }
+    let queue = "getatt:WorkerQueue.QueueName";
+    assert!(shows(
+        "AWS/SQS",
+        "ApproximateNumberOfMessagesVisible",
+        queue
+    ));
+    assert!(shows("AWS/SQS", "ApproximateAgeOfOldestMessage", queue));
+    // The app's own metrics are all on it, in the stack's namespace: plain, or searched by
+    // their one dimension.
+    for metric in shared::metrics::Metric::ALL {
+        let name = metric.name();
+        let plain = metrics
+            .iter()
+            .any(|(ns, n, _)| ns == "starter" && n == name);
+        let searched = metrics.iter().any(|(expression, _, _)| {
+            expression.contains("{starter,") && expression.contains(&format!("\"{name}\""))
+        });
+        assert!(plain || searched, "{name} is not on the dashboard");
+    }
+    // Database connections exactly when the stack has the database, and the proxy's with it.
+    let connections = |overrides: &[(&str, &str)]| {
+        let metrics = dashboard_metrics(&dashboard(&Stack::new(&template, overrides)));
+        metrics
+            .into_iter()
+            .filter(|(ns, n, _)| ns == "AWS/RDS" && n.ends_with("Connections"))
+            .map(|(_, n, d)| format!("{n} {}", d.join(",")))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        connections(&[]),
+        ["DatabaseConnections ref:DatabaseInstance"]
+    );
+    assert_eq!(
+        connections(AURORA_WITH_PROXY),
+        [
+            "DatabaseConnections ref:DatabaseCluster",
+            "ClientConnections starter-proxy",
+            "DatabaseConnections starter-proxy"
+        ]
+    );
+    assert!(connections(EXISTING).is_empty());
+}
+
+#[test]
+fn saved_queries_search_the_function_logs_by_the_ids_the_lines_carry() {
+    let template = template();
+    let stack = Stack::new(&template, &[]);
+    let queries: Vec<Json> = resources_of(&template, "AWS::Logs::QueryDefinition")
+        .into_iter()
+        .map(|(_, q)| stack.eval(&q["Properties"]).unwrap())
+        .collect();
+    assert!(queries.len() >= 4, "{queries:#?}");
+    for query in &queries {
+        let name = query["Name"].as_str().unwrap();
+        assert!(
+            name.starts_with("starter/"),
+            "{name}: not named after the stack"
+        );
+        let groups = query["LogGroupNames"].as_array().unwrap();
+        assert!(!groups.is_empty(), "{name}");
+        for group in groups {
+            let group = group.as_str().unwrap().strip_prefix("ref:").unwrap();
+            assert_eq!(
+                template["Resources"][group]["Type"].as_str(),
+                Some("AWS::Logs::LogGroup"),
+                "{name}: {group}"
+            );
+        }
+    }
+    let text = |q: &Json| q["QueryString"].as_str().unwrap().to_owned();
+    // One query finds every line of a request across the access log and the functions.
+    let one = queries
+        .iter()
+        .find(|q| text(q).contains("@message like"))
+        .expect("a query by id");
+    let groups: BTreeSet<&str> = one["LogGroupNames"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g.as_str().unwrap())
+        .collect();
+    for group in [
+        "ref:ApiAccessLogGroup",
+        "ref:WebLogGroup",
+        "ref:WorkerLogGroup",
+    ] {
+        assert!(groups.contains(group), "{group} not searched: {groups:?}");
+    }
+    // The fields the queries read are the ones the code writes.
+    let all: String = queries.iter().map(text).collect();
+    for field in [
+        "platform.report",
+        "initDurationMs",
+        "JobRuns",
+        "EmailsSent",
+        "Kind",
+        "tick",
+    ] {
+        assert!(all.contains(field), "no query reads {field}");
+    }
+}
+
+#[test]
+fn functions_are_traced_by_default_with_the_permission_to_send_and_metrics_go_to_the_stacks_namespace()
+ {
+    let template = template();
+    for (tracing, active) in [("Active", true), ("PassThrough", false)] {
+        let stack = Stack::new(&template, &[("Tracing", tracing)]);
+        for (name, function) in functions(&template) {
+            assert_eq!(
+                stack.eval(property(&template, function, "Tracing")),
+                Some(json!(tracing)),
+                "{name}"
+            );
+            let role = match intrinsic(property(&template, function, "Role")).unwrap() {
+                (_, Yaml::String(path)) => path.split('.').next().unwrap().to_owned(),
+                other => panic!("{other:?}"),
+            };
+            let policies = stack
+                .eval(&template["Resources"][role.as_str()]["Properties"]["ManagedPolicyArns"])
+                .unwrap();
+            let xray = policies.as_array().unwrap().iter().any(|p| {
+                p.as_str()
+                    .unwrap()
+                    .ends_with(":policy/AWSXRayDaemonWriteAccess")
+            });
+            assert_eq!(xray, active, "{name} ({role}) with Tracing={tracing}");
+        }
+    }
+    assert_eq!(
+        template["Parameters"]["Tracing"]["Default"].as_str(),
+        Some("Active")
+    );
+    // HTTP APIs have no X-Ray setting (REST APIs' TracingEnabled does not exist here).
+    let (_, stage) = &resources_of(&template, "AWS::ApiGatewayV2::Stage")[0];
+    assert!(stage["Properties"]["TracingEnabled"].is_null());
+
+    for (name, env, config) in configs(&[]) {
+        assert_eq!(env["METRICS_NAMESPACE"], "starter", "{name}");
+        assert_eq!(config.metrics_namespace, "starter", "{name}");
+    }
+}

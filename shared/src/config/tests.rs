@@ -128,6 +128,8 @@ fn each_malformed_variable_is_named_with_what_it_needs() {
         ("LOG_LEVEL", "loud", "must be one of error, warn"),
         ("RUST_LOG", "web=chatty", "must be tracing directives"),
         ("LOG_FORMAT", "xml", "must be auto, text or json"),
+        ("METRICS_NAMESPACE", "AWS/Lambda", "CloudWatch namespace"),
+        ("METRICS_NAMESPACE", "my stack", "CloudWatch namespace"),
         ("TIME_ZONE", "Mars/Olympus_Mons", "IANA time zone"),
         ("PORT", "eighty", "port number"),
         ("PORT", "70000", "port number"),

@@ -132,7 +132,8 @@ pub async fn run(deps: &Deps<'_>, name: &str, scheduled_at: DateTime<Utc>) -> Re
             return Ok(Outcome::AlreadyDone);
         }
     }
-    let result = (job.run)(deps).await;
+    let (span, started) = (tick_span(job.name, scheduled_at), std::time::Instant::now());
+    let result = tracing::Instrument::instrument((job.run)(deps), span.clone()).await;
     let (succeeded, detail) = match &result {
         Ok(detail) => (true, detail.clone()),
         Err(e) => (false, format!("{e:#}")),
@@ -147,6 +148,7 @@ pub async fn run(deps: &Deps<'_>, name: &str, scheduled_at: DateTime<Utc>) -> Re
         clock::now(),
     )
     .await?;
+    span.in_scope(|| crate::metrics::job_run(job.name, result.is_ok(), started.elapsed()));
     match result {
         Ok(detail) => {
             tracing::info!(job = job.name, %scheduled_at, detail, "job done");
@@ -157,6 +159,12 @@ pub async fn run(deps: &Deps<'_>, name: &str, scheduled_at: DateTime<Utc>) -> Re
             Err(e)
         }
     }
+}
+
+/// The span of a job's run: each line the job logs (and its metric line) carries the job and
+/// its tick, the ids that join a run's lines to its `job_runs` row.
+fn tick_span(job: &str, scheduled_at: DateTime<Utc>) -> tracing::Span {
+    tracing::info_span!("job", job, tick = %scheduled_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ use crate::db::{Db, PooledConn, Tx};
 use crate::domain::{ApiToken, EmailAddress, EmailKind, Password, TokenPurpose, User, check_text};
 use crate::error::{Error, FieldErrors, Result, is_unique_violation};
 use crate::mail;
+use crate::metrics::{self, Metric};
 use crate::queue::Queue;
 use crate::services::outbox;
 use crate::store::users::{self, NewUser};
@@ -121,6 +122,7 @@ pub async fn signup(db: &Db, mailing: &Mailing<'_>, email: &str, password: &str)
     let now = clock::now();
 
     let mut tx = db.begin().await?;
+    let mut new_account = false;
     let email_id = match users::find_user_by_email(&mut tx, &email).await? {
         Some(existing) => {
             // Concurrent sign-ups for this address wait here, so only the first sends.
@@ -172,6 +174,7 @@ pub async fn signup(db: &Db, mailing: &Mailing<'_>, email: &str, password: &str)
                 Err(e) if is_unique_violation(&e) => return Ok(()),
                 Err(e) => return Err(e.into()),
             };
+            new_account = true;
             Some(send_verification(&mut tx, mailing.config, &user, now).await?)
         }
     };
@@ -181,6 +184,9 @@ pub async fn signup(db: &Db, mailing: &Mailing<'_>, email: &str, password: &str)
         crate::testing::faults::point("signup: account-exists email written, not committed").await;
     }
     tx.commit().await?;
+    if new_account {
+        metrics::count(Metric::SignUps, &[]);
+    }
     if let Some(id) = email_id {
         outbox::notify(mailing.queue, &[id]).await;
     }
@@ -306,6 +312,7 @@ pub async fn verify_email(db: &Db, token: &str) -> Result<User> {
         .await?
         .ok_or_else(refused)?;
     tx.commit().await?;
+    metrics::count(Metric::Verifications, &[]);
     Ok(user)
 }
 
@@ -400,6 +407,7 @@ pub(crate) async fn check_login(
         Some(user) if password_ok && user.is_active && user.password_hash.is_some() => user,
         _ => {
             record_failures(&mut conn, &[&account_key, &client_key]).await?;
+            metrics::count(Metric::LoginsRefused, &[]);
             return Err(Error::Unauthenticated);
         }
     };

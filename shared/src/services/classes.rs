@@ -192,6 +192,7 @@ pub async fn book(db: &Db, user: &User, occurrence_id: Uuid) -> Result<Booking> 
         .ok_or_else(|| Error::NotFound("no such class".into()))?;
     tx.commit().await?;
     tracing::info!(user_id = %user.id, %occurrence_id, "booked");
+    crate::metrics::count(crate::metrics::Metric::Bookings, &[]);
     Ok(Booking {
         id: booking_id,
         occurrence_id,

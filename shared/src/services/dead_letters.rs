@@ -297,6 +297,7 @@ pub async fn redrive_one(
         return Err(sqs_error("sending the message to the worker queue", e));
     }
     dlq.delete(&message).await?;
+    crate::metrics::count(crate::metrics::Metric::DeadLettersRedriven, &[]);
     let detail = format!("{} moved to the worker queue", describe(&message));
     let mut conn = db.acquire().await?;
     record(
@@ -393,6 +394,15 @@ pub async fn redrive_all(db: &Db, dlq: &DeadLetterQueue, actor: &User) -> Result
             // The worker queue refuses some: stop rather than spin on them.
             break;
         }
+    }
+    if done.moved > 0 {
+        crate::metrics::emit(
+            &[(
+                crate::metrics::Metric::DeadLettersRedriven,
+                done.moved as f64,
+            )],
+            &[],
+        );
     }
     let detail = format!(
         "{} messages moved to the worker queue{}",

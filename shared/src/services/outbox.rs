@@ -17,6 +17,7 @@ use crate::db::{Db, Tx};
 use crate::domain::{EmailAddress, EmailKind, EmailStatus};
 use crate::error::Result;
 use crate::mail::{self, FailureKind, Mailer, OutgoingEmail, Rendered};
+use crate::metrics::{self, Dimension, Metric};
 use crate::queue::{Message, Queue};
 use crate::store::emails::{self, EmailRow, NewEmail};
 
@@ -155,6 +156,7 @@ pub async fn deliver(db: &Db, mailer: &Mailer, email_id: Uuid) -> Result<Deliver
         Ok(sent) => {
             emails::mark_email_sent(&mut conn, email_id, &sent.provider_message_id, done).await?;
             tracing::info!(%email_id, attempts = row.attempts, message_id = sent.provider_message_id, "email sent");
+            metrics::count(Metric::EmailsSent, &[(Dimension::Kind, row.kind.as_str())]);
             Ok(Delivery::Sent {
                 provider_message_id: sent.provider_message_id,
             })
@@ -167,12 +169,20 @@ pub async fn deliver(db: &Db, mailer: &Mailer, email_id: Uuid) -> Result<Deliver
             };
             emails::release_email(&mut conn, email_id, EmailStatus::Failed, &error, done).await?;
             tracing::warn!(%email_id, attempts = row.attempts, error, "email failed for good");
+            metrics::count(
+                Metric::EmailsFailed,
+                &[(Dimension::Kind, row.kind.as_str())],
+            );
             Ok(Delivery::Failed { error })
         }
         Err(e) => {
             emails::release_email(&mut conn, email_id, EmailStatus::Pending, &e.message, done)
                 .await?;
             tracing::warn!(%email_id, attempts = row.attempts, error = e.message, "email send failed; will retry");
+            metrics::count(
+                Metric::EmailsRetried,
+                &[(Dimension::Kind, row.kind.as_str())],
+            );
             Err(RetryLater::Transient {
                 attempts: row.attempts,
                 error: e.message,

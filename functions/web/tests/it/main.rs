@@ -11,6 +11,7 @@ mod load;
 mod openapi;
 mod pages;
 mod reliability;
+mod request_ids;
 mod router;
 mod runtime_api;
 mod security;

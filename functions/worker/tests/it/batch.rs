@@ -521,3 +521,27 @@ async fn a_worker_dying_between_send_and_mark_sent_causes_at_most_one_duplicate(
     );
     assert_eq!(h.mailer.sent().len(), 2);
 }
+
+#[tokio::test]
+async fn a_sent_emails_lines_carry_the_sqs_message_id_and_the_email_id() {
+    let mut h = Harness::new().await;
+    let id = h.queue_email("ada@example.com", "Welcome").await;
+    let bodies = h.take_messages();
+    let (response, lines) = shared::metrics::capture::json_lines(h.deliver(&bodies)).await;
+    assert!(failed_ids(&response).is_empty());
+    let sent_log = lines
+        .iter()
+        .find(|l| l["message"] == "email sent")
+        .unwrap_or_else(|| panic!("no `email sent` line in {lines:#?}"));
+    let spans = &sent_log["spans"];
+    assert_eq!(spans[0]["messageId"], "msg-0", "{sent_log}");
+    assert_eq!(spans[1]["emailId"], id.to_string(), "{sent_log}");
+    let metric = lines
+        .iter()
+        .find(|l| l.get("EmailsSent").is_some())
+        .unwrap_or_else(|| panic!("no EmailsSent line in {lines:#?}"));
+    assert_eq!(shared::metrics::check_emf(metric), Ok(()));
+    assert_eq!(metric["messageId"], "msg-0");
+    assert_eq!(metric["emailId"], id.to_string());
+    assert_eq!(metric["Kind"], "test");
+}

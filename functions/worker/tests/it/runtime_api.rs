@@ -11,23 +11,26 @@ use shared::services::outbox;
 use shared::store::emails;
 use shared::testing::{TestDb, lambda_env};
 
+/// A pending outbox row with this subject.
+async fn queued_email(test: &TestDb, subject: &str) -> uuid::Uuid {
+    let mut tx = test.db.begin().await.unwrap();
+    let rendered = Rendered {
+        subject: subject.into(),
+        text: "text".into(),
+        html: "<p>html</p>".into(),
+    };
+    let to = EmailAddress::parse("ada@example.com").unwrap();
+    let id = outbox::add(&mut tx, EmailKind::Test, &to, None, &rendered)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    id
+}
+
 #[tokio::test]
 async fn the_sqs_batch_is_delivered_and_only_the_malformed_record_is_reported() {
     let test = TestDb::new().await;
-    let id = {
-        let mut tx = test.db.begin().await.unwrap();
-        let rendered = Rendered {
-            subject: "From the binary".into(),
-            text: "text".into(),
-            html: "<p>html</p>".into(),
-        };
-        let to = EmailAddress::parse("ada@example.com").unwrap();
-        let id = outbox::add(&mut tx, EmailKind::Test, &to, None, &rendered)
-            .await
-            .unwrap();
-        tx.commit().await.unwrap();
-        id
-    };
+    let id = queued_email(&test, "From the binary").await;
     let mut event: Value = serde_json::from_str(
         &std::fs::read_to_string(format!(
             "{}/../../events/sqs-batch-with-malformed-record.json",
@@ -124,4 +127,48 @@ async fn a_bad_database_url_is_reported_to_init_error() {
         report.body
     );
     assert_eq!(function.exit_code(Duration::from_secs(5)).await, Some(2));
+}
+
+#[tokio::test]
+async fn the_binary_counts_its_cold_start_and_its_metric_lines_carry_the_lambda_request_id() {
+    let test = TestDb::new().await;
+    let id = queued_email(&test, "Counted").await;
+    let event = worker::event_for([(
+        "msg-1".to_owned(),
+        Message::SendEmail { email_id: id }.encode(),
+        1,
+    )]);
+    let emulator = Emulator::start("worker").await;
+    let function = emulator.spawn(
+        env!("CARGO_BIN_EXE_worker"),
+        lambda_env(test.config.url.expose(), &[("EMAIL_BACKEND", "console")]),
+    );
+    let outcome = emulator.invoke(serde_json::to_vec(&event).unwrap()).await;
+    assert!(
+        matches!(outcome, Some(Outcome::Response(_))),
+        "{outcome:?}\n{}",
+        function.output()
+    );
+    let output = function.output();
+    let metrics: Vec<Value> = output
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|l| l.get("_aws").is_some())
+        .collect();
+    for line in &metrics {
+        assert_eq!(shared::metrics::check_emf(line), Ok(()), "{line}");
+    }
+    let cold: Vec<&Value> = metrics.iter().filter(|l| l["ColdStarts"] == 1.0).collect();
+    assert_eq!(cold.len(), 1, "{output}");
+    assert_eq!(cold[0]["Function"], "worker");
+    let sent = metrics
+        .iter()
+        .find(|l| l.get("EmailsSent").is_some())
+        .unwrap_or_else(|| panic!("no EmailsSent line in {output}"));
+    // The runtime's span: Lambda's request id, as the emulator assigned it.
+    assert!(
+        sent["requestId"].as_str().is_some_and(|id| !id.is_empty()),
+        "{sent}"
+    );
+    assert_eq!(sent["messageId"], "msg-1");
 }
