@@ -4,3 +4,4 @@
 
 mod classes;
 mod db;
+mod guide;
