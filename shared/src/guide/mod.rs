@@ -5,7 +5,7 @@
 //! The modules mirror where a real model's files go (`guide::store::notes` is
 //! `shared/src/store/notes.rs`), and the example refers to its own modules as
 //! `crate::guide::...` where the real files say `crate::...`. [`check_quoted`] compares each
-//! ```rust block of the guide with these files after two rewrites, and only these: the
+//! `rust` code block of the guide with these files after two rewrites, and only these: the
 //! `guide::` segment is dropped from paths, and lines marked `// (worked example only)` (the
 //! wiring a real model gets from `JOBS`, `migrations/` and the router instead) are left out.
 //! The guide's SQL is applied by [`apply_migration`], so the example's tests run on the
@@ -82,7 +82,7 @@ pub fn as_quoted(source: &str) -> String {
         .replace("guide::", "")
 }
 
-/// Checks that every ```rust block of the guide whose first line names a file under
+/// Checks that every `rust` code block of the guide whose first line names a file under
 /// `prefix` (`// shared/src/store/notes.rs`) appears, apart from that line, in one of
 /// `sources` (as [`as_quoted`] gives them). Returns how many blocks it checked; panics naming
 /// the first block it cannot find.

@@ -1,6 +1,6 @@
 //! The web half of the worked example that `docs/first-model.md` quotes (the other half is
 //! `shared::guide`): the notes page and API, mounted the way [`crate::router`] mounts every
-//! route, and driven by the web tests' own `TestApp`. The guide's ```rust blocks for
+//! route, and driven by the web tests' own `TestApp`. The guide's `rust` code blocks for
 //! `functions/web/` are checked against these files, its template is the one the page
 //! renders, and its OpenAPI fragment is held to these routes.
 
