@@ -15,6 +15,10 @@ pub mod db;
 pub mod domain;
 /// The application error and how database errors map onto it.
 pub mod error;
+/// The worked example of `docs/first-model.md` (notes), compiled with the tests only.
+#[cfg(any(test, feature = "testing"))]
+#[doc(hidden)]
+pub mod guide;
 /// Scheduled jobs: one registry, one file per job, each run by an EventBridge schedule.
 pub mod jobs;
 /// Email templates and the console / SES mailers.

@@ -9,6 +9,9 @@ pub mod api;
 pub mod client;
 /// The error type handlers return, and how an error looks as JSON or as a page.
 pub mod error;
+/// The worked example of `docs/first-model.md` (notes), compiled with the tests only.
+#[cfg(test)]
+mod guide;
 /// `/healthz`.
 mod health;
 /// One Lambda event in, its Lambda response out (the Lambda main and `cargo run -- invoke web`).
@@ -34,6 +37,10 @@ pub mod state;
 pub mod stylesheet;
 /// minijinja templates embedded in the binary.
 pub mod templates;
+
+// The worked example runs the web tests' harness, which names this crate `web`.
+#[cfg(test)]
+extern crate self as web;
 
 use axum::Router;
 use axum::middleware;

@@ -78,6 +78,21 @@ impl Templates {
         Self { env }
     }
 
+    /// The templates and `extra` ones, `(name, source)`: the worked example of
+    /// `docs/first-model.md` renders the guide's template this way.
+    #[cfg(test)]
+    pub(crate) fn with_extra(debug: bool, site_name: &str, extra: Vec<(String, String)>) -> Self {
+        let mut templates = Self::new(debug, site_name);
+        templates.env.set_loader(move |name| {
+            Ok(extra
+                .iter()
+                .find(|(candidate, _)| candidate == name)
+                .map(|(_, source)| source.clone())
+                .or_else(|| source(name).map(str::to_owned)))
+        });
+        templates
+    }
+
     /// Parses every template (and loads what each extends, includes or imports).
     pub fn check_all(&self) -> anyhow::Result<()> {
         for (name, _) in TEMPLATES {

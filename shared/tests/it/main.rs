@@ -4,4 +4,5 @@
 
 mod classes;
 mod db;
+mod guide;
 mod metrics;

@@ -65,7 +65,7 @@ fn local(t: DateTime<Utc>, tz: Tz) -> String {
 }
 
 /// The pager a list template shows (`_pager.html`).
-fn pager<T>(query: &PageQuery, page: &pagination::Page<T>) -> Value {
+pub(crate) fn pager<T>(query: &PageQuery, page: &pagination::Page<T>) -> Value {
     context! {
         page => page.page,
         total_pages => page.total_pages,
