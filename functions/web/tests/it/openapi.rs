@@ -12,7 +12,9 @@ use common::TestApp;
 /// test below fails until it is, as its routes are then undocumented or unrouted).
 const SOURCES: &[&str] = &[
     include_str!("../../src/api/mod.rs"),
+    // example-app:begin
     include_str!("../../src/api/classes.rs"),
+    // example-app:end
 ];
 
 /// (METHOD, path) for every route the API registers, read from its source:

@@ -12,7 +12,9 @@ async fn the_home_page_is_html_and_links_a_stylesheet_that_is_served_and_cached(
     let page = app.get("/").await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.content_type().starts_with("text/html"));
+    // example-app:begin
     assert!(page.body.contains("Book a place in a class"));
+    // example-app:end
 
     let href = page
         .body
