@@ -85,8 +85,11 @@ pub const EXAMPLE_FILES: &[&str] = &[
     "functions/web/src/pages/classes.rs",
     "functions/web/tests/it/class_pages.rs",
     "functions/web/tests/it/classes_api.rs",
+    // Its journeys book classes (scripts/browser-test.sh runs them).
+    "local/tests/it/browser.rs",
     "scripts/admin-screenshots.py",
     "scripts/bench.sh",
+    "scripts/browser-test.sh",
     "scripts/connection-storm.sh",
     "shared/src/domain/classes.rs",
     "shared/src/jobs/process_occurrences.rs",

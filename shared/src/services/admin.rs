@@ -89,7 +89,7 @@ pub struct Counts {
     // example-app:end
 }
 
-/// How many users (and classes) there are, for the overview.
+/// The overview's counts.
 pub async fn counts(db: &Db, actor: &User) -> Result<Counts> {
     require_superuser(actor)?;
     let mut conn = db.acquire().await?;
@@ -457,9 +457,11 @@ pub async fn send_password_reset(
     Ok(())
 }
 
-/// Deletes an account. The database cascades its sessions, API tokens, email tokens and
-/// bookings (whose places are given back first, in the same transaction); its emails stay in
-/// the outbox with no user. A superuser cannot delete their own account.
+/// Deletes an account. The database cascades its sessions, API tokens and email tokens; its
+/// emails stay in the outbox with no user. A superuser cannot delete their own account.
+// example-app:begin
+/// Its bookings go too, their places given back first, in the same transaction.
+// example-app:end
 pub async fn delete_user(db: &Db, actor: &User, id: Uuid) -> Result<()> {
     require_superuser(actor)?;
     not_yourself(actor, id, "delete")?;

@@ -280,7 +280,13 @@ async fn users_are_searched_filtered_and_paginated() {
     let search = root.get("/admin/users?q=ANN_").await;
     assert!(search.body.contains("ann_o@example.org"));
     // A control character in a search (PostgreSQL refuses a NUL) finds what the rest finds.
-    for list in ["users?q", "emails?to", "classes?q"] {
+    for list in [
+        "users?q",
+        "emails?to",
+        // example-app:begin
+        "classes?q",
+        // example-app:end
+    ] {
         let nul = root.get(&format!("/admin/{list}=%00ann%0D%0A")).await;
         assert_eq!(nul.status, StatusCode::OK, "{list}: {}", nul.body);
     }
@@ -862,11 +868,11 @@ fn class_around(html: &str, text: &str) -> String {
 async fn job_names_in_the_action_log_never_break_across_lines() {
     let app = TestApp::new().await;
     let mut root = superuser(&app).await;
-    let reply = root.post("/admin/jobs/process-occurrences/run", &[]).await;
+    let reply = root.post("/admin/jobs/sweep-outbox/run", &[]).await;
     assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
     for page in ["/admin/log", "/admin"] {
         let html = root.get(page).await.body;
-        for text in ["job.run<", "job process-occurrences<"] {
+        for text in ["job.run<", "job sweep-outbox<"] {
             let class = class_around(&html, text);
             assert!(
                 class.split_whitespace().any(|c| c == "whitespace-nowrap"),

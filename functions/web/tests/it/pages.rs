@@ -418,7 +418,9 @@ async fn an_unverified_user_can_log_in_is_told_to_verify_and_can_ask_for_a_new_l
         "{}",
         page.body
     );
+    // example-app:begin
     assert!(page.body.contains("cannot book classes"));
+    // example-app:end
 
     // The signup email is recent, so the resend waits its five minutes...
     app.set_time(

@@ -11,7 +11,7 @@ use crate::common;
 
 use std::future::Future;
 
-use axum::http::{Method, StatusCode};
+use axum::http::StatusCode;
 use common::{Reply, TestApp};
 use shared::db::ACQUIRE_TIMEOUT;
 
@@ -79,7 +79,11 @@ async fn each_kind_of_request(app: &TestApp) -> Vec<(&'static str, bool, Reply)>
             false,
             without_hanging(
                 "GET /classes",
-                app.request(Method::GET, "/classes", &[("accept", "text/html")]),
+                app.request(
+                    axum::http::Method::GET,
+                    "/classes",
+                    &[("accept", "text/html")],
+                ),
             )
             .await,
         ),
@@ -108,7 +112,11 @@ async fn with_every_pooled_connection_taken_requests_get_503_and_then_recover() 
     assert_unavailable(&reply, true, "GET /api/classes with the pool exhausted");
     let page = without_hanging(
         "GET /classes",
-        app.request(Method::GET, "/classes", &[("accept", "text/html")]),
+        app.request(
+            axum::http::Method::GET,
+            "/classes",
+            &[("accept", "text/html")],
+        ),
     )
     .await;
     assert_unavailable(&page, false, "GET /classes with the pool exhausted");

@@ -82,7 +82,7 @@ async fn an_unknown_page_gets_the_html_404_page() {
 #[tokio::test]
 async fn an_unknown_api_path_gets_the_json_error_shape() {
     let app = TestApp::new().await;
-    for path in ["/api/nope", "/api", "/api/classes/1/nope"] {
+    for path in ["/api/nope", "/api", "/api/me/1/nope"] {
         let reply = app.get(path).await;
         assert_eq!(reply.status, StatusCode::NOT_FOUND, "{path}");
         assert_eq!(reply.content_type(), "application/json", "{path}");

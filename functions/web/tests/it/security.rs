@@ -499,7 +499,7 @@ async fn a_method_a_route_does_not_take_gets_405_with_allow_and_the_error_body()
     let app = TestApp::new().await;
     let foo = Method::from_bytes(b"FOO").unwrap();
     // (method, path, the methods the route takes, JSON body (else the HTML page))
-    let cases: [(Method, &str, &[&str], bool); 16] = [
+    let cases: Vec<(Method, &str, &[&str], bool)> = vec![
         (Method::PUT, "/login", &["GET", "HEAD", "POST"], false),
         (Method::DELETE, "/login", &["GET", "HEAD", "POST"], false),
         (Method::PATCH, "/login", &["GET", "HEAD", "POST"], false),
