@@ -181,11 +181,11 @@ const EXAMPLE_WORDS: &[&str] = &["class", "booking", "occurrence", "reminder"];
 const ALLOWED: &[&str] = &[
     "class=\"",
     "class=\\\"",
+    "let class = class_around",
     "class_around",
     "class attribute",
     "every class the page uses",
     "(class {class:?})",
-    "let class = class_around",
     "class.split_whitespace",
     "classif",
     "sent it a reminder instead",
