@@ -82,8 +82,8 @@ enum Command {
         /// Where to send it.
         address: String,
     },
-    /// Run one scheduled job now (process-occurrences, sweep-outbox, purge-expired) and print
-    /// what it did.
+    /// Run one scheduled job now (sweep-outbox, purge-expired, ...: an unknown name lists
+    /// them) and print what it did.
     Runjob {
         /// The job's name.
         name: String,

@@ -103,7 +103,7 @@ mod tests {
         for (raw, expected) in [
             ("add rooms", Some("add_rooms")),
             ("Add-Rooms__2", Some("add_rooms_2")),
-            ("  index on  bookings ", Some("index_on_bookings")),
+            ("  index on  users ", Some("index_on_users")),
             ("", None),
             (" - _ ", None),
             ("rooms;drop", None),

@@ -10,8 +10,7 @@ pub mod config;
 pub mod crypto;
 /// The pool for SQLite or PostgreSQL, transactions, the embedded migrations.
 pub mod db;
-/// Pure domain types (`EmailAddress`, `Password`, `User`, classes and their schedules): parsed,
-/// never re-validated.
+/// Pure domain types (`EmailAddress`, `Password`, `User`, ...): parsed, never re-validated.
 pub mod domain;
 /// The application error and how database errors map onto it.
 pub mod error;

@@ -193,7 +193,7 @@ mod tests {
             (Error::BadRequest("bad page".into()), 400, "bad_request"),
             (Error::Unauthenticated, 401, "unauthenticated"),
             (Error::Forbidden("staff only".into()), 403, "forbidden"),
-            (Error::NotFound("no class".into()), 404, "not_found"),
+            (Error::NotFound("no such user".into()), 404, "not_found"),
             (Error::Conflict("taken".into()), 409, "conflict"),
             (
                 Error::invalid("email", "enter an email address"),

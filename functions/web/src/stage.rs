@@ -2,7 +2,7 @@
 //!
 //! A REST API (and an HTTP API on a named stage) is reached at
 //! `https://<id>.execute-api.<region>.amazonaws.com/<stage>/...`, and `lambda_http` puts the
-//! stage in front of the request path (`/prod/api/classes`). Our routes are written without it,
+//! stage in front of the request path (`/prod/api/me`). Our routes are written without it,
 //! so [`strip`] removes it before routing and remembers it as the request's [`PublicPrefix`]
 //! when the client really saw it (on the execute-api domain; a custom domain maps the stage
 //! away), so absolute links keep it: never lost, never doubled. The HTTP API of template.yaml

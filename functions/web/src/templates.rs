@@ -25,10 +25,12 @@ const TEMPLATES: &[(&str, &str)] = templates![
     "password_reset_confirm.html",
     "account.html",
     "_pager.html",
+    // example-app:begin
     "classes.html",
     "class.html",
     "class_form.html",
     "bookings.html",
+    // example-app:end
     "api_docs.html",
     "admin/base.html",
     "admin/_admin.html",
@@ -38,9 +40,11 @@ const TEMPLATES: &[(&str, &str)] = templates![
     "admin/user.html",
     "admin/emails.html",
     "admin/email.html",
+    // example-app:begin
     "admin/classes.html",
     "admin/class.html",
     "admin/occurrence.html",
+    // example-app:end
     "admin/jobs.html",
     "admin/job.html",
     "admin/dead_letters.html",

@@ -471,15 +471,22 @@ async fn runjob_runs_a_job_now_and_an_unknown_name_lists_the_jobs() {
         "{}",
         stdout(&ran)
     );
+    // example-app:begin
     let occurrences = cli.run(&["runjob", "process-occurrences"], &[]);
     assert!(occurrences.status.success(), "{}", stderr(&occurrences));
     assert!(stdout(&occurrences).contains("0 reminders queued"));
+    // example-app:end
 
     let unknown = cli.run(&["runjob", "make-coffee"], &[]);
     assert_eq!(unknown.status.code(), Some(1));
+    let jobs = shared::jobs::JOBS
+        .iter()
+        .map(|j| j.name)
+        .collect::<Vec<_>>()
+        .join(", ");
     assert_eq!(
         stderr(&unknown).trim(),
-        "error: unknown job \"make-coffee\"; the jobs are process-occurrences, sweep-outbox, purge-expired"
+        format!("error: unknown job \"make-coffee\"; the jobs are {jobs}")
     );
 }
 
@@ -497,9 +504,11 @@ async fn invoke_runs_each_function_on_the_committed_events_and_prints_what_lambd
     for (event, status) in [
         ("apigw-http-get-healthz.json", 200),
         ("alb-get-healthz.json", 200),
+        // example-app:begin
         ("function-url-get-classes.json", 200),
         // Page 2 of an empty list.
         ("apigw-rest-get-classes.json", 404),
+        // example-app:end
     ] {
         let out = cli.run(&["invoke", "web", &event_path(event)], &[]);
         assert!(out.status.success(), "{event}: {}", stderr(&out));
@@ -720,9 +729,11 @@ fn the_sam_local_env_file_configures_every_function_of_the_template() {
         // The committed HTTP events pass the allowed-hosts check as they are.
         for event in [
             "apigw-http-get-healthz.json",
-            "apigw-rest-get-classes.json",
             "alb-get-healthz.json",
+            // example-app:begin
+            "apigw-rest-get-classes.json",
             "function-url-get-classes.json",
+            // example-app:end
         ] {
             let event: serde_json::Value =
                 serde_json::from_str(&std::fs::read_to_string(event_path(event)).unwrap()).unwrap();

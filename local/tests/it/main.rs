@@ -3,7 +3,9 @@
 //! <module>::` runs one module.
 
 mod aws;
+// example-app:begin
 mod browser;
+// example-app:end
 mod cli;
 mod reliability_doc;
 mod secrets;

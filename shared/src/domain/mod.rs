@@ -1,7 +1,9 @@
 //! Domain types: parsed once from raw input, valid for their whole life. No SQL, no HTTP.
 
+// example-app:begin
 pub mod classes;
 
+// example-app:end
 use std::collections::HashSet;
 use std::fmt;
 use std::sync::OnceLock;
@@ -236,17 +238,21 @@ pub enum EmailKind {
     /// Sent instead of a verification when someone signs up with a taken address.
     AccountExists,
     PasswordReset,
+    // example-app:begin
     /// A booked class starts soon.
     Reminder,
+    // example-app:end
 }
 
 impl EmailKind {
-    pub const ALL: [Self; 5] = [
+    pub const ALL: &[Self] = &[
         Self::Test,
         Self::VerifyEmail,
         Self::AccountExists,
         Self::PasswordReset,
+        // example-app:begin
         Self::Reminder,
+        // example-app:end
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -255,12 +261,14 @@ impl EmailKind {
             Self::VerifyEmail => "verify_email",
             Self::AccountExists => "account_exists",
             Self::PasswordReset => "password_reset",
+            // example-app:begin
             Self::Reminder => "reminder",
+            // example-app:end
         }
     }
 
     pub fn parse(raw: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|k| k.as_str() == raw)
+        Self::ALL.iter().copied().find(|k| k.as_str() == raw)
     }
 }
 

@@ -9,7 +9,9 @@
 //! records the outcome. The jobs themselves are idempotent too (a run interrupted halfway is
 //! completed by the next one).
 
+// example-app:begin
 mod process_occurrences;
+// example-app:end
 mod purge_expired;
 mod sweep_outbox;
 
@@ -40,7 +42,9 @@ pub struct Job {
 
 /// The registry.
 pub const JOBS: &[Job] = &[
+    // example-app:begin
     process_occurrences::JOB,
+    // example-app:end
     sweep_outbox::JOB,
     purge_expired::JOB,
 ];

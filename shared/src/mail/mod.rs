@@ -43,7 +43,9 @@ const KINDS: &[(EmailKind, &str, &str, &str)] = kinds![
     VerifyEmail => "verify_email",
     AccountExists => "account_exists",
     PasswordReset => "password_reset",
+    // example-app:begin
     Reminder => "reminder",
+    // example-app:end
 ];
 
 const BASE_HTML: &str = include_str!("../../../assets/emails/base.html");
@@ -217,12 +219,14 @@ mod tests {
             reset_link => "https://app.example.com/password-reset",
             valid_hours => 48,
             valid_minutes => 60,
+            // example-app:begin
             title => "Yoga",
             location => "Studio 1",
             starts_local => "Saturday 28 November, 09:30 GMT",
             bookings_link => "https://app.example.com/bookings",
+            // example-app:end
         };
-        for kind in EmailKind::ALL {
+        for &kind in EmailKind::ALL {
             let rendered =
                 render(&config(), kind, context.clone()).unwrap_or_else(|e| panic!("{kind}: {e}"));
             assert!(

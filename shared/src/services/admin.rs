@@ -7,19 +7,28 @@
 use std::future::Future;
 
 use chrono::{DateTime, Utc};
+// example-app:begin
 use chrono_tz::Tz;
+// example-app:end
 use uuid::Uuid;
 
 use crate::db::{Db, Exec};
+// example-app:begin
 use crate::domain::classes::{CAPACITY_MAX, Class, ClassDraft, Occurrence};
+// example-app:end
 use crate::domain::{ApiToken, EmailKind, EmailStatus, User};
 use crate::error::{Error, Result, is_unique_violation};
 use crate::pagination::{Page, PageRequest};
 use crate::queue::Queue;
 use crate::services::accounts::{self, Mailing};
-use crate::services::{classes, outbox};
+use crate::services::outbox;
+// example-app:begin
+use crate::services::classes;
+// example-app:end
 use crate::store::admin as store;
+// example-app:begin
 use crate::store::classes::{self as class_store, OccurrenceBooking};
+// example-app:end
 use crate::store::emails::{self, EmailFilter};
 use crate::store::jobs as job_store;
 use crate::store::sessions as session_store;
@@ -71,13 +80,25 @@ pub(crate) async fn record(
     Ok(())
 }
 
-/// How many users and classes there are, for the overview.
-pub async fn counts(db: &Db, actor: &User) -> Result<(i64, i64)> {
+/// What the overview counts.
+#[derive(Debug, Clone, Copy)]
+pub struct Counts {
+    pub users: i64,
+    // example-app:begin
+    pub classes: i64,
+    // example-app:end
+}
+
+/// The overview's counts.
+pub async fn counts(db: &Db, actor: &User) -> Result<Counts> {
     require_superuser(actor)?;
     let mut conn = db.acquire().await?;
-    let users = users::count_users(&mut conn).await?;
-    let classes = class_store::count_classes(&mut conn).await?;
-    Ok((users, classes))
+    Ok(Counts {
+        users: users::count_users(&mut conn).await?,
+        // example-app:begin
+        classes: class_store::count_classes(&mut conn).await?,
+        // example-app:end
+    })
 }
 
 /// The log of admin actions, newest first.
@@ -447,21 +468,28 @@ pub async fn send_password_reset(
     Ok(())
 }
 
-/// Deletes an account. The database cascades its sessions, API tokens, email tokens and
-/// bookings (whose places are given back first, in the same transaction); its emails stay in
-/// the outbox with no user. A superuser cannot delete their own account.
+/// Deletes an account. The database cascades its sessions, API tokens and email tokens; its
+/// emails stay in the outbox with no user. A superuser cannot delete their own account.
+// example-app:begin
+/// Its bookings go too, their places given back first, in the same transaction.
+// example-app:end
 pub async fn delete_user(db: &Db, actor: &User, id: Uuid) -> Result<()> {
     require_superuser(actor)?;
     not_yourself(actor, id, "delete")?;
     let mut tx = db.begin().await?;
     let user = find_user(&mut tx, id).await?;
     let (sessions, api_tokens) = users::count_credentials(&mut tx, id, clock::now()).await?;
+    // example-app:begin
     let places = class_store::release_places_of_user(&mut tx, id).await?;
+    // example-app:end
     users::delete_user(&mut tx, id).await?;
     let detail = format!(
-        "{} deleted with {sessions} sessions, {api_tokens} API tokens and {places} bookings",
+        "{} deleted with {sessions} sessions, {api_tokens} API tokens",
         user.email
     );
+    // example-app:begin
+    let detail = format!("{detail} and {places} bookings");
+    // example-app:end
     record(&mut tx, actor, "user.delete", &target_user(&user), &detail).await?;
     tx.commit().await?;
     Ok(())
@@ -706,6 +734,7 @@ pub async fn retry_email(db: &Db, queue: &Queue, actor: &User, id: Uuid) -> Resu
     Ok(())
 }
 
+// example-app:begin
 // ---- Classes and occurrences ---------------------------------------------------------------
 
 /// Classes whose title contains `q` (all for an empty `q`).
@@ -899,6 +928,7 @@ pub async fn cancel_booking(db: &Db, actor: &User, booking_id: Uuid) -> Result<U
     Ok(occurrence_id)
 }
 
+// example-app:end
 // ---- Job runs ------------------------------------------------------------------------------
 //
 // The jobs themselves (`crate::jobs`) use these services, so these take the jobs' names and

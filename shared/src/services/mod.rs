@@ -2,7 +2,9 @@
 
 pub mod accounts;
 pub mod admin;
+// example-app:begin
 pub mod classes;
+// example-app:end
 pub mod dead_letters;
 pub mod deploy;
 pub mod dev_mailbox;

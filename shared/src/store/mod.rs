@@ -3,7 +3,9 @@
 //! both backends with [`on_conn!`](crate::on_conn).
 
 pub mod admin;
+// example-app:begin
 pub mod classes;
+// example-app:end
 pub mod emails;
 pub mod jobs;
 pub mod sessions;

@@ -370,10 +370,13 @@ pub async fn count_credentials(
     })
 }
 
-/// Deletes an account; true when it existed. The database cascades its sessions, API tokens,
-/// email tokens and bookings, and keeps its emails with `user_id` set null (the migrations'
-/// `on delete` clauses). Release the places of its bookings first
+/// Deletes an account; true when it existed. The database cascades its sessions, API tokens
+/// and email tokens, and keeps its emails with `user_id` set null (the migrations' `on delete`
+/// clauses).
+// example-app:begin
+/// Its bookings go too: release their places first
 /// ([`release_places_of_user`](crate::store::classes::release_places_of_user)).
+// example-app:end
 pub async fn delete_user(exec: &mut impl Exec, id: Uuid) -> sqlx::Result<bool> {
     let deleted = execute!(
         exec,

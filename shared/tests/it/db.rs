@@ -423,7 +423,7 @@ async fn an_email_row_reads_typed_and_an_unknown_kind_is_a_clear_error() {
     let mut tx = test.db.begin().await.unwrap();
     let id = shared::services::outbox::add(
         &mut tx,
-        EmailKind::Reminder,
+        EmailKind::PasswordReset,
         &email("ada@example.com"),
         None,
         &rendered,
@@ -449,7 +449,7 @@ async fn an_email_row_reads_typed_and_an_unknown_kind_is_a_clear_error() {
     let row = emails::find_email(&mut conn, id).await.unwrap().unwrap();
     assert_eq!(
         (row.kind, row.status),
-        (EmailKind::Reminder, EmailStatus::Pending)
+        (EmailKind::PasswordReset, EmailStatus::Pending)
     );
     let err = emails::find_email(&mut conn, stranger).await.unwrap_err();
     assert!(

@@ -2,7 +2,9 @@
 //! (one binary each, every one linking the whole dependency tree). `cargo test --test it
 //! <module>::` runs one module.
 
+// example-app:begin
 mod classes;
+// example-app:end
 mod db;
 mod guide;
 mod metrics;

@@ -32,7 +32,7 @@ fn all_three_event_shapes_name_their_job_and_tick() {
         ),
         (
             "eventbridge-rule-scheduled.json",
-            "process-occurrences",
+            "purge-expired",
             "2026-11-28T09:30:00Z",
         ),
         (

@@ -25,7 +25,7 @@ async fn each_schedule_event_runs_its_job_once_and_a_failure_reaches_error() {
 
     for (fixture_name, job) in [
         ("scheduler-constant-input.json", "sweep-outbox"),
-        ("eventbridge-rule-scheduled.json", "process-occurrences"),
+        ("eventbridge-rule-scheduled.json", "purge-expired"),
         ("eventbridge-scheduler-string-detail.json", "purge-expired"),
     ] {
         let event = fixture(fixture_name);

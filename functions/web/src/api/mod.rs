@@ -1,8 +1,10 @@
 //! The JSON API. Every route answers JSON, errors included (`{"error": {...}}`), and
 //! authenticates with `Authorization: Bearer <token>` or `Token <token>` only: never a cookie.
 
+// example-app:begin
 mod classes;
 
+// example-app:end
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -35,7 +37,9 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/api/me", get(me))
         .route("/api/me/password", post(change_password))
+        // example-app:begin
         .merge(classes::routes())
+    // example-app:end
 }
 
 /// The OpenAPI 3 document of this API (`assets/openapi.json`; a test keeps it and the routes

@@ -152,7 +152,7 @@ fn parse(source: &str) -> Result<ApiDoc, String> {
     })
 }
 
-/// Untagged operations are grouped by the first segment after `/api/`: "auth", "classes".
+/// Untagged operations are grouped by the first segment after `/api/`: "auth", "me".
 fn group_of(path: &str) -> String {
     let rest = path
         .strip_prefix("/api/")
@@ -260,12 +260,12 @@ fn resolve<'a>(root: &'a Json, value: &'a Json) -> &'a Json {
     }
 }
 
-/// The name a `$ref` points to (`Class` for `#/components/schemas/Class`).
+/// The name a `$ref` points to (`Me` for `#/components/schemas/Me`).
 fn ref_name(value: &Json) -> Option<&str> {
     value["$ref"].as_str().and_then(|r| r.rsplit('/').next())
 }
 
-/// A schema in a few words: `string (uuid)`, `array of Class`, `integer, 1 to 100`.
+/// A schema in a few words: `string (uuid)`, `array of Me`, `integer, 1 to 100`.
 fn kind(root: &Json, raw: &Json) -> String {
     if let Some(name) = ref_name(raw) {
         return name.to_owned();
@@ -380,6 +380,7 @@ mod tests {
             .sum();
         let listed: usize = doc.groups.iter().map(|g| g.operations.len()).sum();
         assert_eq!(listed, expected);
+        // example-app:begin
         let create = doc
             .groups
             .iter()
@@ -392,6 +393,7 @@ mod tests {
         assert_eq!(capacity.kind, "integer, 1 to 10000");
         assert!(!create.security.is_empty());
         assert!(create.responses.iter().any(|r| r.status == "201"));
+        // example-app:end
     }
 
     #[test]

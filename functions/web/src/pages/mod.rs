@@ -6,7 +6,9 @@ mod accounts;
 pub mod admin;
 /// `/docs/api`: the API reference, rendered from the OpenAPI document.
 mod api_docs;
+// example-app:begin
 pub(crate) mod classes;
+// example-app:end
 /// Pages that exist only with DEBUG on (the development mailbox).
 mod dev;
 /// The extractor every page handler takes, and the one render.
@@ -35,7 +37,9 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/", get(home))
         .route("/docs/api", get(api_docs::page))
         .merge(accounts::routes())
+        // example-app:begin
         .merge(classes::routes())
+        // example-app:end
         .merge(admin::routes(state));
     // The development mailbox is a page like the others (the navigation shows who is signed
     // in), so it runs inside the session layer too.

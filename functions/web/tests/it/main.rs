@@ -4,8 +4,10 @@
 
 mod accounts_api;
 mod admin;
+// example-app:begin
 mod class_pages;
 mod classes_api;
+// example-app:end
 mod common;
 mod load;
 mod openapi;

@@ -418,7 +418,9 @@ async fn an_unverified_user_can_log_in_is_told_to_verify_and_can_ask_for_a_new_l
         "{}",
         page.body
     );
+    // example-app:begin
     assert!(page.body.contains("cannot book classes"));
+    // example-app:end
 
     // The signup email is recent, so the resend waits its five minutes...
     app.set_time(
@@ -695,8 +697,10 @@ async fn every_page_shows_a_signed_in_user_their_navigation() {
     browser.log_in("ada@example.com", PASSWORD).await;
     for path in [
         "/",
+        // example-app:begin
         "/classes",
         "/bookings",
+        // example-app:end
         "/account",
         "/_dev/mail",
         "/signup/sent",
@@ -805,8 +809,14 @@ async fn login_and_password_reset_send_a_signed_in_user_to_the_account_as_signup
         ("/signup", "/account"),
         ("/login", "/account"),
         ("/password-reset", "/account"),
+        (
+            "/login?next=%2Fadmin%2Fusers%3Fpage%3D2",
+            "/admin/users?page=2",
+        ),
+        // example-app:begin
         ("/login?next=%2Fbookings", "/bookings"),
         ("/login?next=%2Fclasses%3Fpage%3D2", "/classes?page=2"),
+        // example-app:end
         ("/login?next=%2F%2Fevil.example", "/account"),
         ("/login?next=https%3A%2F%2Fevil.example%2F", "/account"),
         ("/login?next=%2Flogin", "/account"),

@@ -11,7 +11,7 @@ use crate::common;
 
 use std::future::Future;
 
-use axum::http::{Method, StatusCode};
+use axum::http::StatusCode;
 use common::{Reply, TestApp};
 use shared::config::ACQUIRE_TIMEOUT;
 
@@ -61,25 +61,33 @@ async fn each_kind_of_request(app: &TestApp) -> Vec<(&'static str, bool, Reply)>
     let signup =
         serde_json::json!({"email": "ada@example.com", "password": "correct horse battery"});
     vec![
+        // example-app:begin
         (
             "GET /api/classes",
             true,
             without_hanging("GET /api/classes", app.get("/api/classes")).await,
         ),
+        // example-app:end
         (
             "POST /api/auth/signup",
             true,
             without_hanging("signup", app.post_json("/api/auth/signup", signup)).await,
         ),
+        // example-app:begin
         (
             "GET /classes",
             false,
             without_hanging(
                 "GET /classes",
-                app.request(Method::GET, "/classes", &[("accept", "text/html")]),
+                app.request(
+                    axum::http::Method::GET,
+                    "/classes",
+                    &[("accept", "text/html")],
+                ),
             )
             .await,
         ),
+        // example-app:end
     ]
 }
 
@@ -99,17 +107,29 @@ async fn with_every_pooled_connection_taken_requests_get_503_and_then_recover() 
     for _ in 0..5 {
         held.push(app.database().acquire().await.unwrap());
     }
+    // example-app:begin
     let reply = without_hanging("GET /api/classes", app.get("/api/classes")).await;
     assert_unavailable(&reply, true, "GET /api/classes with the pool exhausted");
     let page = without_hanging(
         "GET /classes",
-        app.request(Method::GET, "/classes", &[("accept", "text/html")]),
+        app.request(
+            axum::http::Method::GET,
+            "/classes",
+            &[("accept", "text/html")],
+        ),
     )
     .await;
     assert_unavailable(&page, false, "GET /classes with the pool exhausted");
+    // example-app:end
     drop(held);
     // Same app, same pool: no restart.
-    for path in ["/api/classes", "/classes", "/healthz"] {
+    for path in [
+        "/healthz",
+        // example-app:begin
+        "/api/classes",
+        "/classes",
+        // example-app:end
+    ] {
         let reply = app.get(path).await;
         assert!(
             reply.status.is_success(),
@@ -178,7 +198,7 @@ async fn a_postgres_server_that_goes_away_and_comes_back_is_served_again_without
         |email: &str| serde_json::json!({"email": email, "password": "correct horse battery"});
 
     // Up: the pool holds open connections to the server.
-    assert_eq!(app.get("/api/classes").await.status, StatusCode::OK);
+    assert_eq!(app.get("/healthz").await.status, StatusCode::OK);
     let reply = app
         .post_json("/api/auth/signup", signup("ada@example.com"))
         .await;
@@ -197,7 +217,13 @@ async fn a_postgres_server_that_goes_away_and_comes_back_is_served_again_without
 
     proxy.up();
     // The same app and pool: its dead connections are replaced, nothing is restarted.
-    for path in ["/api/classes", "/classes", "/healthz"] {
+    for path in [
+        "/healthz",
+        // example-app:begin
+        "/api/classes",
+        "/classes",
+        // example-app:end
+    ] {
         let reply = without_hanging(path, app.get(path)).await;
         assert!(
             reply.status.is_success(),

@@ -3,12 +3,17 @@
 
 use std::time::Duration;
 
+// example-app:begin
 use chrono::{TimeDelta, Utc};
+// example-app:end
 use runtime_api_emulator::{Emulator, Function, Outcome};
 use serde_json::Value;
+// example-app:begin
 use shared::domain::classes::ClassDraft;
 use shared::services::classes;
-use shared::testing::{TestDb, lambda_env, new_secret, user};
+use shared::testing::user;
+// example-app:end
+use shared::testing::{TestDb, lambda_env, new_secret};
 
 /// The hosts of the committed events: API Gateway, the load balancer, the function URL.
 const HOSTS: &str = "abc123def4.execute-api.us-east-1.amazonaws.com,\
@@ -45,6 +50,7 @@ fn body(response: &Value) -> Value {
 #[tokio::test]
 async fn every_http_event_source_is_answered_by_the_binary() {
     let test = TestDb::new().await;
+    // example-app:begin
     let staff = user(&test.db, "staff@example.com", true, true).await;
     for title in ["Yoga", "Pilates"] {
         let draft = ClassDraft {
@@ -59,6 +65,7 @@ async fn every_http_event_source_is_answered_by_the_binary() {
             .await
             .unwrap();
     }
+    // example-app:end
     let (emulator, function) = start(&test).await;
 
     // API Gateway HTTP API (payload 2.0).
@@ -66,6 +73,7 @@ async fn every_http_event_source_is_answered_by_the_binary() {
     assert_eq!(r["statusCode"], 200, "{r}");
     assert_eq!(body(&r)["database"], "ok", "{r}");
 
+    // example-app:begin
     // API Gateway REST API (payload 1.0) on the `prod` stage, page 2 of 2: links keep the stage.
     let r = answer(&emulator, &function, fixture("apigw-rest-get-classes.json")).await;
     assert_eq!(r["statusCode"], 200, "{r}");
@@ -77,12 +85,14 @@ async fn every_http_event_source_is_answered_by_the_binary() {
         "https://abc123def4.execute-api.us-east-1.amazonaws.com/prod/api/classes?page=1&page_size=1"
     );
 
+    // example-app:end
     // Application Load Balancer: its response carries a status description.
     let r = answer(&emulator, &function, fixture("alb-get-healthz.json")).await;
     assert_eq!(r["statusCode"], 200, "{r}");
     assert_eq!(r["statusDescription"], "200 OK", "{r}");
     assert_eq!(body(&r)["database"], "ok");
 
+    // example-app:begin
     // Function URL (payload 2.0 on a lambda-url host).
     let r = answer(
         &emulator,
@@ -102,6 +112,7 @@ async fn every_http_event_source_is_answered_by_the_binary() {
         "{page}"
     );
 
+    // example-app:end
     // Security headers and the host check work in the binary as in the router tests.
     let forged = fixture("apigw-http-get-healthz.json").replace(
         "\"host\": \"abc123def4.execute-api",

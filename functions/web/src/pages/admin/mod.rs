@@ -1,5 +1,8 @@
-//! `/admin`, for superusers: users, the email outbox, classes and
-//! occurrences, job runs, the worker's dead-letter queue, and the log of admin actions.
+//! `/admin`, for superusers: users, the email outbox, job runs, the
+//! worker's dead-letter queue, and the log of admin actions.
+// example-app:begin
+//! And the example app's classes, their occurrences and bookings.
+// example-app:end
 //!
 //! Every route is added through [`Routes`], which records it in [`route_list`] and puts it
 //! behind [`guard`]: a visitor who is not signed in is sent to the login page, anyone else who
@@ -7,7 +10,9 @@
 //! (`shared::services::admin`). Actions are POST forms, CSRF-checked by the session layer like
 //! every page, and recorded with the acting user.
 
+// example-app:begin
 mod classes;
+// example-app:end
 mod dead_letters;
 mod emails;
 mod jobs;
@@ -104,6 +109,7 @@ fn build() -> Routes {
     .get("/admin/emails/{id}", emails::show)
     .get("/admin/emails/{id}/html", emails::html)
     .post("/admin/emails/{id}/retry", emails::retry)
+    // example-app:begin
     .get("/admin/classes", classes::list)
     .get("/admin/classes/{id}", classes::show)
     .get("/admin/classes/{id}/edit", classes::edit_form)
@@ -116,6 +122,7 @@ fn build() -> Routes {
     .post("/admin/occurrences/{id}/delete", classes::delete_occurrence)
     .get("/admin/occurrences/{id}", classes::occurrence)
     .post("/admin/bookings/{id}/cancel", classes::cancel_booking)
+    // example-app:end
     .get("/admin/jobs", jobs::overview)
     .get("/admin/jobs/{name}", jobs::runs)
     .post("/admin/jobs/{name}/run", jobs::run_now)
@@ -204,16 +211,26 @@ fn notice(key: &str) -> Option<&'static str> {
         "user_created" => "The account is created.",
         "password_set" => "The password is set; the account's sessions and API tokens have ended.",
         "reset_sent" => "A password-reset link is on its way.",
-        "user_deleted" => "The account is deleted, with its sessions, API tokens and bookings.",
+        "user_deleted" => concat!(
+            "The account is deleted, with its",
+            // example-app:begin
+            " bookings,",
+            // example-app:end
+            " sessions and API tokens."
+        ),
         "session_revoked" => "The session has ended.",
         "token_revoked" => "The API token is revoked.",
         "signed_out" => "Every session and API token of the account has ended.",
+        // example-app:begin
         "booking_cancelled" => "The booking is cancelled; its place is free again.",
+        // example-app:end
         "retried" => "The email is queued again with a fresh set of attempts.",
+        // example-app:begin
         "class_saved" => "The class is saved.",
         "class_deleted" => "The class is deleted, with its occurrences and bookings.",
         "capacity_saved" => "The occurrence's capacity is saved.",
         "occurrence_deleted" => "The occurrence is deleted, with its bookings.",
+        // example-app:end
         "job_ran" => "The job ran; its run is at the top of the list.",
         "job_failed" => "The job failed; its run at the top of the list says why.",
         "redriven" => "The message is back in the worker queue.",
@@ -234,7 +251,7 @@ fn when(state: &AppState, t: chrono::DateTime<chrono::Utc>) -> String {
 
 async fn dashboard(State(state): State<AppState>, admin: Admin) -> PageResult {
     let actor = &admin.user;
-    let (users, classes) = admin::counts(&state.db, actor).await?;
+    let counts = admin::counts(&state.db, actor).await?;
     let emails = admin::email_counts(&state.db, actor).await?;
     let jobs = jobs::summaries(&state, actor).await?;
     let dead_letters = match dlq::locate(&state.queue).await {
@@ -248,9 +265,11 @@ async fn dashboard(State(state): State<AppState>, admin: Admin) -> PageResult {
     };
     let actions = admin::list_actions(&state.db, actor, PageRequest::default()).await?;
     let ctx = context! {
-        users,
+        users => counts.users,
         emails => emails.iter().map(|(s, n)| context! { status => s.as_str(), count => n }).collect::<Vec<_>>(),
-        classes,
+        // example-app:begin
+        classes => counts.classes,
+        // example-app:end
         jobs => jobs.iter().map(|(job, summary)| context! {
             name => job.name,
             last => summary.runs.first().map(|r| jobs::run_view(&state, r)),

@@ -323,7 +323,7 @@ pub(super) async fn delete(
 ) -> PageResult {
     if form.confirm != "yes" {
         return Err(Error::BadRequest(
-            "tick the box to confirm that the account and its bookings are deleted".into(),
+            "tick the box to confirm that the account is to be deleted".into(),
         )
         .into());
     }
