@@ -113,9 +113,20 @@ const EXAMPLE_RENAMES: &[(&str, &str)] = &[(
     "migrations/20261128000003_jobs.sql",
 )];
 
-/// The example's words in comments of applied migrations (which hold no markers, as above):
-/// (file, text, replacement).
+/// The example's words where a marker cannot stand: comments of applied migrations (as above)
+/// and the dashboard's JSON in template.yaml (a YAML block scalar, where a `#` line would be
+/// text): (file, text, replacement).
 const EXAMPLE_WORDING: &[(&str, &str, &str)] = &[
+    (
+        "template.yaml",
+        "                [\"${AWS::StackName}\", \"Bookings\", {\"label\": \"bookings\"}],\n",
+        "",
+    ),
+    (
+        "template.yaml",
+        "\"title\": \"Accounts and bookings\"",
+        "\"title\": \"Accounts\"",
+    ),
     (
         "migrations/20261128000001_accounts_and_outbox.sql",
         "(verify_email, password_reset, reminder, ...)",

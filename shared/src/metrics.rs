@@ -88,7 +88,10 @@ pub enum Metric {
     EmailsFailed,
     /// A transient send failure; SQS delivers the message again, by `Kind`.
     EmailsRetried,
+    // example-app:begin
+    /// A place booked in a class.
     Bookings,
+    // example-app:end
     /// A scheduled job ran (its tick was not already done), by `Job`.
     JobRuns,
     /// A job's run failed, by `Job`.
@@ -109,7 +112,9 @@ impl Metric {
         Metric::EmailsSent,
         Metric::EmailsFailed,
         Metric::EmailsRetried,
+        // example-app:begin
         Metric::Bookings,
+        // example-app:end
         Metric::JobRuns,
         Metric::JobFailures,
         Metric::JobDuration,
@@ -126,7 +131,9 @@ impl Metric {
             Metric::EmailsSent => "EmailsSent",
             Metric::EmailsFailed => "EmailsFailed",
             Metric::EmailsRetried => "EmailsRetried",
+            // example-app:begin
             Metric::Bookings => "Bookings",
+            // example-app:end
             Metric::JobRuns => "JobRuns",
             Metric::JobFailures => "JobFailures",
             Metric::JobDuration => "JobDuration",

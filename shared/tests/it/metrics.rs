@@ -1,18 +1,15 @@
 //! Each instrumented event writes its metric line, valid EMF, where it happens: the use case,
 //! the outbox's send path, the job runner, the dead-letter redrive.
 
-use chrono::{TimeDelta, Utc};
 use serde_json::Value;
 use shared::config::Config;
-use shared::domain::classes::ClassDraft;
 use shared::jobs;
 use shared::mail::{FailureKind, FakeMailer, Mailer};
 use shared::metrics::Metric;
 use shared::metrics::capture::{metric_lines, with_metric};
-use shared::pagination::PageRequest;
 use shared::queue::Queue;
 use shared::services::accounts::{self, Mailing};
-use shared::services::{classes, outbox};
+use shared::services::outbox;
 use shared::store::emails;
 use shared::testing::{TestDb, local_config, user};
 
@@ -114,32 +111,43 @@ async fn a_login_with_a_wrong_password_counts_as_refused() {
     assert_eq!(one(&lines, Metric::LoginsRefused).1, 1.0);
 }
 
-#[tokio::test]
-async fn a_booking_is_counted() {
-    let w = World::new().await;
-    let staff = user(&w.test.db, "staff@example.com", true, true).await;
-    let ada = user(&w.test.db, "ada@example.com", true, false).await;
-    let draft = ClassDraft {
-        title: Some("Yoga".into()),
-        location: Some("Studio 1".into()),
-        starts_at: Some((Utc::now() + TimeDelta::hours(3)).to_rfc3339()),
-        duration_minutes: Some(60),
-        capacity: Some(5),
-        recurrence: Some("none".into()),
-        ..Default::default()
-    };
-    let class = classes::create_class(&w.test.db, w.config.time_zone, &staff, &draft)
-        .await
-        .unwrap();
-    let occurrence = classes::list_occurrences(&w.test.db, class.id, PageRequest::default())
-        .await
-        .unwrap()
-        .results[0]
-        .id;
-    let (booked, lines) = metric_lines(classes::book(&w.test.db, &ada, occurrence)).await;
-    booked.unwrap();
-    assert_eq!(one(&lines, Metric::Bookings).1, 1.0);
+// example-app:begin
+mod bookings {
+    use chrono::{TimeDelta, Utc};
+    use shared::domain::classes::ClassDraft;
+    use shared::pagination::PageRequest;
+    use shared::services::classes;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_booking_is_counted() {
+        let w = World::new().await;
+        let staff = user(&w.test.db, "staff@example.com", true, true).await;
+        let ada = user(&w.test.db, "ada@example.com", true, false).await;
+        let draft = ClassDraft {
+            title: Some("Yoga".into()),
+            location: Some("Studio 1".into()),
+            starts_at: Some((Utc::now() + TimeDelta::hours(3)).to_rfc3339()),
+            duration_minutes: Some(60),
+            capacity: Some(5),
+            recurrence: Some("none".into()),
+            ..Default::default()
+        };
+        let class = classes::create_class(&w.test.db, w.config.time_zone, &staff, &draft)
+            .await
+            .unwrap();
+        let occurrence = classes::list_occurrences(&w.test.db, class.id, PageRequest::default())
+            .await
+            .unwrap()
+            .results[0]
+            .id;
+        let (booked, lines) = metric_lines(classes::book(&w.test.db, &ada, occurrence)).await;
+        booked.unwrap();
+        assert_eq!(one(&lines, Metric::Bookings).1, 1.0);
+    }
 }
+// example-app:end
 
 #[tokio::test]
 async fn emails_sent_retried_and_failed_are_counted_by_kind() {
