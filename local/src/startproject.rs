@@ -534,7 +534,7 @@ fn strip(text: &str, markers: (&str, &str)) -> anyhow::Result<String> {
 }
 
 /// `openapi` without the paths at or under `prefixes` and without the components (schemas,
-/// parameters, responses) that only those paths reached. The members are cut out of the text,
+/// responses) that only those paths reached; the shared parameters stay. The members are cut out of the text,
 /// so what stays keeps its order, layout and comments-free formatting exactly.
 fn drop_api_paths(openapi: &str, prefixes: &[&str]) -> anyhow::Result<String> {
     use std::collections::BTreeSet;
@@ -588,10 +588,12 @@ fn drop_api_paths(openapi: &str, prefixes: &[&str]) -> anyhow::Result<String> {
     let path_members = json_members(openapi, value_of(&top, "paths")?)?;
     cuts.extend(member_cuts(openapi, &path_members, |key| dropped_path(key)));
     let components = json_members(openapi, value_of(&top, "components")?)?;
-    // A section left with no member goes whole (no `"parameters": {}`).
+    // A section left with no member goes whole (no `"responses": {}`).
     let mut emptied = BTreeSet::new();
     for section in &components {
-        if section.key == "securitySchemes" {
+        // Kept whole: the security schemes, and the shared query and path parameters (page,
+        // page size, id), which a team's own lists use (the first-model guide's notes do).
+        if section.key == "securitySchemes" || section.key == "parameters" {
             continue;
         }
         let unused = |name: &str| {
@@ -1047,6 +1049,7 @@ mod tests {
     "/api/classesque": {}
   },
   "components": {
+    "parameters": { "Page": { "in": "query" } },
     "responses": { "Me": { "$ref": "#/components/schemas/Me" } },
     "schemas": {
       "Me": { "type": "object", "note": "a \"quoted\" {brace}" },
