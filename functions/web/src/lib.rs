@@ -20,10 +20,10 @@ pub mod lambda;
 mod pages;
 /// `?page=&page_size=` and the absolute `next` / `previous` links of lists.
 pub mod paging;
-/// What every request passes through, in order: tracing, error rendering, hosts and HTTPS,
-/// CORS, the body limit, panics.
+/// What every request passes through, in order: request ids, tracing, error rendering, hosts
+/// and HTTPS, CORS, the body limit, panics.
 pub mod pipeline;
-/// API Gateway's request id on every log line of a request.
+/// API Gateway's request id on every log line of a request (the pipeline's outermost step).
 pub mod request_ids;
 /// Allowed hosts, forced HTTPS, CORS, security headers, the body size limit.
 pub mod security;
