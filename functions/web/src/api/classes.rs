@@ -11,7 +11,7 @@ use shared::domain::classes::{Booking, Class, ClassDraft, Occurrence};
 use shared::services::classes;
 use uuid::Uuid;
 
-use super::ApiUser;
+use super::{ApiUser, JsonObject};
 use crate::error::WebError;
 use crate::paging::{PageBody, PageQuery};
 use crate::state::AppState;
@@ -134,7 +134,7 @@ async fn show(
 async fn create(
     State(state): State<AppState>,
     user: ApiUser,
-    Json(draft): Json<ClassDraft>,
+    JsonObject(draft): JsonObject<ClassDraft>,
 ) -> Result<(StatusCode, Json<ClassJson>), WebError> {
     let class =
         classes::create_class(&state.db, state.config.time_zone, &user.user, &draft).await?;
@@ -146,7 +146,7 @@ async fn update(
     State(state): State<AppState>,
     user: ApiUser,
     Path(id): Path<Uuid>,
-    Json(draft): Json<ClassDraft>,
+    JsonObject(draft): JsonObject<ClassDraft>,
 ) -> Result<Json<ClassJson>, WebError> {
     let class =
         classes::update_class(&state.db, state.config.time_zone, &user.user, id, &draft).await?;

@@ -5,12 +5,14 @@
 mod classes;
 
 // example-app:end
-use axum::extract::{FromRequestParts, State};
+use axum::body::Body;
+use axum::extract::{FromRequest, FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use shared::domain::User;
 use shared::error::Error;
@@ -62,6 +64,41 @@ struct Accepted {
     message: &'static str,
 }
 
+/// A JSON request body, which must be an object as the OpenAPI document says. serde's derived
+/// structs also accept an array of their fields in order (`[]` for one whose fields all have
+/// defaults: a PATCH with `[]` answered 200), so an array, or any other non-object, is refused
+/// with 422 after axum's own checks (415 without a JSON content type, 400 for malformed JSON,
+/// 422 for the wrong fields, each with axum's message).
+pub struct JsonObject<T>(pub T);
+
+impl<S, T> FromRequest<S> for JsonObject<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Response> {
+        let (parts, body) = request.into_parts();
+        // The body size limit wraps the body: reading past it fails here with 413.
+        let bytes = axum::body::to_bytes(body, usize::MAX)
+            .await
+            .map_err(|e| (StatusCode::PAYLOAD_TOO_LARGE, e.to_string()).into_response())?;
+        let request = Request::from_parts(parts, Body::from(bytes.clone()));
+        let Json(value) = Json::<T>::from_request(request, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err((
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "Failed to deserialize the JSON body into the target type: the body must be a JSON object",
+            )
+                .into_response());
+        }
+        Ok(Self(value))
+    }
+}
+
 /// 202 with the same body whatever the outcome, so the answer reveals nothing.
 fn accepted(message: &'static str) -> (StatusCode, Json<Accepted>) {
     (
@@ -76,7 +113,7 @@ fn accepted(message: &'static str) -> (StatusCode, Json<Accepted>) {
 /// `POST /api/auth/signup`: 202 whether or not the address was registered.
 async fn signup(
     State(state): State<AppState>,
-    Json(body): Json<Credentials>,
+    JsonObject(body): JsonObject<Credentials>,
 ) -> Result<(StatusCode, Json<Accepted>), WebError> {
     accounts::signup(&state.db, &state.mailing(), &body.email, &body.password).await?;
     Ok(accepted(
@@ -92,7 +129,7 @@ struct TokenBody {
 /// `POST /api/auth/verify`: uses the token from the verification email.
 async fn verify(
     State(state): State<AppState>,
-    Json(body): Json<TokenBody>,
+    JsonObject(body): JsonObject<TokenBody>,
 ) -> Result<Json<Me>, WebError> {
     let user = accounts::verify_email(&state.db, &body.token).await?;
     Ok(Json(Me::from(&user)))
@@ -107,7 +144,7 @@ struct EmailBody {
 async fn password_reset(
     State(state): State<AppState>,
     ClientIp(client): ClientIp,
-    Json(body): Json<EmailBody>,
+    JsonObject(body): JsonObject<EmailBody>,
 ) -> Result<(StatusCode, Json<Accepted>), WebError> {
     accounts::request_password_reset(&state.db, &state.mailing(), &body.email, &client).await?;
     Ok(accepted(
@@ -120,7 +157,7 @@ async fn password_reset(
 async fn resend_verification(
     State(state): State<AppState>,
     ClientIp(client): ClientIp,
-    Json(body): Json<EmailBody>,
+    JsonObject(body): JsonObject<EmailBody>,
 ) -> Result<(StatusCode, Json<Accepted>), WebError> {
     accounts::resend_verification(&state.db, &state.mailing(), &body.email, &client).await?;
     Ok(accepted(
@@ -137,7 +174,7 @@ struct ResetBody {
 /// `POST /api/auth/password-reset/confirm`: a new password; every session and token revoked.
 async fn password_reset_confirm(
     State(state): State<AppState>,
-    Json(body): Json<ResetBody>,
+    JsonObject(body): JsonObject<ResetBody>,
 ) -> Result<Json<Me>, WebError> {
     let user = accounts::reset_password(&state.db, &body.token, &body.password).await?;
     Ok(Json(Me::from(&user)))
@@ -165,7 +202,7 @@ struct TokenRequest {
 async fn create_token(
     State(state): State<AppState>,
     ClientIp(client): ClientIp,
-    Json(body): Json<TokenRequest>,
+    JsonObject(body): JsonObject<TokenRequest>,
 ) -> Result<(StatusCode, Json<NewToken>), WebError> {
     let request = accounts::NewApiToken {
         name: body.name.as_deref().unwrap_or("api"),
@@ -222,7 +259,7 @@ struct ChangePassword {
 async fn change_password(
     State(state): State<AppState>,
     user: ApiUser,
-    Json(body): Json<ChangePassword>,
+    JsonObject(body): JsonObject<ChangePassword>,
 ) -> Result<StatusCode, WebError> {
     accounts::change_password(
         &state.db,

@@ -11,7 +11,7 @@ mod pages {
 }
 /// `crate::api` as an API module sees it.
 mod api {
-    pub(crate) use crate::api::ApiUser;
+    pub(crate) use crate::api::{ApiUser, JsonObject};
     pub mod notes;
 }
 

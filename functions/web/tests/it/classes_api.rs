@@ -102,6 +102,46 @@ async fn staff_create_classes_in_the_contract_shape_and_others_are_refused() {
 }
 
 #[tokio::test]
+async fn a_body_that_is_not_a_json_object_gets_422_and_changes_nothing() {
+    let app = TestApp::new().await;
+    let staff = staff_token(&app).await;
+    let class = create(
+        &app,
+        &staff,
+        class_body("Yoga", TimeDelta::days(1), "daily", 8),
+    )
+    .await
+    .json();
+    let path = format!("/api/classes/{}", class["id"].as_str().unwrap());
+    // serde's structs take an array of their fields in order; the API takes objects only.
+    for body in [json!([]), json!(["Hot yoga"]), json!("title"), json!(7)] {
+        let reply = app
+            .authed(Method::PATCH, &path, &staff, Some(body.clone()))
+            .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{body}: {}",
+            reply.body
+        );
+        // An array passed serde's check: ours names what is wanted.
+        if body.is_array() {
+            assert!(reply.body.contains("JSON object"), "{body}: {}", reply.body);
+        }
+    }
+    assert_eq!(app.get(&path).await.json()["title"], "Yoga");
+    let token = app
+        .post_json("/api/auth/token", json!(["staff@example.com", "x"]))
+        .await;
+    assert_eq!(
+        token.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        token.body
+    );
+}
+
+#[tokio::test]
 async fn patch_changes_only_what_is_sent_and_delete_removes_the_class() {
     let app = TestApp::new().await;
     let staff = staff_token(&app).await;

@@ -10,7 +10,7 @@ use shared::guide::domain::notes::Note;
 use shared::guide::services::notes;
 use uuid::Uuid;
 
-use super::ApiUser;
+use super::{ApiUser, JsonObject};
 use crate::error::WebError;
 use crate::paging::{PageBody, PageQuery};
 use crate::state::AppState;
@@ -57,7 +57,7 @@ async fn list(
 async fn create(
     State(state): State<AppState>,
     api: ApiUser,
-    Json(new): Json<NewNote>,
+    JsonObject(new): JsonObject<NewNote>,
 ) -> Result<(StatusCode, Json<NoteJson>), WebError> {
     let note = notes::add_note(&state.db, &api.user, &new.body).await?;
     Ok((StatusCode::CREATED, Json(note.into())))
