@@ -64,6 +64,45 @@ pub fn require_aws_emulator() -> String {
         .expect("this test needs the AWS emulator: start scripts/aws-emulator.sh")
 }
 
+/// In the AWS emulator: a new worker queue whose redrive policy names a new dead-letter queue,
+/// as template.yaml has them. Returns the SQS client and the two queues' URLs (worker, dead
+/// letters).
+pub async fn queue_with_dead_letters() -> (aws_sdk_sqs::Client, String, String) {
+    use aws_sdk_sqs::types::QueueAttributeName;
+    require_aws_emulator();
+    let client = aws_sdk_sqs::Client::new(&crate::aws::sdk_config().await);
+    let suffix = uuid::Uuid::now_v7().simple();
+    let create = |name: String, policy: Option<String>| {
+        let client = client.clone();
+        async move {
+            let mut request = client.create_queue().queue_name(name);
+            if let Some(policy) = policy {
+                request = request.attributes(QueueAttributeName::RedrivePolicy, policy);
+            }
+            request
+                .send()
+                .await
+                .expect("the emulator creates the queue")
+                .queue_url
+                .expect("a queue URL")
+        }
+    };
+    let dlq_url = create(format!("dlq-{suffix}"), None).await;
+    let dlq_arn = client
+        .get_queue_attributes()
+        .queue_url(&dlq_url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .expect("the emulator reads the queue's attributes")
+        .attributes
+        .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
+        .expect("the dead-letter queue's ARN");
+    let policy = serde_json::json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 5});
+    let worker_url = create(format!("worker-{suffix}"), Some(policy.to_string())).await;
+    (client, worker_url, dlq_url)
+}
+
 /// Needs PostgreSQL (`TEST_DATABASE_URL`); for `#[ignore]`d tests, as above.
 pub fn require_postgres() {
     assert_eq!(

@@ -203,34 +203,8 @@ async fn a_job_run_counts_its_run_failure_and_duration_and_carries_its_tick() {
 #[tokio::test]
 #[ignore = "needs the AWS emulator: .ci/run runs it with --ignored on both databases"]
 async fn messages_redriven_from_the_dead_letter_queue_are_counted() {
-    use aws_sdk_sqs::types::QueueAttributeName;
     use shared::services::dead_letters::{self, Located};
-    shared::testing::require_aws_emulator();
-    let client = aws_sdk_sqs::Client::new(&shared::aws::sdk_config().await);
-    let suffix = uuid::Uuid::now_v7().simple();
-    let create = |name: String, policy: Option<String>| {
-        let client = client.clone();
-        async move {
-            let mut request = client.create_queue().queue_name(name);
-            if let Some(policy) = policy {
-                request = request.attributes(QueueAttributeName::RedrivePolicy, policy);
-            }
-            request.send().await.unwrap().queue_url.unwrap()
-        }
-    };
-    let dlq_url = create(format!("dlq-{suffix}"), None).await;
-    let dlq_arn = client
-        .get_queue_attributes()
-        .queue_url(&dlq_url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .unwrap()
-        .attributes
-        .unwrap()[&QueueAttributeName::QueueArn]
-        .clone();
-    let policy = serde_json::json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 5});
-    let worker_url = create(format!("worker-{suffix}"), Some(policy.to_string())).await;
+    let (client, worker_url, dlq_url) = shared::testing::queue_with_dead_letters().await;
     for _ in 0..2 {
         client
             .send_message()

@@ -716,39 +716,8 @@ async fn send(client: &aws_sdk_sqs::Client, url: &str, body: &str) -> String {
 #[tokio::test]
 #[ignore = "needs the AWS emulator: .ci/run runs it with --ignored on both databases"]
 async fn a_dead_letter_is_listed_redriven_to_the_worker_queue_and_delivered_by_the_worker() {
-    use aws_sdk_sqs::types::QueueAttributeName;
-    shared::testing::require_aws_emulator();
     // A worker queue whose redrive policy names a dead-letter queue, as template.yaml has it.
-    let client = aws_sdk_sqs::Client::new(&shared::aws::sdk_config().await);
-    let suffix = Uuid::now_v7().simple();
-    let dlq_url = client
-        .create_queue()
-        .queue_name(format!("dlq-{suffix}"))
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
-    let dlq_arn = client
-        .get_queue_attributes()
-        .queue_url(&dlq_url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .unwrap()
-        .attributes
-        .unwrap()[&QueueAttributeName::QueueArn]
-        .clone();
-    let policy = serde_json::json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 5});
-    let worker_url = client
-        .create_queue()
-        .queue_name(format!("worker-{suffix}"))
-        .attributes(QueueAttributeName::RedrivePolicy, policy.to_string())
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
+    let (client, worker_url, dlq_url) = shared::testing::queue_with_dead_letters().await;
     let dir = tempfile::tempdir().unwrap();
     let mut config = common::local_config(dir.path());
     config.worker_queue_url = Some(worker_url.parse().unwrap());
