@@ -21,7 +21,8 @@
 //!    samconfig.toml.
 //! 3. Writes the copy into a new folder beside `<dir>` and renames it into place when every file
 //!    is written, so a failure leaves nothing half made; then brings the lock files in line with
-//!    the new package names (`cargo update --workspace --offline`: only our own entries change).
+//!    the new package names (`cargo update --workspace`, offline when it can: only our own
+//!    entries change).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -950,23 +951,32 @@ fn format(manifest: &Path) {
     }
 }
 
-/// Renames our packages in the lock file with cargo's own writer; nothing else moves.
+/// Renames our packages in the lock file with cargo's own writer; nothing else moves. Offline
+/// first (every dependency is in cargo's cache after a build); a machine that never built one
+/// of the manifests (`fuzz/` is built by `scripts/fuzz.sh` alone) has cargo read the registry's
+/// index for it, and still only our own entries change.
 fn update_lock_file(manifest: &Path) -> anyhow::Result<()> {
-    let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
-        .args([
-            "update",
-            "--workspace",
-            "--offline",
-            "--quiet",
-            "--manifest-path",
-        ])
-        .arg(manifest)
-        .status()
-        .context("cannot run cargo to update the lock file")?;
-    if !status.success() {
+    let update = |offline: bool| {
+        let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+        command.args(["update", "--workspace", "--quiet"]);
+        if offline {
+            command.arg("--offline");
+        }
+        command
+            .arg("--manifest-path")
+            .arg(manifest)
+            .output()
+            .context("cannot run cargo to update the lock file")
+    };
+    if update(true)?.status.success() {
+        return Ok(());
+    }
+    let output = update(false)?;
+    if !output.status.success() {
         bail!(
-            "cargo update --workspace --offline failed for {}: run `cargo update --workspace` there",
-            manifest.display()
+            "cargo update --workspace failed for {}: {}",
+            manifest.display(),
+            String::from_utf8_lossy(&output.stderr).trim()
         );
     }
     Ok(())

@@ -87,6 +87,9 @@ pub struct LogConfig {
     /// A `tracing_subscriber::filter::Targets` directive string (`info`, `web=debug,sqlx=warn`).
     pub filter: String,
     pub format: LogFormat,
+    /// One line per request at `info` (`ACCESS_LOG`; on locally, off in Lambda). Off, the line
+    /// is written at `debug`, and a request that fails with a 5xx is logged as an error either way.
+    pub access_log: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -195,6 +198,7 @@ pub struct Config {
 /// Every variable the configuration reads (debug builds check each read against it). The
 /// template test holds template.yaml to it, so a misspelt variable there cannot go unnoticed.
 pub const VARIABLES: &[&str] = &[
+    "ACCESS_LOG",
     "ALLOWED_HOSTS",
     "AWS_LAMBDA_FUNCTION_NAME",
     "AWS_LAMBDA_LOG_FORMAT",
@@ -973,7 +977,16 @@ pub fn log_config(vars: &Vars) -> Result<LogConfig, ConfigError> {
             ));
         }
     };
-    Ok(LogConfig { filter, format })
+    // In Lambda, API Gateway's access log (template.yaml's ApiAccessLogGroup) has a line for
+    // every request, with the id the function's own lines carry (`apigwRequestId`); a second
+    // line from the function would cost CPU per request (about a tenth of a warm page's, most
+    // of it the write to stdout: BENCHMARKS.md) and CloudWatch ingestion for nothing new.
+    let access_log = parse_bool(vars, "ACCESS_LOG")?.unwrap_or(!in_lambda(vars));
+    Ok(LogConfig {
+        filter,
+        format,
+        access_log,
+    })
 }
 
 /// `METRICS_NAMESPACE`, as CloudWatch accepts one (ASCII letters, digits and `.-_/#:`, at

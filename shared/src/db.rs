@@ -244,12 +244,26 @@ impl Db {
                         options = options.ssl_mode(PgSslMode::VerifyFull).ssl_root_cert(path);
                     }
                 }
+                let last_release = Arc::new(AtomicU64::new(0));
+                let released = last_release.clone();
                 let pool = PgPoolOptions::new()
                     .max_connections(config.max_connections)
                     .min_connections(0)
                     .acquire_timeout(config.acquire_timeout)
-                    // A frozen Lambda instance's connection may have been closed by the server.
-                    .test_before_acquire(true)
+                    // Instead of sqlx's ping at every acquire: see `needs_ping`.
+                    .test_before_acquire(false)
+                    .before_acquire(move |conn, meta| {
+                        let ping = needs_ping(meta.idle_for, &last_release);
+                        Box::pin(async move {
+                            // A connection that fails its ping is closed; the pool opens
+                            // another in its place.
+                            Ok(!ping || sqlx::Connection::ping(conn).await.is_ok())
+                        })
+                    })
+                    .after_release(move |_, _| {
+                        released.store(wall_clock_ms(), Ordering::Relaxed);
+                        Box::pin(async { Ok(true) })
+                    })
                     .idle_timeout(Duration::from_secs(300))
                     .connect_lazy_with(options);
                 let renewal = config.credentials.clone().map(|source| {
@@ -376,6 +390,21 @@ impl Db {
         }
     }
 
+    /// Starts opening the pool's first connection in the background and returns at once (after
+    /// letting it begin), so that a Lambda's init can go on with the rest; see
+    /// [`FirstConnection::wait`] for the end of init. Lambda runs init at full speed before
+    /// the first event, and with provisioned concurrency or a pre-warmed instance, long
+    /// before it: the connection (on RDS a TCP and TLS handshake and authentication) is then
+    /// no longer part of the first response.
+    pub async fn connect_during_init(&self) -> FirstConnection {
+        let db = self.clone();
+        let task = tokio::spawn(async move { db.acquire().await.map(drop) });
+        // On a current-thread runtime the task runs only when this one waits: let it send its
+        // first packets (or start resolving the host name) before init's synchronous part.
+        tokio::task::yield_now().await;
+        FirstConnection(task)
+    }
+
     /// Round trip to the database (for `/healthz`).
     pub async fn ping(&self) -> Result<(), sqlx::Error> {
         let mut conn = self.acquire().await?;
@@ -393,6 +422,59 @@ impl Db {
             Db::Postgres(pool, _) => pool.close().await,
         }
     }
+}
+
+/// How long the end of a Lambda's init waits for the first database connection
+/// ([`FirstConnection::wait`]). A database that takes longer (one that is resuming, or down)
+/// does not fail the init or hold it up for the acquire timeout: the attempt goes on in the
+/// background and the first request waits for it, or answers 503 as it would have.
+pub const FIRST_CONNECTION_WAIT: Duration = Duration::from_secs(1);
+
+/// The first connection being opened during init ([`Db::connect_during_init`]).
+pub struct FirstConnection(tokio::task::JoinHandle<Result<(), sqlx::Error>>);
+
+impl FirstConnection {
+    /// Waits for the connection, at most [`FIRST_CONNECTION_WAIT`]; a failure is logged, not
+    /// returned: the function starts either way.
+    pub async fn wait(self) {
+        match tokio::time::timeout(FIRST_CONNECTION_WAIT, self.0).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(error))) => tracing::warn!(
+                %error,
+                "could not connect to the database during init; requests will try again"
+            ),
+            Ok(Err(error)) => tracing::warn!(%error, "the database connection task failed"),
+            Err(_) => tracing::warn!(
+                "the database did not answer within {} s of init; the first request waits for it",
+                FIRST_CONNECTION_WAIT.as_secs()
+            ),
+        }
+    }
+}
+
+/// How long a PostgreSQL connection may sit unused and still be handed out without a ping.
+/// sqlx pings every connection at acquire by default: a round trip per request, in which the
+/// web function's warm profile spent about a tenth of its CPU. A connection used a moment ago
+/// is trusted instead (HikariCP's `aliveBypassWindowMs` does the same, with 500 ms); a server
+/// that closes one within that moment (a restart, a failover) fails that one query, and the
+/// pool replaces the broken connection for the next.
+pub const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
+
+/// Whether a PostgreSQL connection idle for `idle_for` (sqlx's monotonic clock) must be pinged
+/// before it is handed out, given when the pool last took one back (`last_release`, wall clock).
+/// A frozen Lambda instance is the case to catch: the server may have closed its connection
+/// while it was frozen, and whether the monotonic clock counts the time spent frozen is up to
+/// the host, so the wall clock, which is corrected when the instance thaws, is asked as well
+/// (per pool: in Lambda the pool holds one connection).
+fn needs_ping(idle_for: Duration, last_release: &AtomicU64) -> bool {
+    let since_release = wall_clock_ms().saturating_sub(last_release.load(Ordering::Relaxed));
+    idle_for > PING_AFTER_IDLE || Duration::from_millis(since_release) > PING_AFTER_IDLE
+}
+
+fn wall_clock_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// Runs `op` (which opens a connection when the pool has none); when the server refuses the

@@ -499,6 +499,7 @@ pub mod capture {
         let log = LogConfig {
             filter: "info".to_owned(),
             format: LogFormat::Json,
+            access_log: false,
         };
         let subscriber = crate::telemetry::subscriber(&log, buffer.clone(), false);
         let output = future.with_subscriber(subscriber).await;

@@ -150,6 +150,7 @@ mod tests {
         let log = LogConfig {
             filter: filter.to_owned(),
             format,
+            access_log: true,
         };
         crate::testing::init_logs();
         tracing::subscriber::with_default(subscriber(&log, buffer.clone(), false), emit);

@@ -149,6 +149,7 @@ pub fn init_logs() {
                 filter
             },
             format: crate::config::LogFormat::Text,
+            access_log: true,
         });
     } else {
         let _ = tracing::subscriber::set_global_default(tracing_subscriber::registry());

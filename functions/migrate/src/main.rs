@@ -19,6 +19,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         .unwrap_or(LogConfig {
             filter: "info".to_owned(),
             format: LogFormat::Json,
+            access_log: false,
         });
     shared::telemetry::init(&log);
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async move {

@@ -76,7 +76,9 @@ async fn main() -> anyhow::Result<()> {
                     capacity: 20,
                 };
                 classes::insert_occurrences(&mut tx, std::slice::from_ref(&occurrence)).await?;
-                let page = classes::list_upcoming_occurrences(&mut tx, class.id, now, 1, 0).await?;
+                let page = classes::list_upcoming_occurrences(&mut tx, class.id, now, 1, 0)
+                    .await?
+                    .rows;
                 classes::insert_booking(&mut tx, user.id, page[0].id, now).await?;
                 classes::take_place(&mut tx, page[0].id, now).await?;
                 reminders_due += 1;

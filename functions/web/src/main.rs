@@ -14,7 +14,10 @@ async fn main() -> Result<(), lambda_http::Error> {
     let config = lambda_init::config().await;
     let state = web::AppState::from_config(config).await;
     let state = lambda_init::ready(state, lambda_init::INIT_ERROR).await;
+    // The first connection opens while the router is built (bounded: `FirstConnection::wait`).
+    let connecting = state.db.connect_during_init().await;
     let router = web::router(state);
+    connecting.wait().await;
     lambda_http::lambda_runtime::run(lambda_http::service_fn(move |event| {
         web::lambda::handle(router.clone(), event)
     }))

@@ -4,7 +4,8 @@
 //! 1. A span with API Gateway's request id ([`crate::request_ids`]), around everything else,
 //!    so every log and metric line of the request carries it.
 //! 2. The API Gateway stage prefix comes off the path ([`crate::stage`]), before routing.
-//! 3. A tracing span with the method and path, which every log line of the request carries.
+//! 3. A tracing span with the method and path, which every log line of the request carries,
+//!    and the access line when the response leaves (`ACCESS_LOG`).
 //! 4. Error rendering: every 4xx and 5xx leaves with the contract's body, as JSON for the API
 //!    and clients asking for it, as an HTML page for browsers ([`crate::error`]).
 //! 5. Allowed hosts and HTTPS, and the security headers on every answer ([`crate::security`]).
@@ -51,11 +52,17 @@ pub fn around(routes: Router<AppState>, state: AppState) -> Router {
     // CSRF check answered `PUT /login` with 403 (and the admin's guard with its own refusal).
     // This replaces that wrapped fallback on every route added before.
     let routes = routes.method_not_allowed_fallback(method_not_allowed);
+    // The access line (`ACCESS_LOG`: off in Lambda, where API Gateway's access log has it).
+    let access = if state.config.log.access_log {
+        Level::INFO
+    } else {
+        Level::DEBUG
+    };
     let service = ServiceBuilder::new()
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(request_span)
-                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+                .on_response(DefaultOnResponse::new().level(access)),
         )
         .layer(middleware::from_fn_with_state(state.clone(), render_errors))
         .layer(middleware::from_fn_with_state(

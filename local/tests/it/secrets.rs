@@ -135,6 +135,8 @@ async fn a_rotated_password_is_read_again_from_the_secret_and_the_same_pool_reco
         "select pg_terminate_backend(pid) from pg_stat_activity where usename = '{role}'"
     ))
     .await;
+    // Frozen for a while: the pool checks a connection unused for this long before using it.
+    tokio::time::sleep(shared::db::PING_AFTER_IDLE + std::time::Duration::from_millis(200)).await;
 
     db.ping()
         .await
@@ -147,6 +149,7 @@ async fn a_rotated_password_is_read_again_from_the_secret_and_the_same_pool_reco
         "select pg_terminate_backend(pid) from pg_stat_activity where usename = '{role}'"
     ))
     .await;
+    tokio::time::sleep(shared::db::PING_AFTER_IDLE + std::time::Duration::from_millis(200)).await;
     let err = db.ping().await.unwrap_err();
     assert!(
         matches!(shared::Error::from(err), shared::Error::Unavailable(_)),

@@ -128,6 +128,7 @@ fn each_malformed_variable_is_named_with_what_it_needs() {
         ("LOG_LEVEL", "loud", "must be one of error, warn"),
         ("RUST_LOG", "web=chatty", "must be tracing directives"),
         ("LOG_FORMAT", "xml", "must be auto, text or json"),
+        ("ACCESS_LOG", "sometimes", "must be true or false"),
         ("METRICS_NAMESPACE", "AWS/Lambda", "CloudWatch namespace"),
         ("METRICS_NAMESPACE", "my stack", "CloudWatch namespace"),
         ("TIME_ZONE", "Mars/Olympus_Mons", "IANA time zone"),
@@ -398,6 +399,19 @@ fn log_settings_follow_rust_log_then_log_level_and_json_in_lambda() {
         load(&Profile::Lambda, &vars).unwrap().log.format,
         LogFormat::Text
     );
+}
+
+#[test]
+fn the_access_line_is_on_locally_and_off_in_lambda_unless_access_log_says() {
+    let mut vars = with("LOG_LEVEL", "info");
+    assert!(
+        load(&Profile::Lambda, &vars).unwrap().log.access_log,
+        "not in Lambda"
+    );
+    vars.push(("AWS_LAMBDA_FUNCTION_NAME", "web"));
+    assert!(!load(&Profile::Lambda, &vars).unwrap().log.access_log);
+    vars.push(("ACCESS_LOG", "true"));
+    assert!(load(&Profile::Lambda, &vars).unwrap().log.access_log);
 }
 
 #[test]

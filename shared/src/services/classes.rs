@@ -108,10 +108,10 @@ pub async fn get_class(db: &Db, id: Uuid) -> Result<Class> {
 
 pub async fn list_classes(db: &Db, request: PageRequest) -> Result<Page<Class>> {
     let mut conn = db.acquire().await?;
-    let count = store::count_classes(&mut conn).await?;
+    let listed = store::list_classes(&mut conn, request.limit(), request.offset()).await?;
+    let count = listed.total_or(store::count_classes(&mut conn)).await?;
     request.check(count)?;
-    let classes = store::list_classes(&mut conn, request.limit(), request.offset()).await?;
-    Ok(Page::new(request, count, classes))
+    Ok(Page::new(request, count, listed.rows))
 }
 
 /// A class's occurrences that have not started, soonest first.
@@ -125,9 +125,7 @@ pub async fn list_occurrences(
         return Err(Error::NotFound("no such class".into()));
     }
     let now = clock::now();
-    let count = store::count_upcoming_occurrences(&mut conn, class_id, now).await?;
-    request.check(count)?;
-    let occurrences = store::list_upcoming_occurrences(
+    let listed = store::list_upcoming_occurrences(
         &mut conn,
         class_id,
         now,
@@ -135,7 +133,11 @@ pub async fn list_occurrences(
         request.offset(),
     )
     .await?;
-    Ok(Page::new(request, count, occurrences))
+    let count = listed
+        .total_or(store::count_upcoming_occurrences(&mut conn, class_id, now))
+        .await?;
+    request.check(count)?;
+    Ok(Page::new(request, count, listed.rows))
 }
 
 pub async fn get_occurrence(db: &Db, id: Uuid) -> Result<Occurrence> {

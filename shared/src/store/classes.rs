@@ -3,6 +3,7 @@
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use uuid::Uuid;
 
+use super::{Counted, PageRows};
 use crate::db::Exec;
 use crate::domain::classes::{Booking, Class, ClassInput, Occurrence, Recurrence, Schedule};
 use crate::{execute, on_conn};
@@ -149,24 +150,25 @@ pub async fn count_classes(exec: &mut impl Exec) -> sqlx::Result<i64> {
     })
 }
 
-/// A page of classes by first start.
+/// A page of classes by first start, with the count of all classes.
 pub async fn list_classes(
     exec: &mut impl Exec,
     limit: i64,
     offset: i64,
-) -> sqlx::Result<Vec<Class>> {
-    let rows: Vec<ClassRow> = on_conn!(exec, |c| {
+) -> sqlx::Result<PageRows<Class>> {
+    let rows: Vec<Counted<ClassRow>> = on_conn!(exec, |c| {
         sqlx::query_as(concat!(
             "select ",
             class_columns!(),
-            " from classes order by starts_at, id limit $1 offset $2"
+            ", (select count(*) from classes) as total_count \
+             from classes order by starts_at, id limit $1 offset $2"
         ))
         .bind(limit)
         .bind(offset)
         .fetch_all(&mut *c)
         .await
     })?;
-    Ok(rows.into_iter().map(Class::from).collect())
+    Ok(PageRows::new(rows))
 }
 
 /// Up to `limit` classes, after `after` in id order, whose occurrences are not materialized up
@@ -349,19 +351,22 @@ pub async fn count_upcoming_occurrences(
     })
 }
 
-/// A page of a class's occurrences that have not started, soonest first.
+/// A page of a class's occurrences that have not started, soonest first, with the count of
+/// all of them.
 pub async fn list_upcoming_occurrences(
     exec: &mut impl Exec,
     class_id: Uuid,
     now: DateTime<Utc>,
     limit: i64,
     offset: i64,
-) -> sqlx::Result<Vec<Occurrence>> {
-    let rows: Vec<OccurrenceRow> = on_conn!(exec, |c| {
+) -> sqlx::Result<PageRows<Occurrence>> {
+    let rows: Vec<Counted<OccurrenceRow>> = on_conn!(exec, |c| {
         sqlx::query_as(concat!(
             "select ",
             occurrence_columns!(),
-            " from occurrences where class_id = $1 and starts_at > $2 \
+            ", (select count(*) from occurrences where class_id = $1 and starts_at > $2) \
+             as total_count \
+             from occurrences where class_id = $1 and starts_at > $2 \
              order by starts_at limit $3 offset $4"
         ))
         .bind(class_id)
@@ -371,7 +376,7 @@ pub async fn list_upcoming_occurrences(
         .fetch_all(&mut *c)
         .await
     })?;
-    Ok(rows.into_iter().map(Occurrence::from).collect())
+    Ok(PageRows::new(rows))
 }
 
 /// Takes one place if the occurrence has not started and is not full, atomically (the row is

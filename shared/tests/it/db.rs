@@ -371,6 +371,77 @@ async fn a_database_that_cannot_be_reached_is_reported_as_unavailable() {
     assert!(matches!(Error::from(err), Error::Unavailable(_)));
 }
 
+/// The server process behind a pooled connection.
+async fn backend_pid(db: &Db) -> Result<i32, sqlx::Error> {
+    let mut conn = db.acquire().await?;
+    on_conn!(&mut conn, |c| sqlx::query_scalar::<_, i32>(
+        "select pg_backend_pid()"
+    )
+    .fetch_one(&mut *c)
+    .await)
+}
+
+/// Ends server process `pid` (as a restart, a failover or an idle timeout would) and waits
+/// until it is gone.
+async fn terminate_backend(admin: &Db, pid: i32) {
+    let mut conn = admin.acquire().await.unwrap();
+    on_conn!(&mut conn, |c| {
+        sqlx::query("select pg_terminate_backend($1)")
+            .bind(pid)
+            .execute(&mut *c)
+            .await
+            .unwrap();
+        for _ in 0..100 {
+            let alive: i64 =
+                sqlx::query_scalar("select count(*) from pg_stat_activity where pid = $1")
+                    .bind(pid)
+                    .fetch_one(&mut *c)
+                    .await
+                    .unwrap();
+            if alive == 0 {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("backend {pid} did not end");
+    })
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: .ci/run runs it with --ignored"]
+async fn a_connection_the_server_closed_is_replaced_and_a_recent_one_is_trusted_without_a_ping() {
+    use shared::db::PING_AFTER_IDLE;
+    shared::testing::require_postgres();
+    let test = TestDb::new().await;
+    let mut config = test.config.clone();
+    config.max_connections = 1;
+    let db = Db::connect_lazy(&config).unwrap();
+
+    // Closed while the pool held it, and unused for longer than PING_AFTER_IDLE (a frozen
+    // Lambda instance): the ping at acquire finds it closed, and the pool opens another.
+    let first = backend_pid(&db).await.unwrap();
+    terminate_backend(&test.db, first).await;
+    tokio::time::sleep(PING_AFTER_IDLE + std::time::Duration::from_millis(200)).await;
+    let second = backend_pid(&db)
+        .await
+        .expect("the closed connection was found and replaced before the query");
+    assert_ne!(second, first);
+
+    // Used a moment ago: handed out without that round trip, so a query on a connection the
+    // server has just closed fails, once; sqlx's check when the pool takes it back finds it
+    // broken, and the next query gets a new connection. (The pool takes a connection back in
+    // a task of its own, with a ping: it must be back before the server closes it.)
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    terminate_backend(&test.db, second).await;
+    let err = backend_pid(&db).await.unwrap_err();
+    assert!(
+        matches!(Error::from(err), Error::Unavailable(_)),
+        "a closed connection is a 503"
+    );
+    let third = backend_pid(&db).await.expect("a new connection");
+    assert_ne!(third, second);
+}
+
 /// A connection's TLS, as the server sees it.
 async fn connection_uses_tls(db: &Db) -> Result<bool, sqlx::Error> {
     let mut conn = db.acquire().await?;

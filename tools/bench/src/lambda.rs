@@ -24,13 +24,24 @@ pub async fn cold_starts(
     env: &[(String, String)],
     events: Vec<Vec<u8>>,
 ) -> anyhow::Result<Vec<Cold>> {
+    cold_starts_answering(program, name, env, events, None).await
+}
+
+/// [`cold_starts`] whose HTTP answers must have `status` (`None`: any 2xx).
+pub async fn cold_starts_answering(
+    program: &Path,
+    name: &str,
+    env: &[(String, String)],
+    events: Vec<Vec<u8>>,
+    status: Option<u64>,
+) -> anyhow::Result<Vec<Cold>> {
     let mut samples = Vec::with_capacity(events.len());
     for event in events {
         let emulator = Emulator::start(name).await;
         let function = emulator.spawn(program, env.iter().cloned());
         let outcome = emulator.invoke(event).await;
         let answered = Instant::now();
-        check(&outcome, &function)?;
+        check_status(&outcome, &function, status)?;
         let init = emulator
             .timings()
             .first_next
@@ -57,7 +68,7 @@ pub struct Warm {
 }
 
 /// Invokes one process `warmup` times, then `count` times while measuring; with `perf_out`,
-/// the measured invocations are recorded there by `perf record -g` (for profiling, not for
+/// the measured invocations are recorded there by `perf record` with call graphs (for profiling, not for
 /// the report: perf's sampling adds its own cost).
 pub async fn warm(
     program: &Path,
@@ -96,13 +107,16 @@ pub async fn warm(
     })
 }
 
-/// `perf record -g` attached to a running process until [`PerfRecord::finish`].
+/// `perf record` attached to a running process until [`PerfRecord::finish`].
 struct PerfRecord(std::process::Child);
 
 impl PerfRecord {
     async fn attach(pid: u32, out: &Path) -> anyhow::Result<Self> {
         let child = std::process::Command::new("perf")
-            .args(["record", "-g", "-F", "4999", "-p", &pid.to_string(), "-o"])
+            // DWARF call graphs: the release profile keeps no frame pointers.
+            .args(["record", "--call-graph", "dwarf,16384", "-F", "4999", "-p"])
+            .arg(pid.to_string())
+            .arg("-o")
             .arg(out)
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
@@ -125,11 +139,20 @@ impl PerfRecord {
 
 /// A response, and for HTTP events a 2xx one; anything else stops the benchmark.
 fn check(outcome: &Option<Outcome>, function: &Function) -> anyhow::Result<()> {
+    check_status(outcome, function, None)
+}
+
+/// A response, and for HTTP events one with `expected` status (`None`: any 2xx).
+fn check_status(
+    outcome: &Option<Outcome>,
+    function: &Function,
+    expected: Option<u64>,
+) -> anyhow::Result<()> {
     match outcome {
         Some(Outcome::Response(body)) => {
             let value: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
             match value.get("statusCode").and_then(Value::as_u64) {
-                Some(status) if !(200..300).contains(&status) => {
+                Some(status) if expected.map_or(!(200..300).contains(&status), |e| e != status) => {
                     bail!("answered {status}: {value}\n{}", function.output())
                 }
                 _ => Ok(()),

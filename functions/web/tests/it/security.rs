@@ -308,6 +308,31 @@ impl<'w> tracing_subscriber::fmt::MakeWriter<'w> for LogBuffer {
 }
 
 #[tokio::test]
+async fn with_access_log_off_a_request_writes_no_line_at_info() {
+    use shared::config::{LogConfig, LogFormat};
+    // As in Lambda, where API Gateway's access log has the request.
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = common::local_config(dir.path());
+    config.log.access_log = false;
+    let app = TestApp::with_config(config, dir).await;
+    let buffer = LogBuffer::default();
+    let log = LogConfig {
+        filter: "info".to_owned(),
+        format: LogFormat::Json,
+        access_log: false,
+    };
+    let subscriber = shared::telemetry::subscriber(&log, buffer.clone(), false);
+    let guard = tracing::subscriber::set_default(subscriber);
+    assert_eq!(app.get("/login").await.status, StatusCode::OK);
+    drop(guard);
+    let logged = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        !logged.contains("/login"),
+        "an access line was written: {logged}"
+    );
+}
+
+#[tokio::test]
 async fn one_time_tokens_in_a_query_string_never_reach_the_request_log() {
     use shared::config::{LogConfig, LogFormat};
     let app = TestApp::new().await;
@@ -319,6 +344,7 @@ async fn one_time_tokens_in_a_query_string_never_reach_the_request_log() {
         let log = LogConfig {
             filter: "info".to_owned(),
             format,
+            access_log: true,
         };
         let subscriber = shared::telemetry::subscriber(&log, buffer.clone(), false);
         let guard = tracing::subscriber::set_default(subscriber);

@@ -1,6 +1,8 @@
 //! The floor the web function's figures are compared with: the same list query on the same
-//! pool (`shared::store::classes::list_classes`, 20 classes), answered as a small JSON array by
-//! a bare axum route: no session, templates, security layers or logs.
+//! pool (`shared::store::classes::list_classes`, 20 classes with the count of all), answered as a small JSON array by
+//! a bare axum route: no session, templates, security layers or logs. Its `/hello` is the
+//! rung below: the same binary and runtime answering without a query, so the benchmark's
+//! ladder reads runtime -> + the query -> + the app.
 //!
 //! Under a Lambda Runtime API (`AWS_LAMBDA_RUNTIME_API` set) it runs as the web function does
 //! (lambda_http, one thread); otherwise it serves `http://127.0.0.1:$PORT/classes` like the
@@ -16,10 +18,12 @@ use shared::db::Db;
 async fn classes(State(db): State<Db>) -> Result<axum::Json<Vec<String>>, StatusCode> {
     let fail = |_| StatusCode::SERVICE_UNAVAILABLE;
     let mut conn = db.acquire().await.map_err(fail)?;
-    let rows = shared::store::classes::list_classes(&mut conn, 20, 0)
+    let listed = shared::store::classes::list_classes(&mut conn, 20, 0)
         .await
         .map_err(fail)?;
-    Ok(axum::Json(rows.into_iter().map(|c| c.title).collect()))
+    Ok(axum::Json(
+        listed.rows.into_iter().map(|c| c.title).collect(),
+    ))
 }
 
 /// `connections`: the pool size the app has in the same place (1 in Lambda, 5 locally).
@@ -31,7 +35,10 @@ fn app(connections: u32) -> anyhow::Result<Router> {
         DatabaseKind::Sqlite
     };
     let db = Db::connect_lazy(&DatabaseConfig::new(Secret::new(url), kind, connections))?;
-    Ok(Router::new().route("/classes", get(classes)).with_state(db))
+    Ok(Router::new()
+        .route("/classes", get(classes))
+        .route("/hello", get(|| async { "Hello, World!" }))
+        .with_state(db))
 }
 
 fn main() -> anyhow::Result<()> {
