@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The benchmark suite behind BENCHMARKS.md (tools/bench):
 #
-#   scripts/bench.sh           # the full run on release builds: writes BENCHMARKS.md (~5 min warm)
+#   scripts/bench.sh           # the full run on release builds: rewrites BENCHMARKS.md's tables,
+#                              # keeping its findings (~5 min warm)
 #   scripts/bench.sh --smoke   # seconds on the debug build: proves the suite still runs (CI)
 #
 # Cold starts and warm cost run the function binaries under the Runtime API emulator, on
@@ -73,4 +74,8 @@ read -r -a zips <<<"$(scripts/package-sizes.py --bench-args)"
 
 "$CARGO_TARGET_DIR/release/bench" --bin-dir "$CARGO_TARGET_DIR/release" \
     --postgres "$TEST_DATABASE_URL" "${zips[@]}" --include "$work/include.txt" \
-    --context "$context" --out BENCHMARKS.md
+    --context "$context" --out "$work/report.md"
+# The measured tables are replaced; the hand-written findings (from the first "## Findings"
+# heading on) are kept.
+{ cat "$work/report.md"; echo; sed -n '/^## Findings/,$p' BENCHMARKS.md; } >"$work/benchmarks.md"
+mv "$work/benchmarks.md" BENCHMARKS.md
