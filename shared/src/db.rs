@@ -453,8 +453,8 @@ impl FirstConnection {
 }
 
 /// How long a PostgreSQL connection may sit unused and still be handed out without a ping.
-/// sqlx pings every connection at acquire by default: a round trip per request, in which the
-/// web function's warm profile spent about a tenth of its CPU. A connection used a moment ago
+/// sqlx pings every connection at acquire by default: a round trip per request, 7-8 % of the
+/// web function's CPU for a warm page (BENCHMARKS.md). A connection used a moment ago
 /// is trusted instead (HikariCP's `aliveBypassWindowMs` does the same, with 500 ms); a server
 /// that closes one within that moment (a restart, a failover) fails that one query, and the
 /// pool replaces the broken connection for the next.

@@ -109,10 +109,10 @@ pub async fn list_actions(
 ) -> Result<Page<AdminAction>> {
     require_superuser(actor)?;
     let mut conn = db.acquire().await?;
-    let count = store::count_actions(&mut conn).await?;
+    let listed = store::list_actions(&mut conn, request.limit(), request.offset()).await?;
+    let count = listed.total_or(store::count_actions(&mut conn)).await?;
     request.check(count)?;
-    let rows = store::list_actions(&mut conn, request.limit(), request.offset()).await?;
-    Ok(Page::new(request, count, rows))
+    Ok(Page::new(request, count, listed.rows))
 }
 
 // ---- Users ---------------------------------------------------------------------------------

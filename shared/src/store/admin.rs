@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use super::{Counted, PageRows};
 use crate::db::Exec;
 use crate::{execute, on_conn};
 
@@ -52,22 +53,24 @@ pub async fn count_actions(exec: &mut impl Exec) -> sqlx::Result<i64> {
     })
 }
 
-/// Newest first.
+/// Newest first, with the count of all actions.
 pub async fn list_actions(
     exec: &mut impl Exec,
     limit: i64,
     offset: i64,
-) -> sqlx::Result<Vec<AdminAction>> {
-    on_conn!(exec, |c| {
+) -> sqlx::Result<PageRows<AdminAction>> {
+    let rows: Vec<Counted<AdminAction>> = on_conn!(exec, |c| {
         sqlx::query_as(
-            "select id, actor_id, actor_email, action, target, detail, created_at \
+            "select id, actor_id, actor_email, action, target, detail, created_at, \
+             (select count(*) from admin_actions) as total_count \
              from admin_actions order by created_at desc, id desc limit $1 offset $2",
         )
         .bind(limit)
         .bind(offset)
         .fetch_all(&mut *c)
         .await
-    })
+    })?;
+    Ok(PageRows::new(rows))
 }
 
 /// A `like` pattern (with `escape '\'`) matching values that contain `needle`, lower-cased;

@@ -18,7 +18,8 @@ pub mod users;
 /// `(select count(*) from ...) as total_count` beside each row's columns, which both databases
 /// compute once per statement. An empty page has no row to carry the count, so `total` is
 /// `None` then and [`PageRows::total_or`] counts on its own (an empty list, or a page past
-/// the end).
+/// the end). The admin's log and the example app's lists use it; the other lists still count
+/// in a statement of their own.
 pub struct PageRows<T> {
     pub rows: Vec<T>,
     total: Option<i64>,
