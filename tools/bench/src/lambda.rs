@@ -68,8 +68,8 @@ pub struct Warm {
 }
 
 /// Invokes one process `warmup` times, then `count` times while measuring; with `perf_out`,
-/// the measured invocations are recorded there by `perf record` with call graphs (for profiling, not for
-/// the report: perf's sampling adds its own cost).
+/// the measured invocations are recorded there by `perf record` with call graphs (for
+/// profiling, not for the report: perf's sampling adds its own cost).
 pub async fn warm(
     program: &Path,
     name: &str,

@@ -1,8 +1,8 @@
 //! The floor the web function's figures are compared with: the same list query on the same
-//! pool (`shared::store::classes::list_classes`, 20 classes with the count of all), answered as a small JSON array by
-//! a bare axum route: no session, templates, security layers or logs. Its `/hello` is the
-//! rung below: the same binary and runtime answering without a query, so the benchmark's
-//! ladder reads runtime -> + the query -> + the app.
+//! pool (`shared::store::classes::list_classes`, 20 classes with the count of all), answered
+//! as a small JSON array by a bare axum route: no session, templates, security layers or
+//! logs. Its `/hello` is the rung below: the same binary and runtime answering without a
+//! query, so the benchmark's ladder reads runtime -> + the query -> + the app.
 //!
 //! Under a Lambda Runtime API (`AWS_LAMBDA_RUNTIME_API` set) it runs as the web function does
 //! (lambda_http, one thread); otherwise it serves `http://127.0.0.1:$PORT/classes` like the
