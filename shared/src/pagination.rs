@@ -29,10 +29,12 @@ impl Default for PageRequest {
 }
 
 impl PageRequest {
-    /// From the raw query values; absent (or empty) means the default.
+    /// From the raw query values; absent means the default. A value that is present must be a
+    /// number, as the API's schema says: `?page=` is a 400, not page 1 (no form of ours sends
+    /// an empty page, so only a hand-made or generated URL can).
     pub fn parse(page: Option<&str>, page_size: Option<&str>) -> Result<Self> {
         let number = |name: &str, raw: Option<&str>, default: u32| -> Result<u32> {
-            match raw.map(str::trim).filter(|r| !r.is_empty()) {
+            match raw {
                 None => Ok(default),
                 Some(raw) => match raw.parse::<u32>() {
                     Ok(n) if n >= 1 => Ok(n),
@@ -157,9 +159,7 @@ mod tests {
             (3, 10, 10, 20)
         );
         assert_eq!(
-            PageRequest::parse(Some(""), Some("100"))
-                .unwrap()
-                .page_size(),
+            PageRequest::parse(None, Some("100")).unwrap().page_size(),
             100
         );
     }
@@ -168,6 +168,13 @@ mod tests {
     fn bad_values_are_clear_400s() {
         for (page, size, needle) in [
             (Some("0"), None, "page must be a whole number from 1"),
+            (
+                Some(""),
+                None,
+                "page must be a whole number from 1 (got \"\")",
+            ),
+            (Some(" 2"), None, "page must be"),
+            (None, Some(""), "page_size must be a whole number"),
             (Some("-1"), None, "page must be"),
             (Some("two"), None, "page must be"),
             (Some("1.5"), None, "page must be"),
