@@ -90,6 +90,9 @@ pub struct LogConfig {
     /// One line per request at `info` (`ACCESS_LOG`; on locally, off in Lambda). Off, the line
     /// is written at `debug`, and a request that fails with a 5xx is logged as an error either way.
     pub access_log: bool,
+    /// Where X-Ray subsegments go (`AWS_XRAY_DAEMON_ADDRESS`, which Lambda sets for a traced
+    /// function): see [`crate::xray`]. `None` sends none.
+    pub xray_daemon: Option<std::net::SocketAddr>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -203,6 +206,7 @@ pub const VARIABLES: &[&str] = &[
     "AWS_LAMBDA_FUNCTION_NAME",
     "AWS_LAMBDA_LOG_FORMAT",
     "AWS_LAMBDA_LOG_LEVEL",
+    "AWS_XRAY_DAEMON_ADDRESS",
     "CORS_ALLOWED_ORIGINS",
     "DATABASE_ACQUIRE_TIMEOUT",
     "DATABASE_CA_BUNDLE",
@@ -982,10 +986,16 @@ pub fn log_config(vars: &Vars) -> Result<LogConfig, ConfigError> {
     // line from the function would cost CPU per request (about a tenth of a warm page's, most
     // of it the write to stdout: BENCHMARKS.md) and CloudWatch ingestion for nothing new.
     let access_log = parse_bool(vars, "ACCESS_LOG")?.unwrap_or(!in_lambda(vars));
+    let xray_daemon = vars
+        .get("AWS_XRAY_DAEMON_ADDRESS")
+        .map(crate::xray::parse_daemon_address)
+        .transpose()
+        .map_err(|message| ConfigError::new("AWS_XRAY_DAEMON_ADDRESS", message))?;
     Ok(LogConfig {
         filter,
         format,
         access_log,
+        xray_daemon,
     })
 }
 

@@ -40,5 +40,7 @@ pub mod telemetry;
 /// names a server).
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+/// X-Ray subsegments for the SQL statements and AWS calls of a sampled invocation.
+pub mod xray;
 
 pub use error::{Error, Result};

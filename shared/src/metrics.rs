@@ -500,6 +500,7 @@ pub mod capture {
             filter: "info".to_owned(),
             format: LogFormat::Json,
             access_log: false,
+            xray_daemon: None,
         };
         let subscriber = crate::telemetry::subscriber(&log, buffer.clone(), false);
         let output = future.with_subscriber(subscriber).await;

@@ -15,14 +15,15 @@ use std::io::IsTerminal as _;
 use serde_json::Value;
 use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
+use tracing_subscriber::Layer as _;
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::fmt::format::{JsonFields, Writer};
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields, MakeWriter};
 use tracing_subscriber::layer::SubscriberExt as _;
-use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::registry::{LookupSpan, Registry};
 
 use crate::config::{LogConfig, LogFormat};
-use crate::metrics;
+use crate::{metrics, xray};
 
 /// Installs the global subscriber of a Lambda function: JSON to stdout (CloudWatch Logs takes
 /// both streams; the JSON lines have always gone to stdout), or text to stderr. Calling it
@@ -44,7 +45,9 @@ pub fn init_stderr(log: &LogConfig) {
     let _ = tracing::subscriber::set_global_default(subscriber(log, std::io::stderr, ansi));
 }
 
-/// The subscriber `init` installs, writing to `writer`.
+/// The subscriber `init` installs, writing to `writer`: the log, and the X-Ray exporter when
+/// `log.xray_daemon` is set. Each has its own filter (per-layer filters), so the spans and
+/// events the exporter reads at `debug` do not reach the log.
 pub fn subscriber<W>(log: &LogConfig, writer: W, ansi: bool) -> Box<dyn Subscriber + Send + Sync>
 where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
@@ -60,25 +63,24 @@ where
     } else {
         filter.with_target(metrics::TARGET, tracing::Level::INFO)
     };
-    // The formatter passes everything (its own default stops at INFO); `filter` decides.
-    let builder = tracing_subscriber::fmt()
-        .with_max_level(tracing::level_filters::LevelFilter::TRACE)
-        .with_writer(writer);
+    let registry = Registry::default().with(log.xray_daemon.map(xray::layer));
+    let layer = tracing_subscriber::fmt::layer().with_writer(writer);
     match log.format {
         LogFormat::Json => Box::new(
-            builder
-                .fmt_fields(JsonFields::new())
-                .event_format(MetricLines(
-                    tracing_subscriber::fmt::format()
-                        .json()
-                        .flatten_event(true)
-                        .with_current_span(false)
-                        .with_span_list(true),
-                ))
-                .finish()
-                .with(filter),
+            registry.with(
+                layer
+                    .fmt_fields(JsonFields::new())
+                    .event_format(MetricLines(
+                        tracing_subscriber::fmt::format()
+                            .json()
+                            .flatten_event(true)
+                            .with_current_span(false)
+                            .with_span_list(true),
+                    ))
+                    .with_filter(filter),
+            ),
         ),
-        LogFormat::Text => Box::new(builder.with_ansi(ansi).finish().with(filter)),
+        LogFormat::Text => Box::new(registry.with(layer.with_ansi(ansi).with_filter(filter))),
     }
 }
 
@@ -151,6 +153,7 @@ mod tests {
             filter: filter.to_owned(),
             format,
             access_log: true,
+            xray_daemon: None,
         };
         crate::testing::init_logs();
         tracing::subscriber::with_default(subscriber(&log, buffer.clone(), false), emit);

@@ -150,6 +150,7 @@ pub fn init_logs() {
             },
             format: crate::config::LogFormat::Text,
             access_log: true,
+            xray_daemon: None,
         });
     } else {
         let _ = tracing::subscriber::set_global_default(tracing_subscriber::registry());

@@ -20,6 +20,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             filter: "info".to_owned(),
             format: LogFormat::Json,
             access_log: false,
+            xray_daemon: None,
         });
     shared::telemetry::init(&log);
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async move {

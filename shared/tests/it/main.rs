@@ -8,3 +8,4 @@ mod classes;
 mod db;
 mod guide;
 mod metrics;
+mod xray;

@@ -320,6 +320,7 @@ async fn with_access_log_off_a_request_writes_no_line_at_info() {
         filter: "info".to_owned(),
         format: LogFormat::Json,
         access_log: false,
+        xray_daemon: None,
     };
     let subscriber = shared::telemetry::subscriber(&log, buffer.clone(), false);
     let guard = tracing::subscriber::set_default(subscriber);
@@ -345,6 +346,7 @@ async fn one_time_tokens_in_a_query_string_never_reach_the_request_log() {
             filter: "info".to_owned(),
             format,
             access_log: true,
+            xray_daemon: None,
         };
         let subscriber = shared::telemetry::subscriber(&log, buffer.clone(), false);
         let guard = tracing::subscriber::set_default(subscriber);

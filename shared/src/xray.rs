@@ -1,0 +1,427 @@
+//! X-Ray subsegments for the SQL statements and AWS SDK calls of an invocation Lambda sampled.
+//!
+//! With active tracing (template.yaml's `Tracing=Active`) Lambda records the function's own
+//! segment and hands each invocation a trace header (`Root=...;Parent=...;Sampled=1`), which
+//! `lambda_runtime` puts on its `Lambda runtime invoke` span as `xrayTraceId`. For a sampled
+//! invocation, [`layer`] sends one subsegment document under that segment for
+//! - each AWS SDK operation: the SDK's own `debug` span (`SQS.SendMessage`, with `rpc.service`
+//!   and `rpc.method`), timed from its opening to its closing, retries included;
+//! - each SQL statement: sqlx's `sqlx::query` event, which carries the statement (with its
+//!   placeholders, never the values bound to them) and how long it took.
+//!
+//! The documents go as UDP datagrams to the X-Ray daemon Lambda runs beside every traced
+//! function (`AWS_XRAY_DAEMON_ADDRESS`), the protocol the X-Ray SDKs use: no API call, no
+//! extension, no thread; the socket is opened at the first document, so init pays nothing.
+//! An invocation that was not sampled costs a filter check per statement and per SDK call
+//! (BENCHMARKS.md, "Metrics and tracing").
+//!
+//! The layer has a filter of its own (a per-layer filter), so the SDK's `debug` spans and
+//! sqlx's `debug` events reach it without reaching the log. SQLite runs each statement on a
+//! thread of its own, outside the invocation's spans, so only PostgreSQL's statements (the
+//! database in AWS) are sent.
+
+use std::fmt::Write as _;
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::OnceLock;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde_json::{Value, json};
+use tracing::field::{Field, Visit};
+use tracing::span::{Attributes, Id};
+use tracing::subscriber::Interest;
+use tracing::{Event, Metadata, Subscriber};
+use tracing_subscriber::layer::{Context, Filter, Layer};
+use tracing_subscriber::registry::{LookupSpan, SpanRef};
+
+/// The span `lambda_runtime` opens around each invocation.
+pub const INVOKE_SPAN: &str = "Lambda runtime invoke";
+/// The target of the event sqlx writes when a statement ends.
+const SQL_TARGET: &str = "sqlx::query";
+/// Each datagram starts with this line (the daemon's protocol).
+const DATAGRAM_HEADER: &str = "{\"format\":\"json\",\"version\":1}\n";
+/// A statement longer than this is cut (a datagram, like a segment document, is at most 64 KB).
+const MAX_STATEMENT_CHARS: usize = 4_000;
+
+/// The layer to add to the subscriber when `AWS_XRAY_DAEMON_ADDRESS` is set, with its filter.
+pub fn layer<S>(daemon: SocketAddr) -> tracing_subscriber::filter::Filtered<Exporter, Spans, S>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    Exporter {
+        daemon,
+        socket: OnceLock::new(),
+    }
+    .with_filter(Spans)
+}
+
+/// `AWS_XRAY_DAEMON_ADDRESS`: `host:port`, or `tcp:host:port udp:host:port` (the daemon's two
+/// listeners; documents go to the UDP one). The host is an IP address, as Lambda sets it.
+pub fn parse_daemon_address(value: &str) -> Result<SocketAddr, String> {
+    let udp = value
+        .split_whitespace()
+        .find_map(|part| part.strip_prefix("udp:"))
+        .unwrap_or(value.trim());
+    udp.parse().map_err(|_| {
+        format!(
+            "must be host:port or tcp:host:port udp:host:port with an IP address, got {value:?}"
+        )
+    })
+}
+
+/// The trace an invocation belongs to, from its `xrayTraceId`: `Some` only when sampled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TraceHeader {
+    /// `1-5759e988-bd862e3fe1be46a994272793`
+    pub root: String,
+    /// The id of the function's segment, the parent of ours.
+    pub parent: String,
+}
+
+impl TraceHeader {
+    pub fn sampled(header: &str) -> Option<Self> {
+        let (mut root, mut parent, mut sampled) = (None, None, false);
+        for part in header.split(';') {
+            match part.trim().split_once('=') {
+                Some(("Root", v)) if !v.is_empty() => root = Some(v),
+                Some(("Parent", v)) if !v.is_empty() => parent = Some(v),
+                Some(("Sampled", v)) => sampled = v == "1",
+                _ => {}
+            }
+        }
+        match (root, parent, sampled) {
+            (Some(root), Some(parent), true) => Some(Self {
+                root: root.to_owned(),
+                parent: parent.to_owned(),
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// What the layer lets through: the invocation span always (it carries the trace header); the
+/// SDK's operation spans and sqlx's statement events only inside a sampled invocation.
+pub struct Spans;
+
+impl<S> Filter<S> for Spans
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn enabled(&self, meta: &Metadata<'_>, cx: &Context<'_, S>) -> bool {
+        if is_invoke_span(meta) {
+            return true;
+        }
+        (is_sdk_operation(meta) || meta.target() == SQL_TARGET)
+            && cx
+                .lookup_current()
+                .is_some_and(|span| trace_of(span).is_some())
+    }
+
+    fn callsite_enabled(&self, meta: &'static Metadata<'static>) -> Interest {
+        if is_invoke_span(meta) {
+            Interest::always()
+        } else if is_sdk_operation(meta) || meta.target() == SQL_TARGET {
+            // Decided per call: only a sampled invocation's.
+            Interest::sometimes()
+        } else {
+            Interest::never()
+        }
+    }
+
+    fn max_level_hint(&self) -> Option<tracing::level_filters::LevelFilter> {
+        // sqlx writes its statements at debug, the SDK opens its spans at debug.
+        Some(tracing::level_filters::LevelFilter::DEBUG)
+    }
+}
+
+fn is_invoke_span(meta: &Metadata<'_>) -> bool {
+    meta.is_span() && meta.name() == INVOKE_SPAN
+}
+
+/// The span each generated SDK operation opens (`aws_sdk_sqs::operation::send_message`,
+/// `SQS.SendMessage`, with `rpc.system = "aws-api"`); the runtime's inner spans are left out.
+fn is_sdk_operation(meta: &Metadata<'_>) -> bool {
+    meta.is_span()
+        && meta.target().starts_with("aws_sdk_")
+        && meta.fields().field("rpc.system").is_some()
+}
+
+/// On the invocation span, when Lambda sampled it.
+struct Sampled(TraceHeader);
+
+/// On an SDK operation's span while it runs.
+struct Open {
+    id: String,
+    start: f64,
+    service: String,
+    operation: String,
+}
+
+/// The trace and the parent segment for something happening in `span`: the innermost open SDK
+/// call's subsegment, or the function's segment.
+fn trace_of<S>(span: SpanRef<'_, S>) -> Option<(String, String)>
+where
+    S: for<'a> LookupSpan<'a>,
+{
+    let mut parent = None;
+    for span in span.scope() {
+        let extensions = span.extensions();
+        if let Some(open) = extensions.get::<Open>() {
+            parent.get_or_insert_with(|| open.id.clone());
+        }
+        if let Some(Sampled(trace)) = extensions.get::<Sampled>() {
+            return Some((
+                trace.root.clone(),
+                parent.unwrap_or_else(|| trace.parent.clone()),
+            ));
+        }
+    }
+    None
+}
+
+/// Sends the subsegments; see the module's documentation.
+pub struct Exporter {
+    daemon: SocketAddr,
+    socket: OnceLock<Option<UdpSocket>>,
+}
+
+impl Exporter {
+    fn send(&self, document: &Value) {
+        let socket = self.socket.get_or_init(|| {
+            let local: SocketAddr = if self.daemon.is_ipv4() {
+                ([0, 0, 0, 0], 0).into()
+            } else {
+                ([0u16; 8], 0).into()
+            };
+            let socket = UdpSocket::bind(local).ok()?;
+            socket.set_nonblocking(true).ok()?;
+            Some(socket)
+        });
+        if let Some(socket) = socket {
+            let datagram = format!("{DATAGRAM_HEADER}{document}");
+            // Best effort, as in the X-Ray SDKs: a trace is never worth failing a request.
+            let _ = socket.send_to(datagram.as_bytes(), self.daemon);
+        }
+    }
+}
+
+impl<S> Layer<S> for Exporter
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else { return };
+        let mut fields = Fields::default();
+        attrs.record(&mut fields);
+        if is_invoke_span(attrs.metadata()) {
+            if let Some(trace) = fields
+                .xray_trace_id
+                .as_deref()
+                .and_then(TraceHeader::sampled)
+            {
+                span.extensions_mut().insert(Sampled(trace));
+            }
+        } else if is_sdk_operation(attrs.metadata()) {
+            span.extensions_mut().insert(Open {
+                id: new_id(),
+                start: now(),
+                service: fields.service.unwrap_or_default(),
+                operation: fields.operation.unwrap_or_default(),
+            });
+        }
+    }
+
+    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(&id) else { return };
+        let Some(open) = span.extensions_mut().remove::<Open>() else {
+            return;
+        };
+        let Some(parent_span) = span.parent() else {
+            return;
+        };
+        let Some((trace_id, parent_id)) = trace_of(parent_span) else {
+            return;
+        };
+        self.send(&json!({
+            "type": "subsegment",
+            "id": open.id,
+            "trace_id": trace_id,
+            "parent_id": parent_id,
+            "name": name(&open.service, "AWS"),
+            "start_time": open.start,
+            "end_time": now(),
+            "namespace": "aws",
+            "aws": { "operation": open.operation },
+        }));
+    }
+
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        if event.metadata().target() != SQL_TARGET {
+            return;
+        }
+        let Some((trace_id, parent_id)) = ctx.event_span(event).and_then(trace_of) else {
+            return;
+        };
+        let mut fields = Fields::default();
+        event.record(&mut fields);
+        let end = now();
+        let summary = fields.summary.unwrap_or_default();
+        let summary = summary.trim_end_matches(" …");
+        let statement = match fields.statement.as_deref().map(str::trim) {
+            Some(full) if !full.is_empty() => full,
+            _ => summary,
+        };
+        self.send(&json!({
+            "type": "subsegment",
+            "id": new_id(),
+            "trace_id": trace_id,
+            "parent_id": parent_id,
+            "name": name(summary, "SQL"),
+            "start_time": end - fields.elapsed_secs.unwrap_or(0.0),
+            "end_time": end,
+            "namespace": "remote",
+            "sql": { "sanitized_query": cut(statement, MAX_STATEMENT_CHARS) },
+            "metadata": { "sqlx": {
+                "rows_returned": fields.rows_returned,
+                "rows_affected": fields.rows_affected,
+            }},
+        }));
+    }
+}
+
+/// The fields the layer reads, from the spans and events it sees.
+#[derive(Default)]
+struct Fields {
+    xray_trace_id: Option<String>,
+    service: Option<String>,
+    operation: Option<String>,
+    summary: Option<String>,
+    statement: Option<String>,
+    elapsed_secs: Option<f64>,
+    rows_returned: Option<u64>,
+    rows_affected: Option<u64>,
+}
+
+impl Visit for Fields {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        let slot = match field.name() {
+            "xrayTraceId" => &mut self.xray_trace_id,
+            "rpc.service" => &mut self.service,
+            "rpc.method" => &mut self.operation,
+            "summary" => &mut self.summary,
+            "db.statement" => &mut self.statement,
+            _ => return,
+        };
+        *slot = Some(value.to_owned());
+    }
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        if field.name() == "elapsed_secs" {
+            self.elapsed_secs = Some(value);
+        }
+    }
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        match field.name() {
+            "rows_returned" => self.rows_returned = Some(value),
+            "rows_affected" => self.rows_affected = Some(value),
+            _ => {}
+        }
+    }
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        // sqlx records its strings as `String` values (record_str); anything else is a
+        // `Display`/`Debug` value, the SDK's `Cow<str>` among them.
+        if matches!(field.name(), "xrayTraceId" | "rpc.service" | "rpc.method") {
+            let mut text = String::new();
+            let _ = write!(text, "{value:?}");
+            self.record_str(field, text.trim_matches('"'));
+        }
+    }
+}
+
+/// A subsegment name as X-Ray accepts one: at most 200 characters, letters, digits, spaces and
+/// `_ . : / % & # = + \ - @`; anything else becomes a space.
+fn name(raw: &str, fallback: &str) -> String {
+    let cleaned: String = raw
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() || c.is_whitespace() || "_.:/%&#=+\\-@".contains(c) {
+                c
+            } else {
+                ' '
+            }
+        })
+        .collect();
+    let cleaned = cleaned.split_whitespace().collect::<Vec<_>>().join(" ");
+    if cleaned.is_empty() {
+        fallback.to_owned()
+    } else {
+        cut(&cleaned, 200).to_owned()
+    }
+}
+
+fn cut(text: &str, max_chars: usize) -> &str {
+    text.char_indices()
+        .nth(max_chars)
+        .map_or(text, |(end, _)| &text[..end])
+}
+
+/// A subsegment id: 16 hex digits.
+fn new_id() -> String {
+    format!("{:016x}", getrandom::u64().unwrap_or_default())
+}
+
+/// Seconds since the epoch, to the microsecond, as X-Ray wants them.
+fn now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_sampled_header_with_root_and_parent_is_traced() {
+        let header = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1;Lineage=1:0:0";
+        assert_eq!(
+            TraceHeader::sampled(header),
+            Some(TraceHeader {
+                root: "1-5759e988-bd862e3fe1be46a994272793".into(),
+                parent: "53995c3f42cd8ad8".into(),
+            })
+        );
+        for header in [
+            "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=0",
+            "Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1",
+            "Parent=53995c3f42cd8ad8;Sampled=1",
+            "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8",
+            "",
+        ] {
+            assert_eq!(TraceHeader::sampled(header), None, "{header}");
+        }
+    }
+
+    #[test]
+    fn the_daemon_address_is_either_form_lambda_may_set() {
+        let udp: SocketAddr = "169.254.79.129:2000".parse().unwrap();
+        assert_eq!(parse_daemon_address("169.254.79.129:2000"), Ok(udp));
+        assert_eq!(
+            parse_daemon_address("tcp:127.0.0.1:2000 udp:169.254.79.129:2000"),
+            Ok(udp)
+        );
+        let error = parse_daemon_address("xray.local:2000").unwrap_err();
+        assert!(error.contains("host:port"), "{error}");
+    }
+
+    #[test]
+    fn names_keep_to_the_characters_x_ray_accepts() {
+        assert_eq!(
+            name("select c.id, c.title, (count(*))", "SQL"),
+            "select c.id c.title count"
+        );
+        assert_eq!(name("SQS", "AWS"), "SQS");
+        assert_eq!(name("(),;", "SQL"), "SQL");
+        assert_eq!(name(&"a".repeat(300), "SQL").len(), 200);
+        assert_eq!(cut("héllo", 2), "hé");
+        assert_eq!(new_id().len(), 16);
+    }
+}

@@ -1,0 +1,164 @@
+//! The X-Ray exporter with the real subscriber, a real SDK call and real statements, sending to
+//! a UDP socket standing in for the daemon: what a sampled invocation sends, and that an
+//! unsampled one and the log see none of it.
+
+use std::net::UdpSocket;
+use std::time::Duration;
+
+use aws_sdk_sqs::config::retry::RetryConfig;
+use aws_sdk_sqs::config::{BehaviorVersion, Credentials, Region};
+use serde_json::Value;
+use shared::config::{LogConfig, LogFormat};
+use shared::metrics::capture::Buffer;
+use shared::store::users;
+use shared::testing::{TestDb, backend};
+use shared::xray::INVOKE_SPAN;
+use tracing::Instrument as _;
+
+const ROOT: &str = "1-6925e4a1-5f3c2b1a0e9d8c7b6a594837";
+const PARENT: &str = "53995c3f42cd8ad8";
+
+/// The daemon's stand-in, and everything it received within `wait` of the last datagram.
+struct Daemon(UdpSocket);
+
+impl Daemon {
+    fn new() -> Self {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_millis(300)))
+            .unwrap();
+        Self(socket)
+    }
+
+    fn documents(&self) -> Vec<Value> {
+        let mut documents = Vec::new();
+        let mut buffer = vec![0; 65_536];
+        while let Ok(n) = self.0.recv(&mut buffer) {
+            let datagram = std::str::from_utf8(&buffer[..n]).unwrap();
+            let (header, document) = datagram.split_once('\n').unwrap();
+            assert_eq!(header, r#"{"format":"json","version":1}"#);
+            documents.push(serde_json::from_str(document).unwrap());
+        }
+        documents
+    }
+}
+
+/// An SQS client whose endpoint refuses connections: the SDK's operation span opens and closes
+/// as for any call; no retries, so it fails at once.
+fn unreachable_sqs() -> aws_sdk_sqs::Client {
+    let closed = UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    aws_sdk_sqs::Client::from_conf(
+        aws_sdk_sqs::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new(
+                "AKIDEXAMPLE",
+                "secret",
+                None,
+                None,
+                "test",
+            ))
+            .endpoint_url(format!("http://{closed}"))
+            .retry_config(RetryConfig::disabled())
+            .build(),
+    )
+}
+
+/// One invocation with `header` as its trace id: an SQS call, then a statement.
+async fn invocation(test: &TestDb, header: &str) {
+    let span = tracing::info_span!(INVOKE_SPAN, requestId = "req-1", xrayTraceId = header);
+    async {
+        let sent = unreachable_sqs()
+            .send_message()
+            .queue_url("http://127.0.0.1/000000000000/q")
+            .message_body("{}")
+            .send()
+            .await;
+        assert!(sent.is_err());
+        let mut conn = test.db.acquire().await.unwrap();
+        users::count_users(&mut conn).await.unwrap();
+    }
+    .instrument(span)
+    .await;
+}
+
+#[tokio::test]
+async fn a_sampled_invocation_sends_its_sdk_calls_and_statements_and_the_log_sees_neither() {
+    let test = TestDb::new().await;
+    let daemon = Daemon::new();
+    let log = Buffer::default();
+    let config = LogConfig {
+        filter: "info".into(),
+        format: LogFormat::Json,
+        access_log: false,
+        xray_daemon: Some(daemon.0.local_addr().unwrap()),
+    };
+    let _default = tracing::subscriber::set_default(shared::telemetry::subscriber(
+        &config,
+        log.clone(),
+        false,
+    ));
+
+    invocation(&test, &format!("Root={ROOT};Parent={PARENT};Sampled=0")).await;
+    invocation(&test, "").await;
+    assert_eq!(daemon.documents(), Vec::<Value>::new(), "not sampled");
+
+    invocation(
+        &test,
+        &format!("Root={ROOT};Parent={PARENT};Sampled=1;Lineage=1:0:0"),
+    )
+    .await;
+    let documents = daemon.documents();
+    for document in &documents {
+        assert_eq!(document["type"], "subsegment", "{document}");
+        assert_eq!(document["trace_id"], ROOT, "{document}");
+        assert_eq!(document["parent_id"], PARENT, "{document}");
+        let id = document["id"].as_str().unwrap();
+        assert!(
+            id.len() == 16 && id.chars().all(|c| c.is_ascii_hexdigit()),
+            "{document}"
+        );
+        let (start, end) = (
+            document["start_time"].as_f64().unwrap(),
+            document["end_time"].as_f64().unwrap(),
+        );
+        assert!(start > 1.7e9 && start <= end, "{document}");
+    }
+    let sqs = &documents[0];
+    assert_eq!(
+        (&sqs["name"], &sqs["namespace"], &sqs["aws"]["operation"]),
+        (&"SQS".into(), &"aws".into(), &"SendMessage".into()),
+        "{documents:?}"
+    );
+    match backend() {
+        // The statement, with its placeholders and the rows it returned.
+        "postgres" => {
+            assert_eq!(documents.len(), 2, "{documents:?}");
+            let sql = &documents[1];
+            assert_eq!(sql["namespace"], "remote", "{sql}");
+            let query = sql["sql"]["sanitized_query"].as_str().unwrap();
+            assert!(
+                query.contains("count(*)") && query.contains("users"),
+                "{sql}"
+            );
+            assert!(
+                sql["name"].as_str().unwrap().starts_with("select count"),
+                "{sql}"
+            );
+            assert_eq!(sql["metadata"]["sqlx"]["rows_returned"], 1, "{sql}");
+        }
+        // SQLite runs statements on a thread outside the invocation's spans (and is not in
+        // the Lambda builds): nothing to send.
+        _ => assert_eq!(documents.len(), 1, "{documents:?}"),
+    }
+
+    // The log keeps its own filter: no SDK span, no statement at info.
+    let text = log.text();
+    assert!(
+        !text.contains("SendMessage") && !text.contains("count(*)"),
+        "{text}"
+    );
+}
