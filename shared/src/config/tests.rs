@@ -129,6 +129,7 @@ fn each_malformed_variable_is_named_with_what_it_needs() {
         ("RUST_LOG", "web=chatty", "must be tracing directives"),
         ("LOG_FORMAT", "xml", "must be auto, text or json"),
         ("ACCESS_LOG", "sometimes", "must be true or false"),
+        ("AWS_XRAY_DAEMON_ADDRESS", "xray:2000", "must be host:port"),
         ("METRICS_NAMESPACE", "AWS/Lambda", "CloudWatch namespace"),
         ("METRICS_NAMESPACE", "my stack", "CloudWatch namespace"),
         ("TIME_ZONE", "Mars/Olympus_Mons", "IANA time zone"),
@@ -412,6 +413,26 @@ fn the_access_line_is_on_locally_and_off_in_lambda_unless_access_log_says() {
     assert!(!load(&Profile::Lambda, &vars).unwrap().log.access_log);
     vars.push(("ACCESS_LOG", "true"));
     assert!(load(&Profile::Lambda, &vars).unwrap().log.access_log);
+}
+
+#[test]
+fn the_x_ray_daemon_is_where_lambda_says() {
+    assert_eq!(
+        load(&Profile::Lambda, &production())
+            .unwrap()
+            .log
+            .xray_daemon,
+        None
+    );
+    let config = load(
+        &Profile::Lambda,
+        &with("AWS_XRAY_DAEMON_ADDRESS", "169.254.79.129:2000"),
+    )
+    .unwrap();
+    assert_eq!(
+        config.log.xray_daemon,
+        Some("169.254.79.129:2000".parse().unwrap())
+    );
 }
 
 #[test]

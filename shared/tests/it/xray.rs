@@ -1,12 +1,13 @@
 //! The X-Ray exporter with the real subscriber, a real SDK call and real statements, sending to
-//! a UDP socket standing in for the daemon: what a sampled invocation sends, and that an
-//! unsampled one and the log see none of it.
+//! the daemon's stand-in: what a sampled invocation sends, and that an unsampled one and the
+//! log see none of it. (functions/web's `runtime_api` tests do the same through the binary.)
 
 use std::net::UdpSocket;
 use std::time::Duration;
 
 use aws_sdk_sqs::config::retry::RetryConfig;
 use aws_sdk_sqs::config::{BehaviorVersion, Credentials, Region};
+use runtime_api_emulator::XrayDaemon;
 use serde_json::Value;
 use shared::config::{LogConfig, LogFormat};
 use shared::metrics::capture::Buffer;
@@ -17,31 +18,6 @@ use tracing::Instrument as _;
 
 const ROOT: &str = "1-6925e4a1-5f3c2b1a0e9d8c7b6a594837";
 const PARENT: &str = "53995c3f42cd8ad8";
-
-/// The daemon's stand-in, and everything it received within `wait` of the last datagram.
-struct Daemon(UdpSocket);
-
-impl Daemon {
-    fn new() -> Self {
-        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-        socket
-            .set_read_timeout(Some(Duration::from_millis(300)))
-            .unwrap();
-        Self(socket)
-    }
-
-    fn documents(&self) -> Vec<Value> {
-        let mut documents = Vec::new();
-        let mut buffer = vec![0; 65_536];
-        while let Ok(n) = self.0.recv(&mut buffer) {
-            let datagram = std::str::from_utf8(&buffer[..n]).unwrap();
-            let (header, document) = datagram.split_once('\n').unwrap();
-            assert_eq!(header, r#"{"format":"json","version":1}"#);
-            documents.push(serde_json::from_str(document).unwrap());
-        }
-        documents
-    }
-}
 
 /// An SQS client whose endpoint refuses connections: the SDK's operation span opens and closes
 /// as for any call; no retries, so it fails at once.
@@ -88,13 +64,13 @@ async fn invocation(test: &TestDb, header: &str) {
 #[tokio::test]
 async fn a_sampled_invocation_sends_its_sdk_calls_and_statements_and_the_log_sees_neither() {
     let test = TestDb::new().await;
-    let daemon = Daemon::new();
+    let daemon = XrayDaemon::start();
     let log = Buffer::default();
     let config = LogConfig {
         filter: "info".into(),
         format: LogFormat::Json,
         access_log: false,
-        xray_daemon: Some(daemon.0.local_addr().unwrap()),
+        xray_daemon: Some(daemon.address().parse().unwrap()),
     };
     let _default = tracing::subscriber::set_default(shared::telemetry::subscriber(
         &config,
@@ -104,14 +80,15 @@ async fn a_sampled_invocation_sends_its_sdk_calls_and_statements_and_the_log_see
 
     invocation(&test, &format!("Root={ROOT};Parent={PARENT};Sampled=0")).await;
     invocation(&test, "").await;
-    assert_eq!(daemon.documents(), Vec::<Value>::new(), "not sampled");
+    let settle = Duration::from_millis(300);
+    assert_eq!(daemon.documents(settle), Vec::<Value>::new(), "not sampled");
 
     invocation(
         &test,
         &format!("Root={ROOT};Parent={PARENT};Sampled=1;Lineage=1:0:0"),
     )
     .await;
-    let documents = daemon.documents();
+    let documents = daemon.documents(settle);
     for document in &documents {
         assert_eq!(document["type"], "subsegment", "{document}");
         assert_eq!(document["trace_id"], ROOT, "{document}");
@@ -144,10 +121,8 @@ async fn a_sampled_invocation_sends_its_sdk_calls_and_statements_and_the_log_see
                 query.contains("count(*)") && query.contains("users"),
                 "{sql}"
             );
-            assert!(
-                sql["name"].as_str().unwrap().starts_with("select count"),
-                "{sql}"
-            );
+            assert_eq!(sql["name"], "PostgreSQL", "{sql}");
+            assert_eq!(query, "select count(*) from users", "{sql}");
             assert_eq!(sql["metadata"]["sqlx"]["rows_returned"], 1, "{sql}");
         }
         // SQLite runs statements on a thread outside the invocation's spans (and is not in

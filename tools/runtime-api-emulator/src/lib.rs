@@ -5,6 +5,8 @@
 //! `AWS_LAMBDA_RUNTIME_API`: `GET /2018-06-01/runtime/invocation/next` hands out the next
 //! event with the `Lambda-Runtime-*` headers, `POST .../invocation/{id}/response` and
 //! `.../{id}/error` take its result, and `POST .../init/error` takes a failed start-up.
+//! Each invocation has an X-Ray trace header, unsampled unless [`Emulator::sample`] says so;
+//! [`XrayDaemon`] stands in for the daemon a traced function sends its segments to.
 //!
 //! ```ignore
 //! let emulator = Emulator::start().await;
@@ -17,6 +19,7 @@ use std::ffi::OsStr;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex as SyncMutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -30,6 +33,9 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::{Mutex, mpsc, oneshot};
+
+mod xray;
+pub use xray::XrayDaemon;
 
 /// How long a function has per invocation (the `Lambda-Runtime-Deadline-Ms` header).
 pub const FUNCTION_TIMEOUT: Duration = Duration::from_secs(30);
@@ -111,6 +117,10 @@ struct Shared {
     in_flight: SyncMutex<HashMap<String, oneshot::Sender<Outcome>>>,
     init_errors: mpsc::UnboundedSender<InitError>,
     timings: SyncMutex<Timings>,
+    /// `Sampled=1` in the trace headers handed out.
+    sampled: AtomicBool,
+    /// Every trace header handed out, in order.
+    trace_headers: SyncMutex<Vec<String>>,
 }
 
 /// A Runtime API on `127.0.0.1` with a random port, serving one function.
@@ -164,6 +174,8 @@ impl Emulator {
             in_flight: SyncMutex::new(HashMap::new()),
             init_errors: init_tx,
             timings: SyncMutex::new(Timings::default()),
+            sampled: AtomicBool::new(false),
+            trace_headers: SyncMutex::new(Vec::new()),
         });
         let app = Router::new()
             .route("/2018-06-01/runtime/invocation/next", get(next))
@@ -283,6 +295,21 @@ impl Emulator {
         tokio::time::timeout(within, errors.recv()).await.ok()?
     }
 
+    /// Whether the invocations handed out from now on are sampled for X-Ray (`Sampled=1` in
+    /// their `Lambda-Runtime-Trace-Id`), as with active tracing when Lambda picks one.
+    pub fn sample(&self, sampled: bool) {
+        self.shared.sampled.store(sampled, Ordering::Relaxed);
+    }
+
+    /// The trace header of every invocation handed out so far, in order.
+    pub fn trace_headers(&self) -> Vec<String> {
+        self.shared
+            .trace_headers
+            .lock()
+            .expect("trace lock")
+            .clone()
+    }
+
     /// When the runtime reached each step.
     pub fn timings(&self) -> Timings {
         *self.shared.timings.lock().expect("timings lock")
@@ -341,15 +368,25 @@ async fn next(State(shared): State<Arc<Shared>>) -> Response {
         "lambda-runtime-invoked-function-arn",
         shared.function_arn.clone(),
     );
-    set(
-        "lambda-runtime-trace-id",
-        format!(
-            "Root=1-{:08x}-{};Parent={};Sampled=0;Lineage=1:0:0",
-            deadline_ms / 1000,
-            &uuid::Uuid::now_v7().simple().to_string()[..24],
-            &uuid::Uuid::now_v7().simple().to_string()[..16],
-        ),
+    // X-Ray's format: the epoch seconds and 96 random bits; the parent is the function's
+    // segment, 64 random bits (the tail of a v7 UUID is random; its head is the time).
+    let random = |hex_digits: usize| {
+        let uuid = uuid::Uuid::now_v7().simple().to_string();
+        uuid[uuid.len() - hex_digits..].to_owned()
+    };
+    let trace = format!(
+        "Root=1-{:08x}-{};Parent={};Sampled={};Lineage=1:0:0",
+        deadline_ms / 1000,
+        random(24),
+        random(16),
+        u8::from(shared.sampled.load(Ordering::Relaxed)),
     );
+    shared
+        .trace_headers
+        .lock()
+        .expect("trace lock")
+        .push(trace.clone());
+    set("lambda-runtime-trace-id", trace);
     (StatusCode::OK, headers, queued.event).into_response()
 }
 

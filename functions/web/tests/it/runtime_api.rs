@@ -6,7 +6,7 @@ use std::time::Duration;
 // example-app:begin
 use chrono::{TimeDelta, Utc};
 // example-app:end
-use runtime_api_emulator::{Emulator, Function, Outcome};
+use runtime_api_emulator::{Emulator, Function, Outcome, XrayDaemon};
 use serde_json::Value;
 // example-app:begin
 use shared::domain::classes::ClassDraft;
@@ -254,4 +254,80 @@ async fn a_secret_the_binary_cannot_read_is_reported_to_init_error_by_its_variab
         "{message}"
     );
     assert_eq!(function.exit_code(Duration::from_secs(5)).await, Some(2));
+}
+
+#[tokio::test]
+#[ignore = "needs the AWS emulator and PostgreSQL: .ci/run runs it with --ignored"]
+async fn a_sampled_invocation_sends_x_ray_its_statements_and_its_sqs_call() {
+    let aws = shared::testing::require_aws_emulator();
+    shared::testing::require_postgres();
+    let test = TestDb::new().await;
+    let (_, queue, _) = shared::testing::queue_with_dead_letters().await;
+    let daemon = XrayDaemon::start();
+    let emulator = Emulator::start("web").await;
+    let env = lambda_env(
+        test.config.url.expose(),
+        &[
+            ("ALLOWED_HOSTS", HOSTS),
+            ("AWS_ENDPOINT_URL", &aws),
+            ("WORKER_QUEUE_URL", &queue),
+            ("AWS_XRAY_DAEMON_ADDRESS", &daemon.address()),
+        ],
+    );
+    let function = emulator.spawn(env!("CARGO_BIN_EXE_web"), env);
+    let settle = Duration::from_millis(300);
+
+    // Not sampled (most invocations): nothing is sent.
+    let r = answer(&emulator, &function, fixture("apigw-http-get-healthz.json")).await;
+    assert_eq!(r["statusCode"], 200, "{r}");
+    assert_eq!(daemon.documents(settle), Vec::<Value>::new());
+
+    // A sign-up, sampled: its statements, and the SQS message asking the worker for the email.
+    emulator.sample(true);
+    let mut signup: Value = serde_json::from_str(&fixture("apigw-http-get-healthz.json")).unwrap();
+    let body = r#"{"email": "traced@example.com", "password": "correct horse battery"}"#;
+    signup["body"] = body.into();
+    signup["headers"]["content-type"] = "application/json".into();
+    signup["headers"]["content-length"] = body.len().to_string().into();
+    signup["requestContext"]["http"]["method"] = "POST".into();
+    signup["rawPath"] = "/api/auth/signup".into();
+    signup["requestContext"]["http"]["path"] = "/api/auth/signup".into();
+    let r = answer(&emulator, &function, signup.to_string()).await;
+    assert_eq!(r["statusCode"], 202, "{}", r["body"]);
+
+    let header = emulator.trace_headers().pop().unwrap();
+    let part = |name: &str| {
+        header
+            .split(';')
+            .find_map(|p| p.strip_prefix(name))
+            .unwrap()
+            .to_owned()
+    };
+    let (root, parent) = (part("Root="), part("Parent="));
+    let documents = daemon.documents(settle);
+    for document in &documents {
+        assert_eq!(document["type"], "subsegment", "{document}");
+        assert_eq!(document["trace_id"], root.as_str(), "{document}");
+        assert_eq!(document["parent_id"], parent.as_str(), "{document}");
+    }
+    let operations: Vec<_> = documents
+        .iter()
+        .filter(|d| d["namespace"] == "aws")
+        .map(|d| format!("{} {}", d["name"], d["aws"]["operation"]))
+        .collect();
+    assert_eq!(operations, [r#""SQS" "SendMessage""#], "{documents:#?}");
+    let statements: Vec<&str> = documents
+        .iter()
+        .filter_map(|d| d["sql"]["sanitized_query"].as_str())
+        .collect();
+    assert!(
+        statements.iter().any(|s| s.contains("insert into users")),
+        "{statements:#?}"
+    );
+    // The log (info, as deployed) has neither.
+    let log = function.output();
+    assert!(
+        !log.contains("SendMessage") && !log.contains("insert into users"),
+        "{log}"
+    );
 }
