@@ -67,7 +67,8 @@ pub struct Warm {
     pub peak_rss_kib: u64,
 }
 
-/// Invokes one process `warmup` times, then `count` times while measuring; with `perf_out`,
+/// Invokes one process `warmup` times, then `count` times while measuring, every invocation
+/// sampled for X-Ray if `sampled` (see [`Emulator::sample`]); with `perf_out`,
 /// the measured invocations are recorded there by `perf record` with call graphs (for
 /// profiling, not for the report: perf's sampling adds its own cost).
 pub async fn warm(
@@ -75,11 +76,12 @@ pub async fn warm(
     name: &str,
     env: &[(String, String)],
     event: &[u8],
-    warmup: usize,
-    count: usize,
+    (warmup, count): (usize, usize),
+    sampled: bool,
     perf_out: Option<&Path>,
 ) -> anyhow::Result<Warm> {
     let emulator = Emulator::start(name).await;
+    emulator.sample(sampled);
     let function = emulator.spawn(program, env.iter().cloned());
     let pid = function.pid().context("no pid")?;
     for _ in 0..warmup {

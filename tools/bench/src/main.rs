@@ -224,22 +224,30 @@ async fn main() -> anyhow::Result<()> {
          deployed. The rows of each database climb a ladder: the runtime alone \
          (`tools/bench/src/bin/floor.rs` answering `/hello`: lambda_http and axum, no query), \
          the floor (the same binary running the page's one list query on the same pool, as a \
-         bare JSON route: no session, templates, security layers or logs), then the app.\n",
+         bare JSON route: no session, templates, security layers or logs), then the app. The \
+         last two PostgreSQL rows are the page in a traced function (`AWS_XRAY_DAEMON_ADDRESS` \
+         set, as `Tracing=Active` does; the emulator's trace header unsampled, then sampled, \
+         with the X-Ray daemon's stand-in receiving the subsegments: `shared::xray`).\n",
             args.warm
         )?;
         writeln!(
             report,
             "| Event | Database | CPU per invocation | Ratio to floor | Invocations/s | Peak RSS | Target |\n|---|---|---|---|---|---|---|"
         )?;
+        // The X-Ray daemon's stand-in for the traced rows (it counts what it receives).
+        let daemon = runtime_api_emulator::XrayDaemon::start();
         for database in &databases {
             let env = setup::lambda_env(database);
+            let html = || setup::http_event("/classes", "text/html");
             let mut floor_cpu = None;
-            // (label, binary, event, the CPU target as a multiple of the floor's)
-            for (label, function, event, goal) in [
+            // (label, binary, event, the CPU target as a multiple of the floor's, X-Ray:
+            // None for no daemon, else whether the invocations are sampled)
+            let mut cases = vec![
                 (
                     HELLO_EVENT,
                     "floor",
                     setup::http_event("/hello", "text/plain"),
+                    None,
                     None,
                 ),
                 (
@@ -247,26 +255,34 @@ async fn main() -> anyhow::Result<()> {
                     "floor",
                     setup::http_event("/classes", "application/json"),
                     None,
+                    None,
                 ),
-                (
-                    "GET /classes (HTML page)",
-                    "web",
-                    setup::http_event("/classes", "text/html"),
-                    Some(1.3),
-                ),
+                ("GET /classes (HTML page)", "web", html(), Some(1.3), None),
                 (
                     "GET /api/classes (JSON list)",
                     "web",
                     setup::http_event("/api/classes", "application/json"),
                     Some(1.2),
+                    None,
                 ),
                 (
                     "GET /healthz",
                     "web",
                     setup::http_event("/healthz", "application/json"),
                     None,
+                    None,
                 ),
-            ] {
+            ];
+            // X-Ray (PostgreSQL alone: the Lambda builds have no SQLite, and SQLite's
+            // statements are not sent): a traced function's invocation Lambda did not sample
+            // (most of them), and one it sampled.
+            if database.label == "PostgreSQL" {
+                cases.extend([
+                    (TRACED_EVENT, "web", html(), None, Some(false)),
+                    (SAMPLED_EVENT, "web", html(), None, Some(true)),
+                ]);
+            }
+            for (label, function, event, goal, xray) in cases {
                 if !args.wants(label) {
                     continue;
                 }
@@ -277,13 +293,18 @@ async fn main() -> anyhow::Result<()> {
                         .collect();
                     dir.join(format!("{name}.data"))
                 });
+                let mut env = env.clone();
+                if xray.is_some() {
+                    env.push(("AWS_XRAY_DAEMON_ADDRESS".into(), daemon.address()));
+                }
+                let documents_before = daemon.documents(Duration::ZERO).len();
                 let w = lambda::warm(
                     &bin(function),
                     function,
                     &env,
                     &event,
-                    50,
-                    args.warm,
+                    (50, args.warm),
+                    xray == Some(true),
                     perf.as_deref(),
                 )
                 .await?;
@@ -296,6 +317,13 @@ async fn main() -> anyhow::Result<()> {
                 let mut target = format!("<= 16 MB RSS {}", met(rss_mib <= 16.0));
                 if let (Some(goal), Some(ratio)) = (goal, ratio) {
                     target = format!("<= {goal}x the floor {}, {target}", met(ratio <= goal));
+                }
+                if xray.is_some() {
+                    let sent =
+                        daemon.documents(Duration::from_millis(200)).len() - documents_before;
+                    let per_invocation = sent as f64 / (50 + args.warm) as f64;
+                    target =
+                        format!("{per_invocation:.1} subsegments sent per invocation; {target}");
                 }
                 writeln!(
                     report,
@@ -421,6 +449,10 @@ async fn main() -> anyhow::Result<()> {
 const FLOOR_EVENT: &str = "GET /classes, floor: the same list query, bare axum, JSON";
 /// The rung below the floor: the same binary answering without a query.
 const HELLO_EVENT: &str = "GET /hello, runtime: lambda_http + axum, no query";
+/// The page with `AWS_XRAY_DAEMON_ADDRESS` set, as with `Tracing=Active`, not sampled.
+const TRACED_EVENT: &str = "GET /classes (HTML page), traced function, invocation not sampled";
+/// The same, every invocation sampled: its statements sent to the daemon's stand-in.
+const SAMPLED_EVENT: &str = "GET /classes (HTML page), traced, sampled: subsegments sent";
 
 fn ms(v: f64) -> Duration {
     Duration::from_secs_f64(v / 1000.0)
