@@ -111,9 +111,10 @@ where
             return true;
         }
         (is_sdk_operation(meta) || meta.target() == SQL_TARGET)
-            && cx
-                .lookup_current()
-                .is_some_and(|span| trace_of(span).is_some())
+            && cx.lookup_current().is_some_and(|span| {
+                span.scope()
+                    .any(|span| span.extensions().get::<Sampled>().is_some())
+            })
     }
 
     fn callsite_enabled(&self, meta: &'static Metadata<'static>) -> Interest {
