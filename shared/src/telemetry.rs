@@ -15,7 +15,6 @@ use std::io::IsTerminal as _;
 use serde_json::Value;
 use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
-use tracing_subscriber::Layer as _;
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::fmt::format::{JsonFields, Writer};
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields, MakeWriter};
@@ -46,8 +45,8 @@ pub fn init_stderr(log: &LogConfig) {
 }
 
 /// The subscriber `init` installs, writing to `writer`: the log, and the X-Ray exporter when
-/// `log.xray_daemon` is set. Each has its own filter (per-layer filters), so the spans and
-/// events the exporter reads at `debug` do not reach the log.
+/// `log.xray_daemon` is set, behind one filter ([`xray::Gate`]). The events the gate lets
+/// through for the exporter alone (sqlx's statements at `debug`) are not written.
 pub fn subscriber<W>(log: &LogConfig, writer: W, ansi: bool) -> Box<dyn Subscriber + Send + Sync>
 where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
@@ -63,24 +62,63 @@ where
     } else {
         filter.with_target(metrics::TARGET, tracing::Level::INFO)
     };
-    let registry = Registry::default().with(log.xray_daemon.map(xray::layer));
+    let gate = xray::Gate::new(filter.clone(), log.xray_daemon.is_some());
+    let registry = Registry::default().with(log.xray_daemon.map(xray::Exporter::new));
     let layer = tracing_subscriber::fmt::layer().with_writer(writer);
     match log.format {
         LogFormat::Json => Box::new(
-            registry.with(
-                layer
-                    .fmt_fields(JsonFields::new())
-                    .event_format(MetricLines(
-                        tracing_subscriber::fmt::format()
-                            .json()
-                            .flatten_event(true)
-                            .with_current_span(false)
-                            .with_span_list(true),
-                    ))
-                    .with_filter(filter),
-            ),
+            registry
+                .with(
+                    layer.fmt_fields(JsonFields::new()).event_format(LogOnly {
+                        log: filter,
+                        format: MetricLines(
+                            tracing_subscriber::fmt::format()
+                                .json()
+                                .flatten_event(true)
+                                .with_current_span(false)
+                                .with_span_list(true),
+                        ),
+                    }),
+                )
+                .with(gate),
         ),
-        LogFormat::Text => Box::new(registry.with(layer.with_ansi(ansi).with_filter(filter))),
+        LogFormat::Text => Box::new(
+            registry
+                .with(layer.with_ansi(ansi).event_format(LogOnly {
+                    log: filter,
+                    format: tracing_subscriber::fmt::format(),
+                }))
+                .with(gate),
+        ),
+    }
+}
+
+/// An event format that writes only the events the log's own filter lets through: the others
+/// were let through for the X-Ray exporter.
+struct LogOnly<F> {
+    log: Targets,
+    format: F,
+}
+
+impl<S, N, F> FormatEvent<S, N> for LogOnly<F>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+    F: FormatEvent<S, N>,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> std::fmt::Result {
+        let meta = event.metadata();
+        if self.log.would_enable(meta.target(), meta.level()) {
+            self.format.format_event(ctx, writer, event)
+        } else {
+            // Nothing formatted, nothing written.
+            Ok(())
+        }
     }
 }
 

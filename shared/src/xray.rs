@@ -3,7 +3,7 @@
 //! With active tracing (template.yaml's `Tracing=Active`) Lambda records the function's own
 //! segment and hands each invocation a trace header (`Root=...;Parent=...;Sampled=1`), which
 //! `lambda_runtime` puts on its `Lambda runtime invoke` span as `xrayTraceId`. For a sampled
-//! invocation, [`layer`] sends one subsegment document under that segment for
+//! invocation, [`Exporter`] sends one subsegment document under that segment for
 //! - each AWS SDK operation: the SDK's own `debug` span (`SQS.SendMessage`, with `rpc.service`
 //!   and `rpc.method`), timed from its opening to its closing, retries included;
 //! - each SQL statement: sqlx's `sqlx::query` event, which carries the statement (with its
@@ -15,10 +15,11 @@
 //! An invocation that was not sampled costs a filter check per statement and per SDK call
 //! (BENCHMARKS.md, "Metrics and tracing").
 //!
-//! The layer has a filter of its own (a per-layer filter), so the SDK's `debug` spans and
-//! sqlx's `debug` events reach it without reaching the log. SQLite runs each statement on a
-//! thread of its own, outside the invocation's spans, so only PostgreSQL's statements (the
-//! database in AWS; the Lambda builds have no SQLite) are sent.
+//! [`Gate`], the subscriber's filter, lets the SDK's `debug` spans and sqlx's `debug` events
+//! through in a sampled invocation only, and the log's formatter skips the events its own
+//! filter would not have let through ([`crate::telemetry`]), so the log is unchanged. SQLite runs
+//! each statement on a thread of its own, outside the invocation's spans, so only PostgreSQL's
+//! statements (the database in AWS; the Lambda builds have no SQLite) are sent.
 
 use std::fmt::Write as _;
 use std::net::{SocketAddr, UdpSocket};
@@ -27,10 +28,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 use tracing::field::{Field, Visit};
+use tracing::level_filters::LevelFilter;
 use tracing::span::{Attributes, Id};
 use tracing::subscriber::Interest;
 use tracing::{Event, Metadata, Subscriber};
-use tracing_subscriber::layer::{Context, Filter, Layer};
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::registry::{LookupSpan, SpanRef};
 
 /// The span `lambda_runtime` opens around each invocation.
@@ -41,18 +44,6 @@ const SQL_TARGET: &str = "sqlx::query";
 const DATAGRAM_HEADER: &str = "{\"format\":\"json\",\"version\":1}\n";
 /// A statement longer than this is cut (a datagram, like a segment document, is at most 64 KB).
 const MAX_STATEMENT_CHARS: usize = 4_000;
-
-/// The layer to add to the subscriber when `AWS_XRAY_DAEMON_ADDRESS` is set, with its filter.
-pub fn layer<S>(daemon: SocketAddr) -> tracing_subscriber::filter::Filtered<Exporter, Spans, S>
-where
-    S: Subscriber + for<'a> LookupSpan<'a>,
-{
-    Exporter {
-        daemon,
-        socket: OnceLock::new(),
-    }
-    .with_filter(Spans)
-}
 
 /// `AWS_XRAY_DAEMON_ADDRESS`: `host:port`, or `tcp:host:port udp:host:port` (the daemon's two
 /// listeners; documents go to the UDP one). The host is an IP address, as Lambda sets it.
@@ -98,29 +89,39 @@ impl TraceHeader {
     }
 }
 
-/// What the layer lets through: the invocation span always (it carries the trace header); the
-/// SDK's operation spans and sqlx's statement events only inside a sampled invocation.
-pub struct Spans;
+/// The subscriber's one filter: the log's, and, when `xray` is on, what [`Exporter`] needs on top
+/// of it: the invocation span (it carries the trace header), and the SDK's operation spans and
+/// sqlx's statement events inside a sampled invocation.
+///
+/// One filter for the whole subscriber rather than a filter per layer: with two per-layer
+/// filters, every call site one passes and the other does not is decided again at every call,
+/// and every span entered is looked up once more per filter; that cost a warm page about
+/// 15 µs (BENCHMARKS.md, "Metrics and tracing"). Here the log's call sites are decided once,
+/// as before, and only the exporter's few are decided per call.
+pub struct Gate {
+    log: Targets,
+    xray: bool,
+}
 
-impl<S> Filter<S> for Spans
+impl Gate {
+    pub fn new(log: Targets, xray: bool) -> Self {
+        Self { log, xray }
+    }
+
+    /// Whether the exporter may want this call site (the log aside).
+    fn exporters(&self, meta: &Metadata<'_>) -> bool {
+        self.xray && (is_invoke_span(meta) || is_sdk_operation(meta) || meta.target() == SQL_TARGET)
+    }
+}
+
+impl<S> Layer<S> for Gate
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
-    fn enabled(&self, meta: &Metadata<'_>, cx: &Context<'_, S>) -> bool {
-        if is_invoke_span(meta) {
-            return true;
-        }
-        (is_sdk_operation(meta) || meta.target() == SQL_TARGET)
-            && cx.lookup_current().is_some_and(|span| {
-                span.scope()
-                    .any(|span| span.extensions().get::<Sampled>().is_some())
-            })
-    }
-
-    fn callsite_enabled(&self, meta: &'static Metadata<'static>) -> Interest {
-        if is_invoke_span(meta) {
+    fn register_callsite(&self, meta: &'static Metadata<'static>) -> Interest {
+        if self.log.would_enable(meta.target(), meta.level()) {
             Interest::always()
-        } else if is_sdk_operation(meta) || meta.target() == SQL_TARGET {
+        } else if self.exporters(meta) {
             // Decided per call: only a sampled invocation's.
             Interest::sometimes()
         } else {
@@ -128,9 +129,26 @@ where
         }
     }
 
-    fn max_level_hint(&self) -> Option<tracing::level_filters::LevelFilter> {
+    fn enabled(&self, meta: &Metadata<'_>, ctx: Context<'_, S>) -> bool {
+        if self.log.would_enable(meta.target(), meta.level()) {
+            return true;
+        }
+        self.exporters(meta)
+            && (is_invoke_span(meta)
+                || ctx.lookup_current().is_some_and(|span| {
+                    span.scope()
+                        .any(|span| span.extensions().get::<Sampled>().is_some())
+                }))
+    }
+
+    fn max_level_hint(&self) -> Option<LevelFilter> {
+        let log = Layer::<S>::max_level_hint(&self.log).unwrap_or(LevelFilter::TRACE);
         // sqlx writes its statements at debug, the SDK opens its spans at debug.
-        Some(tracing::level_filters::LevelFilter::DEBUG)
+        Some(if self.xray {
+            log.max(LevelFilter::DEBUG)
+        } else {
+            log
+        })
     }
 }
 
@@ -179,13 +197,21 @@ where
     None
 }
 
-/// Sends the subsegments; see the module's documentation.
+/// Sends the subsegments; see the module's documentation. It sees what [`Gate`] lets through
+/// and ignores all but its own.
 pub struct Exporter {
     daemon: SocketAddr,
     socket: OnceLock<Option<UdpSocket>>,
 }
 
 impl Exporter {
+    pub fn new(daemon: SocketAddr) -> Self {
+        Self {
+            daemon,
+            socket: OnceLock::new(),
+        }
+    }
+
     fn send(&self, document: &Value) {
         let socket = self.socket.get_or_init(|| {
             let local: SocketAddr = if self.daemon.is_ipv4() {
@@ -210,10 +236,17 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        let (invoke, sdk) = (
+            is_invoke_span(attrs.metadata()),
+            is_sdk_operation(attrs.metadata()),
+        );
+        if !invoke && !sdk {
+            return;
+        }
         let Some(span) = ctx.span(id) else { return };
         let mut fields = Fields::default();
         attrs.record(&mut fields);
-        if is_invoke_span(attrs.metadata()) {
+        if invoke {
             if let Some(trace) = fields
                 .xray_trace_id
                 .as_deref()
@@ -221,7 +254,7 @@ where
             {
                 span.extensions_mut().insert(Sampled(trace));
             }
-        } else if is_sdk_operation(attrs.metadata()) {
+        } else {
             span.extensions_mut().insert(Open {
                 id: new_id(),
                 start: now(),
@@ -232,7 +265,12 @@ where
     }
 
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {
-        let Some(span) = ctx.span(&id) else { return };
+        let Some(span) = ctx
+            .span(&id)
+            .filter(|span| is_sdk_operation(span.metadata()))
+        else {
+            return;
+        };
         let Some(open) = span.extensions_mut().remove::<Open>() else {
             return;
         };
