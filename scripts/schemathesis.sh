@@ -53,13 +53,13 @@ trap cleanup EXIT
 
 # The local profile (DEBUG on), its own database, no queue: the in-process worker sends mail
 # to the console, which goes to the log file.
-run_app() {
-    env -u WORKER_QUEUE_URL -u EMAIL_BACKEND -u ALLOWED_HOSTS -u AWS_ENDPOINT_URL \
-        DATABASE_URL="sqlite://$work/app.db" PORT="$port" SITE_URL="$site" LOG_LEVEL=warn \
-        SUPERUSER_PASSWORD="$password" "$app" "$@"
-}
-(cd "$work" && run_app migrate >/dev/null && run_app createsuperuser --email admin@example.com --no-input >/dev/null)
-(cd "$work" && exec > "$work/app.log" 2>&1 && run_app) &
+app_env=(env -u WORKER_QUEUE_URL -u EMAIL_BACKEND -u ALLOWED_HOSTS -u AWS_ENDPOINT_URL
+    DATABASE_URL="sqlite://$work/app.db" PORT="$port" SITE_URL="$site" LOG_LEVEL=warn
+    SUPERUSER_PASSWORD="$password" "$app")
+(cd "$work" && "${app_env[@]}" migrate >/dev/null && "${app_env[@]}" createsuperuser --email admin@example.com --no-input >/dev/null)
+# `exec`, so that $! is the app itself and the cleanup's kill reaches it (a subshell in
+# between would be killed and leave the app running).
+(cd "$work" && exec "${app_env[@]}" > "$work/app.log" 2>&1) &
 server=$!
 for _ in $(seq 100); do
     curl -sf "$site/healthz" >/dev/null && break
