@@ -276,8 +276,10 @@ impl Plan {
             Some(s) => s.trim().to_owned(),
             None => title_case(&name),
         };
-        if site_name.is_empty() || site_name.chars().count() > 60 {
-            bail!("--site-name must be 1 to 60 characters");
+        // The same limit as SITE_NAME's, which the copy's default becomes.
+        let max = shared::config::MAX_SITE_NAME_CHARS;
+        if site_name.is_empty() || site_name.chars().count() > max {
+            bail!("--site-name must be 1 to {max} characters");
         }
         // It lands in Rust, JSON and YAML strings and in HTML as it is.
         if let Some(c) = site_name
@@ -1164,6 +1166,13 @@ mod tests {
             ),
             (
                 Project {
+                    site_name: Some("a".repeat(shared::config::MAX_SITE_NAME_CHARS + 1)),
+                    ..base.clone()
+                },
+                "--site-name must be 1 to 100 characters",
+            ),
+            (
+                Project {
                     from_email: Some("not an address".into()),
                     ..base.clone()
                 },
@@ -1174,6 +1183,12 @@ mod tests {
             let err = Plan::new(&project).unwrap_err().to_string();
             assert!(err.contains(flag), "{project:?}: {err}");
         }
+        // As long as SITE_NAME may be.
+        let longest = Project {
+            site_name: Some("a".repeat(shared::config::MAX_SITE_NAME_CHARS)),
+            ..base.clone()
+        };
+        assert!(Plan::new(&longest).is_ok());
     }
 
     #[test]

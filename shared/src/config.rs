@@ -866,18 +866,19 @@ fn parse_origins(v: &str) -> Result<Vec<String>, ConfigError> {
 
 /// What the site is called when `SITE_NAME` is unset.
 pub const DEFAULT_SITE_NAME: &str = "Serverless Starter";
+/// The longest `SITE_NAME` (and `startproject --site-name`), in characters.
+pub const MAX_SITE_NAME_CHARS: usize = 100;
 
 /// A title bar's worth of one line: it lands in every page's title and every email's
 /// subject, where a line break would forge a header.
 fn parse_site_name(v: &str) -> Result<String, ConfigError> {
-    const MAX_CHARS: usize = 100;
     crate::domain::check_text(v, false)
         .map_err(|e| ConfigError::new("SITE_NAME", format!("must be one line of text: {e}")))?;
-    if v.chars().count() > MAX_CHARS {
+    if v.chars().count() > MAX_SITE_NAME_CHARS {
         return Err(ConfigError::new(
             "SITE_NAME",
             format!(
-                "must be at most {MAX_CHARS} characters, got {}",
+                "must be at most {MAX_SITE_NAME_CHARS} characters, got {}",
                 v.chars().count()
             ),
         ));
