@@ -9,6 +9,10 @@
 //! Metric events ([`crate::metrics`]) pass whatever the filter says, and in JSON are written
 //! as their embedded-metric-format object (with the fields of their spans) instead of a log
 //! line, so that CloudWatch extracts them.
+//!
+//! In a function Lambda traces (`AWS_XRAY_DAEMON_ADDRESS` set), the same subscriber also sends
+//! X-Ray the statements and AWS calls of sampled invocations ([`crate::xray`]); the log's lines
+//! stay what its filter says.
 
 use std::io::IsTerminal as _;
 

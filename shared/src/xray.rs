@@ -134,11 +134,7 @@ where
             return true;
         }
         self.exporters(meta)
-            && (is_invoke_span(meta)
-                || ctx.lookup_current().is_some_and(|span| {
-                    span.scope()
-                        .any(|span| span.extensions().get::<Sampled>().is_some())
-                }))
+            && (is_invoke_span(meta) || ctx.lookup_current().is_some_and(in_sampled_invocation))
     }
 
     fn max_level_hint(&self) -> Option<LevelFilter> {
@@ -166,6 +162,15 @@ fn is_sdk_operation(meta: &Metadata<'_>) -> bool {
 
 /// On the invocation span, when Lambda sampled it.
 struct Sampled(TraceHeader);
+
+/// Whether `span` is, or is inside, an invocation Lambda sampled.
+fn in_sampled_invocation<S>(span: SpanRef<'_, S>) -> bool
+where
+    S: for<'a> LookupSpan<'a>,
+{
+    span.scope()
+        .any(|span| span.extensions().get::<Sampled>().is_some())
+}
 
 /// On an SDK operation's span while it runs.
 struct Open {
@@ -254,7 +259,8 @@ where
             {
                 span.extensions_mut().insert(Sampled(trace));
             }
-        } else {
+        } else if span.parent().is_some_and(in_sampled_invocation) {
+            // (With the log at debug, the SDK's spans also open outside sampled invocations.)
             span.extensions_mut().insert(Open {
                 id: new_id(),
                 start: now(),

@@ -137,3 +137,32 @@ async fn a_sampled_invocation_sends_its_sdk_calls_and_statements_and_the_log_see
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn with_the_log_at_debug_the_same_subsegments_are_sent_and_the_log_has_its_lines() {
+    let test = TestDb::new().await;
+    let daemon = XrayDaemon::start();
+    let log = Buffer::default();
+    let config = LogConfig {
+        filter: "debug".into(),
+        format: LogFormat::Json,
+        access_log: false,
+        xray_daemon: Some(daemon.address().parse().unwrap()),
+    };
+    let _default = tracing::subscriber::set_default(shared::telemetry::subscriber(
+        &config,
+        log.clone(),
+        false,
+    ));
+    let settle = Duration::from_millis(300);
+
+    invocation(&test, &format!("Root={ROOT};Parent={PARENT};Sampled=0")).await;
+    assert_eq!(daemon.documents(settle), Vec::<Value>::new(), "not sampled");
+    invocation(&test, &format!("Root={ROOT};Parent={PARENT};Sampled=1")).await;
+    let expected = if backend() == "postgres" { 2 } else { 1 };
+    assert_eq!(daemon.documents(settle).len(), expected);
+
+    // The SDK's span is in the log's lines (its own debug events), as without the exporter.
+    let text = log.text();
+    assert!(text.contains("SQS.SendMessage"), "{text}");
+}
