@@ -866,7 +866,7 @@ fn parse_origins(v: &str) -> Result<Vec<String>, ConfigError> {
 
 /// What the site is called when `SITE_NAME` is unset.
 pub const DEFAULT_SITE_NAME: &str = "Serverless Starter";
-/// The longest `SITE_NAME` (and `startproject --site-name`), in characters.
+/// The longest `SITE_NAME`, in characters.
 pub const MAX_SITE_NAME_CHARS: usize = 100;
 
 /// A title bar's worth of one line: it lands in every page's title and every email's
