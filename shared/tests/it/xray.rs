@@ -61,22 +61,26 @@ async fn invocation(test: &TestDb, header: &str) {
     .await;
 }
 
-#[tokio::test]
-async fn a_sampled_invocation_sends_its_sdk_calls_and_statements_and_the_log_sees_neither() {
-    let test = TestDb::new().await;
+/// The daemon's stand-in, and the functions' subscriber sending to it, its log at `filter`
+/// kept in the buffer, for this thread until the guard is dropped.
+fn traced(filter: &str) -> (XrayDaemon, Buffer, tracing::subscriber::DefaultGuard) {
     let daemon = XrayDaemon::start();
     let log = Buffer::default();
     let config = LogConfig {
-        filter: "info".into(),
+        filter: filter.into(),
         format: LogFormat::Json,
         access_log: false,
         xray_daemon: Some(daemon.address().parse().unwrap()),
     };
-    let _default = tracing::subscriber::set_default(shared::telemetry::subscriber(
-        &config,
-        log.clone(),
-        false,
-    ));
+    let subscriber = shared::telemetry::subscriber(&config, log.clone(), false);
+    let guard = tracing::subscriber::set_default(subscriber);
+    (daemon, log, guard)
+}
+
+#[tokio::test]
+async fn a_sampled_invocation_sends_its_sdk_calls_and_statements_and_the_log_sees_neither() {
+    let test = TestDb::new().await;
+    let (daemon, log, _default) = traced("info");
 
     invocation(&test, &format!("Root={ROOT};Parent={PARENT};Sampled=0")).await;
     invocation(&test, "").await;
@@ -141,19 +145,7 @@ async fn a_sampled_invocation_sends_its_sdk_calls_and_statements_and_the_log_see
 #[tokio::test]
 async fn with_the_log_at_debug_the_same_subsegments_are_sent_and_the_log_has_its_lines() {
     let test = TestDb::new().await;
-    let daemon = XrayDaemon::start();
-    let log = Buffer::default();
-    let config = LogConfig {
-        filter: "debug".into(),
-        format: LogFormat::Json,
-        access_log: false,
-        xray_daemon: Some(daemon.address().parse().unwrap()),
-    };
-    let _default = tracing::subscriber::set_default(shared::telemetry::subscriber(
-        &config,
-        log.clone(),
-        false,
-    ));
+    let (daemon, log, _default) = traced("debug");
     let settle = Duration::from_millis(300);
 
     invocation(&test, &format!("Root={ROOT};Parent={PARENT};Sampled=0")).await;
