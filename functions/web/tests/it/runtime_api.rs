@@ -42,6 +42,18 @@ async fn answer(emulator: &Emulator, function: &Function, event: String) -> Valu
     }
 }
 
+/// The committed API Gateway event made a `POST` of `body` (JSON) to `path`.
+fn post_json(path: &str, body: &str) -> String {
+    let mut event: Value = serde_json::from_str(&fixture("apigw-http-get-healthz.json")).unwrap();
+    event["body"] = body.into();
+    event["headers"]["content-type"] = "application/json".into();
+    event["headers"]["content-length"] = body.len().to_string().into();
+    event["requestContext"]["http"]["method"] = "POST".into();
+    event["rawPath"] = path.into();
+    event["requestContext"]["http"]["path"] = path.into();
+    event.to_string()
+}
+
 fn body(response: &Value) -> Value {
     assert_eq!(response["isBase64Encoded"], false, "{response}");
     serde_json::from_str(response["body"].as_str().unwrap()).unwrap()
@@ -160,13 +172,8 @@ async fn malformed_events_fail_alone_and_the_runtime_loop_keeps_serving() {
         }
     }
     // A body over the size limit is refused with 413, not a crash.
-    let mut huge: Value = serde_json::from_str(&healthz).unwrap();
-    huge["body"] = format!(r#"{{"email": "{}@example.com"}}"#, "x".repeat(5 << 20)).into();
-    huge["headers"]["content-type"] = "application/json".into();
-    huge["requestContext"]["http"]["method"] = "POST".into();
-    huge["rawPath"] = "/api/auth/signup".into();
-    huge["requestContext"]["http"]["path"] = "/api/auth/signup".into();
-    let r = answer(&emulator, &function, serde_json::to_string(&huge).unwrap()).await;
+    let huge = format!(r#"{{"email": "{}@example.com"}}"#, "x".repeat(5 << 20));
+    let r = answer(&emulator, &function, post_json("/api/auth/signup", &huge)).await;
     assert_eq!(r["statusCode"], 413, "{}", r["body"]);
 
     let r = answer(&emulator, &function, healthz).await;
@@ -284,15 +291,11 @@ async fn a_sampled_invocation_sends_x_ray_its_statements_and_its_sqs_call() {
 
     // A sign-up, sampled: its statements, and the SQS message asking the worker for the email.
     emulator.sample(true);
-    let mut signup: Value = serde_json::from_str(&fixture("apigw-http-get-healthz.json")).unwrap();
-    let body = r#"{"email": "traced@example.com", "password": "correct horse battery"}"#;
-    signup["body"] = body.into();
-    signup["headers"]["content-type"] = "application/json".into();
-    signup["headers"]["content-length"] = body.len().to_string().into();
-    signup["requestContext"]["http"]["method"] = "POST".into();
-    signup["rawPath"] = "/api/auth/signup".into();
-    signup["requestContext"]["http"]["path"] = "/api/auth/signup".into();
-    let r = answer(&emulator, &function, signup.to_string()).await;
+    let signup = post_json(
+        "/api/auth/signup",
+        r#"{"email": "traced@example.com", "password": "correct horse battery"}"#,
+    );
+    let r = answer(&emulator, &function, signup).await;
     assert_eq!(r["statusCode"], 202, "{}", r["body"]);
 
     let header = emulator.trace_headers().pop().unwrap();
